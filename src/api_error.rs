@@ -1,0 +1,205 @@
+//! Errors as a client sees them: an [`ApiError`] (status, message, the parameter or id concerned)
+//! rendered into the API's own envelope from the spec's `x-understudy.errors` templates.
+
+use serde_json::{Map, Value};
+
+use crate::spec::ext::ErrorsExt;
+
+/// A request-level error, before rendering.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub status: u16,
+    pub message: String,
+    pub param: Option<String>,
+    pub location: Option<&'static str>,
+    pub id: Option<String>,
+    pub headers: Vec<(String, String)>,
+}
+
+impl ApiError {
+    pub fn new(status: u16, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+            param: None,
+            location: None,
+            id: None,
+            headers: Vec::new(),
+        }
+    }
+
+    /// A bad parameter.
+    pub fn param(
+        status: u16,
+        location: &'static str,
+        name: &str,
+        message: impl Into<String>,
+    ) -> Self {
+        ApiError {
+            param: Some(name.to_string()),
+            location: Some(location),
+            ..ApiError::new(status, message)
+        }
+    }
+
+    /// A missing entity.
+    pub fn not_found(id: &str, message: impl Into<String>) -> Self {
+        ApiError {
+            id: Some(id.to_string()),
+            ..ApiError::new(404, message)
+        }
+    }
+}
+
+/// The standard reason phrase as a snake-case code (`not_found`).
+pub fn reason_code(status: u16) -> String {
+    let reason = hyper_free_reason(status);
+    reason
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Reason phrases for the statuses understudy sends.
+pub fn hyper_free_reason(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        409 => "Conflict",
+        422 => "Unprocessable Entity",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Error",
+    }
+}
+
+/// Render `err` with the API's templates.
+pub fn render(cfg: &ErrorsExt, err: &ApiError, request_id: &str) -> Value {
+    let status = err.status.to_string();
+    let template = cfg
+        .by_status
+        .get(&status)
+        .map(|s| &s.body)
+        .or(cfg.body.as_ref());
+    let code = cfg
+        .codes
+        .get(&status)
+        .or_else(|| cfg.codes.get("default"))
+        .cloned()
+        .unwrap_or_else(|| reason_code(err.status));
+    let vars: [(&str, Option<&str>); 7] = [
+        ("message", Some(&err.message)),
+        ("code", Some(&code)),
+        ("status", Some(&status)),
+        ("param", err.param.as_deref()),
+        ("location", err.location),
+        ("id", err.id.as_deref()),
+        ("request_id", Some(request_id)),
+    ];
+    match template {
+        Some(t) => fill(t, &vars),
+        None => serde_json::json!({ "error": err.message, "code": code }),
+    }
+}
+
+/// Substitute placeholders in every string of `t`; drop object entries whose key names a
+/// placeholder without a value.
+fn fill(t: &Value, vars: &[(&str, Option<&str>)]) -> Value {
+    match t {
+        Value::String(s) => Value::String(subst(s, vars).unwrap_or_default()),
+        Value::Array(a) => Value::Array(a.iter().map(|v| fill(v, vars)).collect()),
+        Value::Object(m) => {
+            let mut out = Map::new();
+            for (k, v) in m {
+                if let Some(key) = subst(k, vars) {
+                    out.insert(key, fill(v, vars));
+                }
+            }
+            Value::Object(out)
+        }
+        other => other.clone(),
+    }
+}
+
+/// Replace `{name}` placeholders; `None` when any placeholder has no value.
+fn subst(s: &str, vars: &[(&str, Option<&str>)]) -> Option<String> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    let mut complete = true;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        match after.find('}') {
+            Some(end) => {
+                let name = &after[..end];
+                match vars.iter().find(|(n, _)| *n == name) {
+                    Some((_, Some(v))) => out.push_str(v),
+                    Some((_, None)) => complete = false,
+                    None => out.push_str(&rest[start..start + end + 2]),
+                }
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push_str(&rest[start..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    complete.then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cfg(v: Value) -> ErrorsExt {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn renders_default_and_per_status_templates() {
+        let c = cfg(json!({
+            "body": {"messages": ["{code}: {message}"], "request_id": "{request_id}"},
+            "by-status": {"400": {"body": {"field_errors": {"{param}": "{message}"}, "messages": ["{message}"]}}},
+            "codes": {"400": "invalid_request", "429": "rate_limit_exceeded"}
+        }));
+        let e = ApiError::param(400, "query", "limit", "limit must be at most 100");
+        assert_eq!(
+            render(&c, &e, "r1"),
+            json!({"field_errors": {"limit": "limit must be at most 100"}, "messages": ["limit must be at most 100"]})
+        );
+        let e = ApiError::new(400, "bad");
+        assert_eq!(render(&c, &e, "r1"), json!({"field_errors": {}, "messages": ["bad"]}));
+        let e = ApiError::new(429, "slow down");
+        assert_eq!(
+            render(&c, &e, "r2"),
+            json!({"messages": ["rate_limit_exceeded: slow down"], "request_id": "r2"})
+        );
+    }
+
+    #[test]
+    fn falls_back_to_reason_codes() {
+        let c = cfg(json!({"body": {"error": "{message}", "code": "{code}"}}));
+        let e = ApiError::not_found("x", "Agent x not found");
+        assert_eq!(
+            render(&c, &e, "r"),
+            json!({"error": "Agent x not found", "code": "not_found"})
+        );
+        assert_eq!(reason_code(422), "unprocessable_entity");
+    }
+}

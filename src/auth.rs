@@ -1,0 +1,184 @@
+//! Credentials: checking a request against its operation's security requirements, and the
+//! optional tokens file (`--tokens FILE`) that restricts which tokens are accepted and what each
+//! may do.
+//!
+//! Tokens file format: one token per line, optionally followed by whitespace and a
+//! comma-separated list of permissions (`agents:read`); a token without a list may do
+//! everything (`*`), and `-` grants nothing. Blank lines and `#` comments are ignored.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use regex::Regex;
+
+use crate::api_error::ApiError;
+use crate::error::{Error, Result};
+use crate::spec::{Api, Operation, SchemeKind};
+
+/// Accepted tokens and their permissions.
+#[derive(Debug, Clone, Default)]
+pub struct TokenDb {
+    tokens: HashMap<String, Vec<String>>,
+}
+
+impl TokenDb {
+    /// Read a tokens file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parse tokens-file text (`path` is for messages).
+    pub fn parse(path: &Path, text: &str) -> Result<Self> {
+        let mut tokens = HashMap::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            let mut parts = line.split_whitespace();
+            let token = parts.next().unwrap_or("").to_string();
+            let perms: Vec<String> = match parts.next() {
+                None => vec!["*".into()],
+                Some("-") => Vec::new(),
+                Some(p) => p.split(',').map(|s| s.trim().to_string()).collect(),
+            };
+            if parts.next().is_some() {
+                return Err(Error::Tokens {
+                    path: path.to_path_buf(),
+                    line: i + 1,
+                    message: "expected `TOKEN [perm,perm]`; permissions are comma-separated"
+                        .into(),
+                });
+            }
+            tokens.insert(token, perms);
+        }
+        Ok(TokenDb { tokens })
+    }
+
+    fn allows(&self, token: &str, permission: Option<&str>) -> Option<bool> {
+        let perms = self.tokens.get(token)?;
+        Some(match permission {
+            None => true,
+            Some(p) => perms.iter().any(|q| q == "*" || q == p),
+        })
+    }
+}
+
+/// Check credentials for `op`; `header(name)` returns a request header (lower-case name).
+pub fn check<'h>(
+    api: &Api,
+    op: &Operation,
+    permission: Option<&str>,
+    header: impl Fn(&str) -> Option<&'h str>,
+    tokens: Option<&TokenDb>,
+) -> std::result::Result<(), ApiError> {
+    if op.security.is_empty() || op.security.iter().any(Vec::is_empty) {
+        return Ok(());
+    }
+    let mut presented = false;
+    let mut found: Option<String> = None;
+    'alts: for alt in &op.security {
+        let mut token = None;
+        for name in alt {
+            let Some(scheme) = api.schemes.get(name) else {
+                continue 'alts;
+            };
+            let raw = match &scheme.kind {
+                SchemeKind::Bearer => header("authorization"),
+                SchemeKind::Header(h) => header(h),
+                SchemeKind::Unsupported(_) => None,
+            };
+            let Some(raw) = raw else { continue 'alts };
+            presented = true;
+            match extract(&scheme.kind, scheme.token_pattern.as_ref(), raw) {
+                Some(t) => token = Some(t),
+                None => continue 'alts,
+            }
+        }
+        found = token;
+        break;
+    }
+    let Some(token) = found else {
+        let msg = if presented {
+            "malformed credentials"
+        } else {
+            "missing credentials"
+        };
+        return Err(ApiError::new(401, msg));
+    };
+    match tokens.map(|db| db.allows(&token, permission)) {
+        None | Some(Some(true)) => Ok(()),
+        Some(None) => Err(ApiError::new(401, "invalid or unknown token")),
+        Some(Some(false)) => Err(ApiError::new(
+            403,
+            format!(
+                "token lacks the permission '{}'",
+                permission.unwrap_or("*")
+            ),
+        )),
+    }
+}
+
+/// The token carried by a header value, if well-formed for the scheme.
+fn extract(kind: &SchemeKind, pattern: Option<&Regex>, raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    if let Some(re) = pattern {
+        let caps = re.captures(raw)?;
+        return Some(caps.get(1).or(caps.get(0))?.as_str().to_string());
+    }
+    match kind {
+        SchemeKind::Bearer => {
+            let (scheme, token) = raw.split_once(' ')?;
+            let token = token.trim();
+            (scheme.eq_ignore_ascii_case("bearer")
+                && !token.is_empty()
+                && !token.chars().any(char::is_whitespace))
+            .then(|| token.to_string())
+        }
+        SchemeKind::Header(_) => {
+            (!raw.is_empty() && !raw.chars().any(char::is_whitespace)).then(|| raw.to_string())
+        }
+        SchemeKind::Unsupported(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extracts_bearer_and_patterned_tokens() {
+        assert_eq!(
+            extract(&SchemeKind::Bearer, None, "Bearer abc"),
+            Some("abc".into())
+        );
+        assert_eq!(extract(&SchemeKind::Bearer, None, "Bearer"), None);
+        assert_eq!(extract(&SchemeKind::Bearer, None, "Basic abc"), None);
+        assert_eq!(extract(&SchemeKind::Bearer, None, "Bearer a b"), None);
+        let re = Regex::new("^(?:ApiKey )?(evr_[A-Za-z0-9]+)$").unwrap();
+        let h = SchemeKind::Header("authorization".into());
+        assert_eq!(extract(&h, Some(&re), "ApiKey evr_x1"), Some("evr_x1".into()));
+        assert_eq!(extract(&h, Some(&re), "evr_x1"), Some("evr_x1".into()));
+        assert_eq!(extract(&h, Some(&re), "Bearer evr_x1"), None);
+    }
+
+    #[test]
+    fn parses_tokens_file() {
+        let db = TokenDb::parse(
+            Path::new("t"),
+            "# comment\nall\nreader agents:read\nnobody -\n",
+        )
+        .unwrap();
+        assert_eq!(db.allows("all", Some("agents:read")), Some(true));
+        assert_eq!(db.allows("reader", Some("agents:read")), Some(true));
+        assert_eq!(db.allows("reader", Some("agents:write")), Some(false));
+        assert_eq!(db.allows("nobody", Some("agents:read")), Some(false));
+        assert_eq!(db.allows("stranger", None), None);
+        let e = TokenDb::parse(Path::new("t"), "a b c\n").unwrap_err().to_string();
+        assert!(e.starts_with("t:1:"), "{e}");
+    }
+}

@@ -1,0 +1,58 @@
+//! Command-line definitions (clap). `main` turns these into actions; the library stays free of
+//! argument parsing.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Default dataset seed.
+pub const DEFAULT_SEED: u64 = 20_251_122;
+
+/// understudy: stands in for real HTTP APIs, from their OpenAPI specs.
+#[derive(Debug, Parser)]
+#[command(name = "understudy", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the loaded APIs over HTTP.
+    Serve(ServeArgs),
+    /// List the loaded APIs and their base paths, without serving.
+    Apis(SpecArgs),
+}
+
+/// Where specs come from.
+#[derive(Debug, Args, Clone)]
+pub struct SpecArgs {
+    /// Load specs from this folder instead of the ones embedded in the binary.
+    #[arg(long, value_name = "DIR")]
+    pub specs: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub specs: SpecArgs,
+    /// Address to listen on (loopback unless told otherwise).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 4010)]
+    pub port: u16,
+    /// Dataset seed: the same seed gives byte-identical responses.
+    #[arg(long, default_value_t = DEFAULT_SEED)]
+    pub seed: u64,
+    /// Number of agents in every API's dataset (default: each spec's own count).
+    #[arg(long, value_name = "N")]
+    pub agents: Option<u64>,
+    /// Serve only this API, at the root instead of under /NAME.
+    #[arg(long, value_name = "NAME")]
+    pub api: Option<String>,
+    /// Accept only the tokens listed in FILE (`TOKEN [perm,perm]` per line).
+    #[arg(long, value_name = "FILE")]
+    pub tokens: Option<PathBuf>,
+}

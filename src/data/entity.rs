@@ -1,0 +1,492 @@
+//! Generating one entity, or one field of it, from (seed, API, collection, index).
+//!
+//! Every field path draws from its own ChaCha8 stream, seeded by a keyed SipHash of
+//! (API, collection, index, path) under the dataset seed. A field's value therefore never depends
+//! on which other fields were generated first, so a single field (a sort key, a filter column) can
+//! be computed without building the whole entity, and the whole entity agrees with it.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::Hasher;
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Map, Number, Value};
+use siphasher::sip::SipHasher13;
+
+use super::generator::{DEFAULT_FROM_MS, DEFAULT_TO_MS, FieldGen, Gen, IntArg, TimeArg, parse_time};
+use super::model::CollectionModel;
+use super::template::{Part, Template, case_words};
+use crate::spec::schema::{Kind, Node};
+
+/// How deep references may chain before generation gives up (guards against cycles, which
+/// load-time checks already refuse).
+const MAX_REF_DEPTH: u32 = 32;
+/// Probability that a nullable field without a generator is null.
+const DEFAULT_NULL_RATE: f64 = 0.1;
+
+/// One entity being generated; caches the fields that references read.
+pub struct Entity<'a> {
+    model: &'a CollectionModel,
+    seed: u64,
+    index: u64,
+    cache: RefCell<HashMap<String, Option<Value>>>,
+    depth: RefCell<u32>,
+}
+
+impl<'a> Entity<'a> {
+    pub fn new(model: &'a CollectionModel, seed: u64, index: u64) -> Self {
+        Entity {
+            model,
+            seed,
+            index,
+            cache: RefCell::new(HashMap::new()),
+            depth: RefCell::new(0),
+        }
+    }
+
+    /// The whole entity.
+    pub fn full(&self) -> Value {
+        self.gen_at("", "", &self.model.node)
+            .unwrap_or(Value::Object(Map::new()))
+    }
+
+    /// One field by dotted path (`None` when the field is omitted or the path is unknown).
+    pub fn field(&self, path: &str) -> Option<Value> {
+        if let Some(v) = self.cache.borrow().get(path) {
+            return v.clone();
+        }
+        {
+            let mut d = self.depth.borrow_mut();
+            if *d >= MAX_REF_DEPTH {
+                return None;
+            }
+            *d += 1;
+        }
+        let v = match self.model.node.at_path(path) {
+            Some(node) => self.gen_at(path, path, node),
+            None => None,
+        };
+        *self.depth.borrow_mut() -= 1;
+        self.cache.borrow_mut().insert(path.to_string(), v.clone());
+        v
+    }
+
+    fn rng(&self, path: &str) -> ChaCha8Rng {
+        let mut h = SipHasher13::new_with_keys(self.seed, 0x756e_6465_7273_7475);
+        h.write(self.model.api.as_bytes());
+        h.write_u8(0);
+        h.write(self.model.name.as_bytes());
+        h.write_u8(0);
+        h.write_u64(self.index);
+        h.write(path.as_bytes());
+        ChaCha8Rng::seed_from_u64(h.finish())
+    }
+
+    /// Generate the value at `rpath` (concrete, `tools[2].name`) whose generator key is `gkey`
+    /// (`tools[].name`).
+    fn gen_at(&self, rpath: &str, gkey: &str, node: &Node) -> Option<Value> {
+        match self.model.fields.get(gkey) {
+            Some(fg) => self.eval(fg, rpath, gkey, node),
+            None => self.auto(rpath, gkey, node, true),
+        }
+    }
+
+    fn eval(&self, fg: &FieldGen, rpath: &str, gkey: &str, node: &Node) -> Option<Value> {
+        let mut rng = self.rng(rpath);
+        if fg.null_rate > 0.0 && rng.random::<f64>() < fg.null_rate {
+            return Some(Value::Null);
+        }
+        Some(match &fg.kind {
+            Gen::Uuid => Value::String(uuid(&mut rng)),
+            Gen::Template(t) => Value::String(self.render(t, &mut rng)),
+            Gen::Fake(k) => Value::String(k.draw(&mut rng)),
+            Gen::OneOf { values, weights } => pick_weighted(&mut rng, values, weights.as_deref()),
+            Gen::Bool(p) => Value::Bool(rng.random_bool(*p)),
+            Gen::Int { min, max } => {
+                let lo = self.int_arg(min);
+                let hi = self.int_arg(max).max(lo);
+                Value::Number(rng.random_range(lo..=hi).into())
+            }
+            Gen::Timestamp { from, to, within } => {
+                let lo = self.time_arg(from).unwrap_or(DEFAULT_FROM_MS);
+                let mut hi = match to {
+                    Some(t) => self.time_arg(t).unwrap_or(DEFAULT_TO_MS),
+                    None if within.is_some() => i64::MAX,
+                    None => DEFAULT_TO_MS,
+                };
+                if let Some(w) = within {
+                    let span = i64::try_from(w.as_millis()).unwrap_or(i64::MAX);
+                    hi = hi.min(lo.saturating_add(span));
+                }
+                Value::String(format_millis(rng.random_range(lo..=hi.max(lo))))
+            }
+            Gen::SameAs(p) => return self.field(p),
+            Gen::Const(v) => v.clone(),
+            Gen::Omit => return None,
+            Gen::Auto => return self.auto(rpath, gkey, node, false),
+            Gen::Array { min, max, items } => {
+                let n = rng.random_range(*min..=*max);
+                let item_node = items_of(node);
+                let gk = format!("{gkey}[]");
+                let mut out = Vec::with_capacity(n as usize);
+                for i in 0..n {
+                    let rp = format!("{rpath}[{i}]");
+                    let v = match items {
+                        Some(g) => self.eval(g, &rp, &gk, item_node),
+                        None => self.gen_at(&rp, &gk, item_node),
+                    };
+                    out.extend(v);
+                }
+                Value::Array(out)
+            }
+            Gen::UniqueOf { values, min, max } => {
+                let n = rng.random_range(*min..=*max) as usize;
+                let mut idx: Vec<usize> = (0..values.len()).collect();
+                for i in 0..n.min(idx.len()) {
+                    let j = rng.random_range(i..idx.len());
+                    idx.swap(i, j);
+                }
+                let mut chosen: Vec<usize> = idx.into_iter().take(n).collect();
+                chosen.sort_unstable();
+                Value::Array(chosen.into_iter().map(|i| values[i].clone()).collect())
+            }
+            Gen::Object(subs) => {
+                let mut m = Map::new();
+                for (k, g) in subs {
+                    let sub = node.prop(k).unwrap_or(&ANY);
+                    if let Some(v) = self.eval(g, &join(rpath, k), &join(gkey, k), sub) {
+                        m.insert(k.clone(), v);
+                    }
+                }
+                Value::Object(m)
+            }
+            Gen::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let holds = cond.iter().all(|(p, vals)| {
+                    let v = self.field(p).unwrap_or(Value::Null);
+                    vals.contains(&v)
+                });
+                let branch = if holds { then } else { otherwise };
+                return self.eval(branch, rpath, gkey, node);
+            }
+        })
+    }
+
+    fn int_arg(&self, a: &IntArg) -> i64 {
+        match a {
+            IntArg::Lit(n) => *n,
+            IntArg::Ref(p) => self.field(p).and_then(|v| v.as_i64()).unwrap_or(0),
+        }
+    }
+
+    fn time_arg(&self, a: &TimeArg) -> Option<i64> {
+        match a {
+            TimeArg::Millis(m) => Some(*m),
+            TimeArg::Ref(p) => self.field(p).and_then(|v| v.as_str().and_then(parse_time)),
+        }
+    }
+
+    fn text_of(&self, path: &str) -> String {
+        match self.field(path) {
+            Some(Value::String(s)) => s,
+            Some(Value::Null) | None => String::new(),
+            Some(other) => other.to_string(),
+        }
+    }
+
+    fn render(&self, t: &Template, rng: &mut ChaCha8Rng) -> String {
+        let mut out = String::new();
+        for part in &t.parts {
+            match part {
+                Part::Lit(s) => out.push_str(s),
+                Part::Uuid => out.push_str(&uuid(rng)),
+                Part::Hex(n) => chars_from(rng, *n, b"0123456789abcdef", &mut out),
+                Part::Digits(n) => chars_from(rng, *n, b"0123456789", &mut out),
+                Part::Alnum(n) => chars_from(
+                    rng,
+                    *n,
+                    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+                    &mut out,
+                ),
+                Part::Index(w) => out.push_str(&format!("{:0w$}", self.index + 1, w = *w)),
+                Part::Pick(opts) => {
+                    let i = rng.random_range(0..opts.len());
+                    out.push_str(&opts[i]);
+                }
+                Part::Fake(k) => out.push_str(&k.draw(rng)),
+                Part::Ref(p) => out.push_str(&self.text_of(p)),
+                Part::Slug(p) => out.push_str(&case_words(&self.text_of(p), '-')),
+                Part::Snake(p) => out.push_str(&case_words(&self.text_of(p), '_')),
+            }
+        }
+        out
+    }
+
+    /// What the schema gives by default.
+    fn auto(&self, rpath: &str, gkey: &str, node: &Node, allow_null: bool) -> Option<Value> {
+        let mut rng = self.rng(rpath);
+        if allow_null && node.nullable && rng.random::<f64>() < DEFAULT_NULL_RATE {
+            return Some(Value::Null);
+        }
+        if let Some(e) = node.enumeration.as_ref().filter(|e| !e.is_empty()) {
+            return Some(e[rng.random_range(0..e.len())].clone());
+        }
+        Some(match &node.kind {
+            Kind::Object {
+                props, free_form, ..
+            } => {
+                let mut m = Map::new();
+                if props.is_empty() && *free_form {
+                    for _ in 0..rng.random_range(0..=2u32) {
+                        let k = super::fakes::FakeKind::Word.draw(&mut rng);
+                        let v = super::fakes::FakeKind::Word.draw(&mut rng);
+                        m.insert(k, Value::String(v));
+                    }
+                }
+                for (k, n) in props {
+                    if let Some(v) = self.gen_at(&join(rpath, k), &join(gkey, k), n) {
+                        m.insert(k.clone(), v);
+                    }
+                }
+                Value::Object(m)
+            }
+            Kind::Array {
+                items,
+                min_items,
+                max_items,
+            } => {
+                let lo = min_items.unwrap_or(0);
+                let hi = max_items.unwrap_or(lo + 3).max(lo).min(lo + 3);
+                let n = rng.random_range(lo..=hi);
+                let gk = format!("{gkey}[]");
+                let out = (0..n)
+                    .filter_map(|i| self.gen_at(&format!("{rpath}[{i}]"), &gk, items))
+                    .collect();
+                Value::Array(out)
+            }
+            Kind::String {
+                format,
+                min_length,
+                max_length,
+            } => {
+                let s = default_string(&mut rng, format.as_deref(), gkey);
+                Value::String(fit_length(s, *min_length, *max_length))
+            }
+            Kind::Integer { min, max } => {
+                let lo = min.unwrap_or(0);
+                let hi = max.unwrap_or(lo.saturating_add(100)).max(lo);
+                Value::Number(rng.random_range(lo..=hi).into())
+            }
+            Kind::Number { min, max } => {
+                let lo = min.unwrap_or(0.0);
+                let hi = max.unwrap_or(lo + 1.0).max(lo);
+                let x = (rng.random_range(lo..=hi) * 100.0).round() / 100.0;
+                Number::from_f64(x.clamp(lo, hi)).map_or(Value::Null, Value::Number)
+            }
+            Kind::Boolean => Value::Bool(rng.random_bool(0.5)),
+            Kind::OneOf(alts) if !alts.is_empty() => {
+                let alt = &alts[rng.random_range(0..alts.len())];
+                return self.auto(rpath, gkey, alt, false);
+            }
+            Kind::OneOf(_) | Kind::Any => {
+                Value::String(super::fakes::FakeKind::Word.draw(&mut rng))
+            }
+        })
+    }
+}
+
+static ANY: Node = Node {
+    kind: Kind::Any,
+    nullable: false,
+    enumeration: None,
+};
+
+fn items_of(node: &Node) -> &Node {
+    match &node.kind {
+        Kind::Array { items, .. } => items,
+        _ => &ANY,
+    }
+}
+
+fn join(base: &str, key: &str) -> String {
+    if base.is_empty() {
+        key.to_string()
+    } else {
+        format!("{base}.{key}")
+    }
+}
+
+fn pick_weighted(rng: &mut ChaCha8Rng, values: &[Value], weights: Option<&[u32]>) -> Value {
+    let i = match weights {
+        None => rng.random_range(0..values.len()),
+        Some(w) => {
+            let total: u64 = w.iter().map(|x| u64::from(*x)).sum();
+            let mut r = rng.random_range(0..total.max(1));
+            let mut chosen = 0;
+            for (i, x) in w.iter().enumerate() {
+                if r < u64::from(*x) {
+                    chosen = i;
+                    break;
+                }
+                r -= u64::from(*x);
+            }
+            chosen
+        }
+    };
+    values[i].clone()
+}
+
+fn chars_from(rng: &mut ChaCha8Rng, n: usize, alphabet: &[u8], out: &mut String) {
+    for _ in 0..n {
+        out.push(char::from(alphabet[rng.random_range(0..alphabet.len())]));
+    }
+}
+
+/// A random (version 4, variant 1) UUID.
+pub fn uuid(rng: &mut ChaCha8Rng) -> String {
+    let mut b: [u8; 16] = rng.random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// Epoch milliseconds as RFC 3339 UTC with milliseconds (`2025-04-09T15:01:17.414Z`).
+pub fn format_millis(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+fn default_string(rng: &mut ChaCha8Rng, format: Option<&str>, gkey: &str) -> String {
+    use super::fakes::FakeKind as F;
+    match format {
+        Some("date-time") => return format_millis(rng.random_range(DEFAULT_FROM_MS..=DEFAULT_TO_MS)),
+        Some("date") => {
+            let t = format_millis(rng.random_range(DEFAULT_FROM_MS..=DEFAULT_TO_MS));
+            return t[..10].to_string();
+        }
+        Some("uuid") => return uuid(rng),
+        Some("email") => return F::Email.draw(rng),
+        Some("uri") | Some("url") => return format!("https://example.com/{}", F::Word.draw(rng)),
+        _ => {}
+    }
+    let name = gkey
+        .rsplit('.')
+        .next()
+        .unwrap_or("")
+        .trim_end_matches("[]")
+        .to_ascii_lowercase();
+    if name == "id" || name.ends_with("_id") || name.ends_with("id") && name.len() > 2 {
+        uuid(rng)
+    } else if name.contains("description") || name.contains("message") || name.contains("prompt")
+    {
+        F::Sentence.draw(rng)
+    } else if name.contains("email") {
+        F::Email.draw(rng)
+    } else if name.contains("name") {
+        F::Words.draw(rng)
+    } else {
+        F::Word.draw(rng)
+    }
+}
+
+fn fit_length(mut s: String, min: Option<u64>, max: Option<u64>) -> String {
+    let min = min.unwrap_or(0) as usize;
+    while s.chars().count() < min {
+        s.push('x');
+    }
+    if let Some(max) = max {
+        s = s.chars().take(max as usize).collect();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::generator::parse;
+    use serde_json::json;
+
+    fn model(node: serde_json::Value, fields: serde_json::Value) -> CollectionModel {
+        let comps = serde_json::Map::new();
+        let c = crate::spec::schema::Compiler {
+            file: "t",
+            components: &comps,
+        };
+        let node = c.compile(&node, "x").unwrap();
+        let fields = fields
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), parse(v).unwrap()))
+            .collect();
+        CollectionModel {
+            api: "t".into(),
+            name: "c".into(),
+            node,
+            fields,
+            key: "id".into(),
+            order_key: "id".into(),
+            count: 10,
+        }
+    }
+
+    #[test]
+    fn fields_are_order_independent_and_relations_hold() {
+        let m = model(
+            json!({"type": "object", "properties": {
+                "id": {"type": "string"}, "a": {"type": "string"}, "b": {"type": "string"},
+                "created": {"type": "string", "format": "date-time"},
+                "updated": {"type": "string", "format": "date-time"},
+                "ready": {"type": "boolean"}, "rec": {"type": "string"},
+                "min": {"type": "integer"}, "max": {"type": "integer"}
+            }}),
+            json!({
+                "id": {"template": "agent_{hex:32}"},
+                "b": {"same-as": "a"},
+                "updated": {"timestamp": {"from": "$created", "within": "30d"}},
+                "rec": {"if": {"ready": true}, "then": {"same-as": "id"}, "else": {"uuid": {}}},
+                "min": {"int": {"min": 0, "max": 3}},
+                "max": {"int": {"min": "$min", "max": 5}}
+            }),
+        );
+        for i in 0..50 {
+            let full = Entity::new(&m, 42, i).full();
+            let lone = Entity::new(&m, 42, i).field("updated").unwrap();
+            assert_eq!(full["updated"], lone);
+            assert_eq!(full["a"], full["b"]);
+            assert!(full["created"].as_str() <= full["updated"].as_str());
+            assert!(full["min"].as_i64() <= full["max"].as_i64());
+            let id = full["id"].as_str().unwrap();
+            assert!(id.starts_with("agent_") && id.len() == 38);
+            if full["ready"] == json!(true) {
+                assert_eq!(full["rec"], full["id"]);
+            } else {
+                assert_ne!(full["rec"], full["id"]);
+            }
+        }
+        assert_ne!(Entity::new(&m, 42, 1).full(), Entity::new(&m, 43, 1).full());
+        assert_eq!(Entity::new(&m, 42, 1).full(), Entity::new(&m, 42, 1).full());
+    }
+
+    #[test]
+    fn formats_times_and_uuids() {
+        assert_eq!(format_millis(1_744_210_877_414), "2025-04-09T15:01:17.414Z");
+        let u = uuid(&mut ChaCha8Rng::seed_from_u64(1));
+        assert_eq!(u.len(), 36);
+        assert_eq!(&u[14..15], "4");
+    }
+}

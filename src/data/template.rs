@@ -1,0 +1,184 @@
+//! String templates for generated values (`template: "agt_{snake:name}_{index:03}"`): parsed
+//! once at load into parts; rendered by `entity` with the field's own random stream.
+
+use super::fakes::FakeKind;
+
+/// A parsed template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    pub parts: Vec<Part>,
+}
+
+/// One piece of a template.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Part {
+    Lit(String),
+    Uuid,
+    Hex(usize),
+    Digits(usize),
+    Alnum(usize),
+    /// The entity's 1-based position, zero-padded to the width.
+    Index(usize),
+    Pick(Vec<String>),
+    Fake(FakeKind),
+    Ref(String),
+    Slug(String),
+    Snake(String),
+}
+
+const MAX_WIDTH: usize = 256;
+
+impl Template {
+    /// Parse `text`; `{{` and `}}` stand for literal braces.
+    pub fn parse(text: &str) -> Result<Template, String> {
+        let mut parts = Vec::new();
+        let mut lit = String::new();
+        let mut chars = text.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '{' if matches!(chars.peek(), Some((_, '{'))) => {
+                    chars.next();
+                    lit.push('{');
+                }
+                '}' if matches!(chars.peek(), Some((_, '}'))) => {
+                    chars.next();
+                    lit.push('}');
+                }
+                '{' => {
+                    let rest = &text[i + 1..];
+                    let end = rest
+                        .find('}')
+                        .ok_or_else(|| format!("template '{text}': unclosed '{{'"))?;
+                    let inner = &rest[..end];
+                    for _ in 0..inner.chars().count() + 1 {
+                        chars.next();
+                    }
+                    if !lit.is_empty() {
+                        parts.push(Part::Lit(std::mem::take(&mut lit)));
+                    }
+                    parts.push(
+                        Self::placeholder(inner).map_err(|e| format!("template '{text}': {e}"))?,
+                    );
+                }
+                '}' => return Err(format!("template '{text}': unmatched '}}'")),
+                c => lit.push(c),
+            }
+        }
+        if !lit.is_empty() {
+            parts.push(Part::Lit(lit));
+        }
+        Ok(Template { parts })
+    }
+
+    fn placeholder(inner: &str) -> Result<Part, String> {
+        let (name, arg) = match inner.split_once(':') {
+            Some((n, a)) => (n, Some(a)),
+            None => (inner, None),
+        };
+        let width = |default: Option<usize>| -> Result<usize, String> {
+            match arg {
+                None => default.ok_or_else(|| format!("{{{name}:N}} needs a width")),
+                Some(a) => a
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|w| *w <= MAX_WIDTH)
+                    .ok_or_else(|| format!("'{a}' is not a width up to {MAX_WIDTH}")),
+            }
+        };
+        let path = || -> Result<String, String> {
+            arg.filter(|a| !a.is_empty())
+                .map(str::to_string)
+                .ok_or_else(|| format!("{{{name}:FIELD}} needs a field path"))
+        };
+        Ok(match name {
+            "uuid" => Part::Uuid,
+            "hex" => Part::Hex(width(None)?),
+            "digits" => Part::Digits(width(None)?),
+            "alnum" => Part::Alnum(width(None)?),
+            "index" => Part::Index(width(Some(0))?),
+            "pick" => {
+                let opts: Vec<String> = arg
+                    .ok_or("{pick:a|b} needs options")?
+                    .split('|')
+                    .map(str::to_string)
+                    .collect();
+                Part::Pick(opts)
+            }
+            "fake" => Part::Fake(FakeKind::parse(arg.ok_or("{fake:KIND} needs a kind")?)?),
+            "ref" => Part::Ref(path()?),
+            "slug" => Part::Slug(path()?),
+            "snake" => Part::Snake(path()?),
+            other => return Err(format!("unknown placeholder '{{{other}}}'")),
+        })
+    }
+
+    /// Field paths the template reads.
+    pub fn refs(&self) -> Vec<String> {
+        self.parts
+            .iter()
+            .filter_map(|p| match p {
+                Part::Ref(r) | Part::Slug(r) | Part::Snake(r) => Some(r.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// `Customer Support Agent` -> `customer-support-agent` (with `sep` `-`) or `customer_support_agent`.
+pub fn case_words(text: &str, sep: char) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut pending = false;
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() {
+            if pending && !out.is_empty() {
+                out.push(sep);
+            }
+            pending = false;
+            out.push(c.to_ascii_lowercase());
+        } else {
+            pending = true;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_placeholders_and_literals() {
+        let t = Template::parse("agt_{snake:name}_{index:03}{{x}}").unwrap();
+        assert_eq!(
+            t.parts,
+            vec![
+                Part::Lit("agt_".into()),
+                Part::Snake("name".into()),
+                Part::Lit("_".into()),
+                Part::Index(3),
+                Part::Lit("{x}".into()),
+            ]
+        );
+        assert_eq!(t.refs(), vec!["name".to_string()]);
+    }
+
+    #[test]
+    fn rejects_bad_templates() {
+        for (t, want) in [
+            ("{nope}", "unknown placeholder"),
+            ("{hex}", "needs a width"),
+            ("a{uuid", "unclosed"),
+            ("a}", "unmatched"),
+            ("{hex:99999}", "not a width"),
+        ] {
+            let e = Template::parse(t).unwrap_err();
+            assert!(e.contains(want), "{t}: {e}");
+        }
+    }
+
+    #[test]
+    fn cases_words() {
+        assert_eq!(case_words("Customer Support  Agent!", '_'), "customer_support_agent");
+        assert_eq!(case_words("Voice 2 go", '-'), "voice-2-go");
+    }
+}

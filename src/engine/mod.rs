@@ -1,0 +1,415 @@
+//! The request engine: our own [`Request`] in, our own [`Response`] out. It mounts each loaded
+//! API under its base path, routes to the operation, checks credentials and parameters, runs
+//! the operation's declared action over the dataset, and renders errors in the API's envelope.
+//! It knows nothing of hyper or sockets.
+
+pub mod render;
+
+use std::collections::BTreeMap;
+use std::hash::Hasher;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+use siphasher::sip::SipHasher13;
+
+use crate::api_error::{self, ApiError};
+use crate::auth::{self, TokenDb};
+use crate::data::Collection;
+use crate::error::{Error, Result};
+use crate::query::{self, params};
+use crate::spec::ext::ActionKind;
+use crate::spec::{self, Api, Operation, Segment};
+
+/// An HTTP request as the engine sees it.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub method: String,
+    /// The path, still percent-encoded.
+    pub path: String,
+    /// The raw query string (without `?`).
+    pub query: String,
+    /// Headers with lower-case names.
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+impl Request {
+    /// A GET request for `target` (`/path?query`), for tests and tools.
+    pub fn get(target: &str) -> Self {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        Request {
+            method: "GET".into(),
+            path: path.into(),
+            query: query.into(),
+            ..Request::default()
+        }
+    }
+
+    /// Add a header (name lower-cased).
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers
+            .push((name.to_ascii_lowercase(), value.to_string()));
+        self
+    }
+
+    /// The first header with this (lower-case) name.
+    pub fn header_value(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// An HTTP response as the engine produces it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+impl Response {
+    /// A JSON response.
+    pub fn json(status: u16, body: &Value) -> Self {
+        Response {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: Bytes::from(serde_json::to_vec(body).unwrap_or_default()),
+        }
+    }
+}
+
+/// Settings the engine is built with.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub seed: u64,
+    /// Overrides every collection's default count.
+    pub count: Option<u64>,
+    /// Serve only this API, at the root.
+    pub single_api: Option<String>,
+    pub tokens: Option<TokenDb>,
+}
+
+/// One API mounted at a prefix, with its dataset.
+pub struct Mount {
+    pub prefix: String,
+    pub api: Arc<Api>,
+    pub collections: BTreeMap<String, Arc<Collection>>,
+}
+
+/// The engine.
+pub struct Engine {
+    mounts: Vec<Mount>,
+    seed: u64,
+    tokens: Option<TokenDb>,
+    requests: AtomicU64,
+}
+
+/// Where an operation was found.
+struct Routed<'a> {
+    mount: &'a Mount,
+    op: &'a Operation,
+    path_params: Vec<(String, String)>,
+}
+
+enum Route<'a> {
+    Found(Routed<'a>),
+    MethodNotAllowed(&'a Mount, Vec<String>),
+    NotFound(Option<&'a Mount>),
+}
+
+impl Engine {
+    /// Build the engine and every dataset.
+    pub fn new(apis: Vec<Api>, cfg: &Config) -> Result<Self> {
+        let mut apis = apis;
+        if let Some(name) = &cfg.single_api {
+            let names: Vec<String> = apis.iter().map(|a| a.name.clone()).collect();
+            apis.retain(|a| &a.name == name);
+            if apis.is_empty() {
+                return Err(Error::Config(format!(
+                    "--api {name}: no such API (loaded: {})",
+                    names.join(", ")
+                )));
+            }
+        }
+        let mut mounts = Vec::new();
+        for api in apis {
+            let indexed = spec::indexed_fields(&api);
+            let mut collections = BTreeMap::new();
+            for (cname, model) in &api.models {
+                let (cols, sorts) = indexed.get(cname).cloned().unwrap_or_default();
+                let cols: Vec<String> = cols
+                    .iter()
+                    .map(|c| query::filter::FieldRef::new(c).column)
+                    .collect();
+                let count = cfg.count.unwrap_or(model.count);
+                let c = Collection::build(model.clone(), cfg.seed, count, &cols, &sorts)?;
+                collections.insert(cname.clone(), Arc::new(c));
+            }
+            let prefix = if cfg.single_api.is_some() {
+                api.base_path.clone()
+            } else {
+                format!("/{}{}", api.name, api.base_path)
+            };
+            mounts.push(Mount {
+                prefix,
+                api: Arc::new(api),
+                collections,
+            });
+        }
+        // Longest prefix first, so `/a/v1` wins over `/a`.
+        mounts.sort_by_key(|m| std::cmp::Reverse(m.prefix.len()));
+        Ok(Engine {
+            mounts,
+            seed: cfg.seed,
+            tokens: cfg.tokens.clone(),
+            requests: AtomicU64::new(0),
+        })
+    }
+
+    /// The mounted APIs.
+    pub fn mounts(&self) -> &[Mount] {
+        &self.mounts
+    }
+
+    fn request_id(&self) -> String {
+        let n = self.requests.fetch_add(1, Ordering::Relaxed);
+        let mut h = SipHasher13::new_with_keys(self.seed, 0x7265_7175_6573_7469);
+        h.write_u64(n);
+        format!("req_{:016x}", h.finish())
+    }
+
+    /// Answer a request. Never panics on any input.
+    pub fn handle(&self, req: &Request) -> Response {
+        let request_id = self.request_id();
+        let mut resp = match self.route(req) {
+            Route::Found(r) => match self.serve(&r, req) {
+                Ok(resp) => resp,
+                Err(e) => error_response(&r.mount.api, &e, &request_id),
+            },
+            Route::MethodNotAllowed(m, allow) => {
+                let mut e = ApiError::new(
+                    405,
+                    format!("method {} is not allowed here", req.method),
+                );
+                e.headers.push(("allow".into(), allow.join(", ")));
+                error_response(&m.api, &e, &request_id)
+            }
+            Route::NotFound(Some(m)) => error_response(
+                &m.api,
+                &ApiError::new(404, format!("no route for {} {}", req.method, req.path)),
+                &request_id,
+            ),
+            Route::NotFound(None) => self.index(req),
+        };
+        resp.headers.push(("x-request-id".into(), request_id));
+        resp
+    }
+
+    /// `GET /` lists the mounted APIs; anything else outside them is a plain 404.
+    fn index(&self, req: &Request) -> Response {
+        let apis: Vec<Value> = self
+            .mounts
+            .iter()
+            .map(|m| {
+                json!({
+                    "name": m.api.name,
+                    "base_path": m.prefix,
+                    "title": m.api.doc.pointer("/info/title"),
+                    "operations": m.api.operations.iter()
+                        .map(|o| format!("{} {}{}", o.method, m.prefix, o.path))
+                        .collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        if req.path == "/" || req.path.is_empty() {
+            Response::json(200, &json!({ "service": "understudy", "apis": apis }))
+        } else {
+            Response::json(
+                404,
+                &json!({
+                    "error": format!("no API is mounted at {}", req.path),
+                    "apis": apis,
+                }),
+            )
+        }
+    }
+
+    fn route<'a>(&'a self, req: &Request) -> Route<'a> {
+        let Some((mount, rest)) = self.mounts.iter().find_map(|m| {
+            let rest = req.path.strip_prefix(m.prefix.as_str())?;
+            (rest.is_empty() || rest.starts_with('/')).then_some((m, rest))
+        }) else {
+            return Route::NotFound(None);
+        };
+        let segs: Vec<String> = rest
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
+            .collect();
+        let mut candidates: Vec<(&Operation, Vec<(String, String)>, usize)> = mount
+            .api
+            .operations
+            .iter()
+            .filter_map(|op| match_segments(&op.segments, &segs).map(|(p, lits)| (op, p, lits)))
+            .collect();
+        if candidates.is_empty() {
+            return Route::NotFound(Some(mount));
+        }
+        candidates.sort_by_key(|c| std::cmp::Reverse(c.2));
+        let best_lits = candidates[0].2;
+        candidates.retain(|c| c.2 == best_lits);
+        let method = req.method.to_ascii_uppercase();
+        match candidates.iter().position(|c| c.0.method == method) {
+            Some(i) => {
+                let (op, path_params, _) = candidates.swap_remove(i);
+                Route::Found(Routed {
+                    mount,
+                    op,
+                    path_params,
+                })
+            }
+            None => Route::MethodNotAllowed(
+                mount,
+                candidates.iter().map(|c| c.0.method.clone()).collect(),
+            ),
+        }
+    }
+
+    fn serve(&self, r: &Routed, req: &Request) -> Result<Response, ApiError> {
+        let api = &r.mount.api;
+        let Some(x) = &r.op.ext else {
+            return Err(ApiError::new(
+                501,
+                format!("{} {} has no x-understudy action", r.op.method, r.op.path),
+            ));
+        };
+        auth::check(
+            api,
+            r.op,
+            x.permission.as_deref(),
+            |h| req.header_value(h),
+            self.tokens.as_ref(),
+        )?;
+        let query: Vec<(String, String)> = form_urlencoded::parse(req.query.as_bytes())
+            .into_owned()
+            .collect();
+        let bad = api.bad_request_status;
+        let params = params::parse(&r.op.params, &query, &r.path_params, bad)?;
+        let coll = r
+            .mount
+            .collections
+            .get(&x.collection)
+            .ok_or_else(|| ApiError::new(500, "collection missing"))?;
+        let ok_node = r.op.response(200).and_then(|d| d.node.as_ref());
+        match x.action {
+            ActionKind::Get => {
+                let kp = x.key_param.as_deref().unwrap_or_default();
+                let key = params.get(kp).and_then(Value::as_str).unwrap_or_default();
+                if let Some(re) = &r.op.key_pattern
+                    && !re.is_match(key)
+                {
+                    return Err(ApiError::param(
+                        bad,
+                        "path",
+                        kp,
+                        format!("{kp}: '{key}' is not a valid identifier"),
+                    ));
+                }
+                let i = coll.lookup(key).ok_or_else(|| {
+                    ApiError::not_found(key, format!("{} '{key}' not found", singular(&x.collection)))
+                })?;
+                let entity = coll.entity(i);
+                let mut body = match ok_node {
+                    Some(n) => render::project(&entity, n),
+                    None => entity,
+                };
+                if let Some(n) = ok_node {
+                    render::apply_optional_fields(&mut body, n, x, &params);
+                }
+                Ok(Response::json(200, &body))
+            }
+            ActionKind::List => {
+                let out = query::list(coll, x, &params, self.seed, bad)?;
+                let items_ptr = x.items.as_deref().unwrap_or("");
+                let item_node = ok_node
+                    .and_then(|n| render::node_at_pointer(n, items_ptr))
+                    .and_then(|n| match &n.kind {
+                        crate::spec::schema::Kind::Array { items, .. } => Some(&**items),
+                        _ => None,
+                    });
+                let items: Vec<Value> = out
+                    .items
+                    .iter()
+                    .map(|&i| {
+                        let e = coll.entity(i);
+                        match item_node {
+                            Some(n) => {
+                                let mut v = render::project(&e, n);
+                                render::apply_optional_fields(&mut v, n, x, &params);
+                                v
+                            }
+                            None => e,
+                        }
+                    })
+                    .collect();
+                let mut body = Value::Null;
+                render::set_pointer(&mut body, items_ptr, Value::Array(items));
+                if let Some(t) = &x.total {
+                    render::set_pointer(&mut body, t, Value::from(out.total));
+                }
+                if let (Some(p), Some(tok)) = (&x.next_token, out.next_token) {
+                    render::set_pointer(&mut body, p, Value::String(tok));
+                }
+                Ok(Response::json(200, &body))
+            }
+        }
+    }
+}
+
+/// "agents" -> "agent", for messages.
+fn singular(name: &str) -> &str {
+    name.strip_suffix('s').unwrap_or(name)
+}
+
+/// Match request segments against a template; returns path parameters and the literal count.
+fn match_segments(tpl: &[Segment], segs: &[String]) -> Option<(Vec<(String, String)>, usize)> {
+    if tpl.len() != segs.len() {
+        return None;
+    }
+    let mut params = Vec::new();
+    let mut lits = 0;
+    for (t, s) in tpl.iter().zip(segs) {
+        match t {
+            Segment::Lit(l) if l == s => lits += 1,
+            Segment::Lit(_) => return None,
+            Segment::Param(p) => params.push((p.clone(), s.clone())),
+        }
+    }
+    Some((params, lits))
+}
+
+/// Render an error in the API's envelope.
+pub fn error_response(api: &Api, e: &ApiError, request_id: &str) -> Response {
+    let body = api_error::render(&api.root.errors, e, request_id);
+    let mut r = Response::json(e.status, &body);
+    r.headers.extend(e.headers.iter().cloned());
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_match_with_params() {
+        let tpl = vec![Segment::Lit("agents".into()), Segment::Param("id".into())];
+        let (p, lits) = match_segments(&tpl, &["agents".into(), "a b".into()]).unwrap();
+        assert_eq!(p, vec![("id".to_string(), "a b".to_string())]);
+        assert_eq!(lits, 1);
+        assert!(match_segments(&tpl, &["agents".into()]).is_none());
+    }
+}

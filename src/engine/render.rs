@@ -1,0 +1,175 @@
+//! Shaping response bodies: an entity shown through a response schema (projection), fields that
+//! appear only on request (`expand`, `include`), and list envelopes addressed by JSON pointer.
+
+use serde_json::{Map, Value};
+
+use crate::query::params::Params;
+use crate::spec::ext::OperationExt;
+use crate::spec::schema::{Kind, Node};
+
+/// Keep only what `node` declares (recursively); free-form parts are kept whole.
+pub fn project(v: &Value, node: &Node) -> Value {
+    match (&node.kind, v) {
+        (
+            Kind::Object {
+                props, free_form, ..
+            },
+            Value::Object(m),
+        ) => {
+            if props.is_empty() {
+                return v.clone();
+            }
+            let mut out = Map::new();
+            for (k, n) in props {
+                if let Some(x) = m.get(k) {
+                    out.insert(k.clone(), project(x, n));
+                }
+            }
+            if *free_form {
+                for (k, x) in m {
+                    if !out.contains_key(k) {
+                        out.insert(k.clone(), x.clone());
+                    }
+                }
+            }
+            Value::Object(out)
+        }
+        (Kind::Array { items, .. }, Value::Array(a)) => {
+            Value::Array(a.iter().map(|x| project(x, items)).collect())
+        }
+        _ => v.clone(),
+    }
+}
+
+/// The node a JSON pointer reaches (through object properties and array items).
+pub fn node_at_pointer<'a>(node: &'a Node, pointer: &str) -> Option<&'a Node> {
+    let mut cur = node;
+    for seg in pointer.split('/').skip(1) {
+        cur = match &cur.kind {
+            Kind::Object { .. } => cur.prop(seg)?,
+            Kind::Array { items, .. } => items,
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
+/// Set `v` at `pointer` inside `root`, creating objects on the way.
+pub fn set_pointer(root: &mut Value, pointer: &str, v: Value) {
+    if pointer.is_empty() {
+        *root = v;
+        return;
+    }
+    let segs: Vec<&str> = pointer.split('/').skip(1).collect();
+    let mut cur = root;
+    for (i, seg) in segs.iter().enumerate() {
+        if !cur.is_object() {
+            *cur = Value::Object(Map::new());
+        }
+        let Value::Object(m) = cur else { return };
+        if i + 1 == segs.len() {
+            m.insert((*seg).to_string(), v);
+            return;
+        }
+        cur = m
+            .entry((*seg).to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+    }
+}
+
+/// Apply `expand` (fields shown only when a boolean parameter is true) and `include` (relational
+/// fields shown empty unless asked for) to a projected item.
+pub fn apply_optional_fields(item: &mut Value, node: &Node, x: &OperationExt, params: &Params) {
+    for e in &x.expand {
+        if params.get(&e.param).and_then(Value::as_bool) != Some(true) {
+            for f in &e.fields {
+                remove_path(item, f);
+            }
+        }
+    }
+    if let Some(inc) = &x.include {
+        let asked: Vec<&str> = match params.get(&inc.param) {
+            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+            Some(Value::String(s)) => vec![s.as_str()],
+            _ => Vec::new(),
+        };
+        for (name, fields) in &inc.fields {
+            if asked.contains(&name.as_str()) {
+                continue;
+            }
+            for f in fields {
+                match node.at_path(f) {
+                    Some(n) if matches!(n.kind, Kind::Array { .. }) => {
+                        set_path(item, f, Value::Array(Vec::new()))
+                    }
+                    Some(n) if n.nullable => set_path(item, f, Value::Null),
+                    Some(n) if !node.requires(f) || !matches!(n.kind, Kind::Object { .. }) => {
+                        remove_path(item, f)
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+fn remove_path(item: &mut Value, path: &str) {
+    let (parent, last) = match path.rsplit_once('.') {
+        Some((p, l)) => (Some(p), l),
+        None => (None, path),
+    };
+    let target = match parent {
+        Some(p) => p.split('.').try_fold(item, |cur, seg| cur.get_mut(seg)),
+        None => Some(item),
+    };
+    if let Some(Value::Object(m)) = target {
+        m.remove(last);
+    }
+}
+
+fn set_path(item: &mut Value, path: &str, v: Value) {
+    let pointer: String = path.split('.').map(|s| format!("/{s}")).collect();
+    if item.pointer(&pointer).is_some() || !path.contains('.') {
+        set_pointer(item, &pointer, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::schema::Compiler;
+    use serde_json::json;
+
+    fn node(schema: Value) -> Node {
+        let comps = Map::new();
+        Compiler {
+            file: "t",
+            components: &comps,
+        }
+        .compile(&schema, "x")
+        .unwrap()
+    }
+
+    #[test]
+    fn projection_keeps_declared_fields_and_free_form_parts() {
+        let n = node(json!({"type": "object", "properties": {
+            "id": {"type": "string"},
+            "d": {"type": "object", "properties": {"m": {"type": "object"}}}
+        }}));
+        let v = json!({"id": "a", "secret": 1, "d": {"m": {"x": 1, "y": [2]}, "z": 3}});
+        assert_eq!(project(&v, &n), json!({"id": "a", "d": {"m": {"x": 1, "y": [2]}}}));
+    }
+
+    #[test]
+    fn pointers_set_and_find() {
+        let mut v = Value::Null;
+        set_pointer(&mut v, "/metadata/total_count", json!(3));
+        set_pointer(&mut v, "/agents", json!([]));
+        assert_eq!(v, json!({"metadata": {"total_count": 3}, "agents": []}));
+        let n = node(json!({"type": "object", "properties": {"agents": {"type": "array", "items": {"type": "string"}}}}));
+        assert!(matches!(
+            node_at_pointer(&n, "/agents").map(|n| &n.kind),
+            Some(Kind::Array { .. })
+        ));
+    }
+}

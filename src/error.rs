@@ -1,0 +1,59 @@
+//! The library's error type: everything that can go wrong while loading specs, token files or
+//! scenario files, or while starting the server. Request-time problems are not errors of this
+//! kind: they become HTTP responses in the API's own error shape (see `api_error`).
+
+use std::path::PathBuf;
+
+/// A failure of understudy itself (not of a client request).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A spec file could not be read or parsed as YAML/JSON.
+    #[error("{file}: {message}")]
+    SpecSyntax { file: String, message: String },
+
+    /// A spec parsed but something in it is wrong; `location` is a JSON-pointer-like path.
+    #[error("{file}: at {location}: {message}")]
+    Spec {
+        file: String,
+        location: String,
+        message: String,
+    },
+
+    /// Two specs, or a spec and an option, disagree (e.g. `--api` names no loaded spec).
+    #[error("{0}")]
+    Config(String),
+
+    /// A file named on the command line could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The tokens file is malformed.
+    #[error("{path}:{line}: {message}")]
+    Tokens {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+
+    /// The server could not bind or serve.
+    #[error("server: {0}")]
+    Server(String),
+}
+
+impl Error {
+    /// Shorthand for a semantic spec error.
+    pub fn spec(file: &str, location: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Spec {
+            file: file.to_string(),
+            location: location.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Result alias used across the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

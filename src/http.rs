@@ -1,0 +1,125 @@
+//! The HTTP server: hyper on tokio, HTTP/1.1 and HTTP/2 (cleartext). This is the only module
+//! that sees hyper; it converts to and from the engine's own request and response types.
+//! Request bodies are capped, and a handler panic (a bug) becomes a 500, never a dead server.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+
+use crate::engine::{Engine, Request, Response};
+use crate::error::{Error, Result};
+
+/// Largest request body accepted.
+const MAX_BODY: usize = 1 << 20;
+
+/// A bound server, ready to run.
+pub struct Server {
+    listener: TcpListener,
+    engine: Arc<Engine>,
+}
+
+impl Server {
+    /// Bind to `addr` (port 0 picks a free port).
+    pub async fn bind(addr: SocketAddr, engine: Arc<Engine>) -> Result<Self> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| Error::Server(format!("cannot bind {addr}: {e}")))?;
+        Ok(Server { listener, engine })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        self.listener
+            .local_addr()
+            .map_err(|e| Error::Server(e.to_string()))
+    }
+
+    /// Serve until the future `shutdown` completes.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => return Ok(()),
+                accepted = self.listener.accept() => {
+                    let (stream, _) = match accepted {
+                        Ok(s) => s,
+                        Err(e) => {
+                            tracing::warn!("accept failed: {e}");
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let engine = self.engine.clone();
+                    tokio::spawn(async move {
+                        let svc = service_fn(move |req| {
+                            let engine = engine.clone();
+                            async move { Ok::<_, Infallible>(handle(engine, req).await) }
+                        });
+                        let builder = auto::Builder::new(TokioExecutor::new());
+                        if let Err(e) = builder
+                            .serve_connection(TokioIo::new(stream), svc)
+                            .await
+                        {
+                            tracing::debug!("connection ended: {e}");
+                        }
+                    });
+                }
+            }
+        }
+    }
+}
+
+async fn handle(engine: Arc<Engine>, req: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return to_hyper(Response::json(
+                413,
+                &serde_json::json!({"error": "request body too large or unreadable"}),
+            ));
+        }
+    };
+    let ours = Request {
+        method: parts.method.as_str().to_string(),
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().unwrap_or("").to_string(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body,
+    };
+    let resp = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.handle(&ours)))
+        .unwrap_or_else(|_| {
+            tracing::error!("handler panicked on {} {}", ours.method, ours.path);
+            Response::json(500, &serde_json::json!({"error": "internal error"}))
+        });
+    to_hyper(resp)
+}
+
+fn to_hyper(r: Response) -> hyper::Response<Full<Bytes>> {
+    let mut b = hyper::Response::builder().status(r.status);
+    for (k, v) in &r.headers {
+        b = b.header(k.as_str(), v.as_str());
+    }
+    b.body(Full::new(r.body)).unwrap_or_else(|_| {
+        let mut fallback = hyper::Response::new(Full::new(Bytes::from_static(b"{}")));
+        *fallback.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
+        fallback
+    })
+}

@@ -1,0 +1,75 @@
+//! The `understudy` binary: parses the command line and runs the library. Errors from the
+//! library are reported here, with `anyhow`, and end the process with a non-zero status.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+
+use understudy::auth::TokenDb;
+use understudy::cli::{Cli, Command, SpecArgs};
+use understudy::engine::{Config, Engine};
+use understudy::http::Server;
+use understudy::spec::{self, Api};
+
+fn load_specs(args: &SpecArgs) -> anyhow::Result<Vec<Api>> {
+    Ok(match &args.specs {
+        Some(dir) => spec::load_dir(dir)?,
+        None => spec::load_embedded()?,
+    })
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Apis(args) => {
+            for api in load_specs(&args)? {
+                println!("{}\t/{}{}", api.name, api.name, api.base_path);
+            }
+            Ok(())
+        }
+        Command::Serve(args) => {
+            let apis = load_specs(&args.specs)?;
+            let tokens = args.tokens.as_deref().map(TokenDb::load).transpose()?;
+            let cfg = Config {
+                seed: args.seed,
+                count: args.agents,
+                single_api: args.api.clone(),
+                tokens,
+            };
+            let started = std::time::Instant::now();
+            let engine = Arc::new(Engine::new(apis, &cfg)?);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            runtime.block_on(async move {
+                let addr = SocketAddr::new(args.host, args.port);
+                let server = Server::bind(addr, engine.clone()).await?;
+                let local = server.local_addr()?;
+                for m in engine.mounts() {
+                    tracing::info!("{} at http://{local}{}", m.api.name, m.prefix);
+                }
+                tracing::info!(
+                    "understudy listening on http://{local} (seed {}, ready in {} ms)",
+                    cfg.seed,
+                    started.elapsed().as_millis()
+                );
+                server
+                    .run(async {
+                        let _ = tokio::signal::ctrl_c().await;
+                    })
+                    .await?;
+                anyhow::Ok(())
+            })
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! Lists: which entities a list request returns, in what order, and where the next page starts.
+//! The pagination styles of `docs/spec-extensions.md` (page token, id cursor, offset, none) are
+//! implemented once here, over an ordered sequence of a collection and compiled filters.
+
+pub mod filter;
+pub mod params;
+pub mod token;
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::api_error::ApiError;
+use crate::data::{Collection, Order};
+use crate::spec::ext::{Direction, OperationExt, PageStyle, PaginationExt};
+use filter::Pred;
+use params::Params;
+use token::PageToken;
+
+/// The result of a list request: entity indices in page order, and the envelope's extras.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListOutcome {
+    pub items: Vec<u32>,
+    /// Number of entities matching the filter, over all pages.
+    pub total: u64,
+    /// Token for the next page (page-token style), if there is one.
+    pub next_token: Option<String>,
+}
+
+/// The ordered sequence a list walks.
+enum Seq {
+    Natural { n: u64, desc: bool },
+    Sorted { order: Arc<Order>, desc: bool },
+}
+
+impl Seq {
+    fn len(&self) -> u64 {
+        match self {
+            Seq::Natural { n, .. } => *n,
+            Seq::Sorted { order, .. } => order.perm.len() as u64,
+        }
+    }
+
+    fn at(&self, pos: u64) -> u32 {
+        let n = self.len();
+        match self {
+            Seq::Natural { desc, .. } => (if *desc { n - 1 - pos } else { pos }) as u32,
+            Seq::Sorted { order, desc } => {
+                let p = if *desc { n - 1 - pos } else { pos };
+                order.perm[p as usize]
+            }
+        }
+    }
+
+    fn pos_of(&self, i: u32) -> u64 {
+        let n = self.len();
+        match self {
+            Seq::Natural { desc, .. } => {
+                if *desc {
+                    n - 1 - u64::from(i)
+                } else {
+                    u64::from(i)
+                }
+            }
+            Seq::Sorted { order, desc } => {
+                let r = u64::from(order.rank[i as usize]);
+                if *desc { n - 1 - r } else { r }
+            }
+        }
+    }
+}
+
+/// The sort a request asks for: field (None = dataset order) and direction.
+fn resolve_sort(
+    p: &PaginationExt,
+    params: &Params,
+    bad: u16,
+) -> Result<(Option<String>, Direction), ApiError> {
+    if let Some(o) = &p.order {
+        let dir_of = |v: &Value| match v.as_str() {
+            Some("asc") => Some(Direction::Asc),
+            Some("desc") => Some(Direction::Desc),
+            _ => None,
+        };
+        let deprecated = o.deprecated.as_ref();
+        let dir = match params.get(&o.param) {
+            Some(v) => dir_of(v).ok_or_else(|| {
+                ApiError::param(bad, "query", &o.param, format!("{}: must be asc or desc", o.param))
+            })?,
+            None => deprecated
+                .and_then(|d| d.direction_flag.as_ref())
+                .and_then(|f| {
+                    params.get(&f.param).and_then(Value::as_bool).map(|b| {
+                        if b { f.when_true } else { f.when_false }
+                    })
+                })
+                .unwrap_or(o.default),
+        };
+        let (by, by_param) = match params.get(&o.by_param) {
+            Some(v) => (v.as_str().map(str::to_string), o.by_param.as_str()),
+            None => match deprecated
+                .and_then(|d| d.by_param.as_ref())
+                .and_then(|bp| params.get(bp).map(|v| (v, bp)))
+            {
+                Some((v, bp)) => (v.as_str().map(str::to_string), bp.as_str()),
+                None => (Some(o.by_default.clone()), o.by_param.as_str()),
+            },
+        };
+        let by = by.unwrap_or_else(|| o.by_default.clone());
+        if !o.fields.contains(&by) {
+            return Err(ApiError::param(
+                bad,
+                "query",
+                by_param,
+                format!("{by_param}: '{by}' is not one of {}", o.fields.join(", ")),
+            ));
+        }
+        return Ok((Some(by), dir));
+    }
+    if let Some(s) = &p.sort {
+        return Ok((Some(s.field.clone()), s.direction));
+    }
+    Ok((None, Direction::Asc))
+}
+
+/// The page size a request asks for, within the declared bounds.
+fn resolve_limit(p: &PaginationExt, params: &Params, bad: u16) -> Result<Option<u64>, ApiError> {
+    let Some(l) = &p.limit else { return Ok(None) };
+    let Some(v) = params.get(&l.param) else {
+        return Ok(Some(l.default));
+    };
+    let n = v.as_i64().ok_or_else(|| {
+        ApiError::param(bad, "query", &l.param, format!("{}: must be an integer", l.param))
+    })?;
+    let min = l.min.unwrap_or(1) as i64;
+    if n < min {
+        return Err(ApiError::param(
+            bad,
+            "query",
+            &l.param,
+            format!("{}: must be at least {min}", l.param),
+        ));
+    }
+    if let Some(max) = l.max
+        && n > max as i64
+    {
+        return Err(ApiError::param(
+            bad,
+            "query",
+            &l.param,
+            format!("{}: must be at most {max}", l.param),
+        ));
+    }
+    Ok(Some(n as u64))
+}
+
+/// Parameters a page token is bound to: every filter and order parameter present.
+fn bound_params(x: &OperationExt, params: &Params) -> Vec<(String, String)> {
+    let mut names: Vec<&str> = Vec::new();
+    for f in &x.filters {
+        names.push(&f.param);
+        if let Some(a) = &f.all_param {
+            names.push(a);
+        }
+    }
+    if let Some(o) = x.pagination.as_ref().and_then(|p| p.order.as_ref()) {
+        names.push(&o.param);
+        names.push(&o.by_param);
+        if let Some(d) = &o.deprecated {
+            names.extend(d.direction_flag.as_ref().map(|f| f.param.as_str()));
+            names.extend(d.by_param.as_deref());
+        }
+    }
+    names
+        .into_iter()
+        .filter_map(|n| params.get(n).map(|v| (n.to_string(), v.to_string())))
+        .collect()
+}
+
+/// Run a list request.
+pub fn list(
+    coll: &Collection,
+    x: &OperationExt,
+    params: &Params,
+    secret: u64,
+    bad: u16,
+) -> Result<ListOutcome, ApiError> {
+    let preds = filter::compile(&x.where_, &x.filters, params, bad)?;
+    let none = PaginationExt {
+        style: PageStyle::None,
+        limit: None,
+        token: None,
+        cursor: None,
+        offset: None,
+        sort: None,
+        order: None,
+    };
+    let p = x.pagination.as_ref().unwrap_or(&none);
+    let (by, dir) = resolve_sort(p, params, bad)?;
+    let desc = dir == Direction::Desc;
+    let n = coll.len() as u64;
+    let seq = match by.as_deref().and_then(|f| coll.order(f)) {
+        Some(order) => Seq::Sorted { order, desc },
+        None => Seq::Natural { n, desc },
+    };
+    let limit = resolve_limit(p, params, bad)?;
+    let matches = |i: u32| preds.iter().all(|pr: &Pred| pr.matches(coll, i));
+    let count_all = || {
+        if preds.is_empty() {
+            n
+        } else {
+            (0..n as u32).filter(|&i| matches(i)).count() as u64
+        }
+    };
+    let take = |lo: u64, hi: u64, skip: u64, limit: Option<u64>| -> (Vec<u32>, Option<u64>) {
+        // Returns the page and, if more matches follow, the position of the last item taken.
+        let mut items = Vec::new();
+        let mut skipped = 0;
+        let mut last_pos = None;
+        for pos in lo..hi {
+            let i = seq.at(pos);
+            if !matches(i) {
+                continue;
+            }
+            if skipped < skip {
+                skipped += 1;
+                continue;
+            }
+            if limit.is_some_and(|l| items.len() as u64 >= l) {
+                return (items, last_pos);
+            }
+            items.push(i);
+            last_pos = Some(pos);
+        }
+        (items, None)
+    };
+    match p.style {
+        PageStyle::None => {
+            let (items, _) = take(0, n, 0, None);
+            let total = items.len() as u64;
+            Ok(ListOutcome {
+                items,
+                total,
+                next_token: None,
+            })
+        }
+        PageStyle::Offset => {
+            let skip = p
+                .offset
+                .as_ref()
+                .and_then(|o| params.get(&o.param))
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            let (items, _) = take(0, n, skip, limit);
+            Ok(ListOutcome {
+                items,
+                total: count_all(),
+                next_token: None,
+            })
+        }
+        PageStyle::Cursor => {
+            let c = p.cursor.as_ref();
+            let cursor_pos = |name: Option<&String>| {
+                name.and_then(|nm| params.get(nm))
+                    .and_then(Value::as_str)
+                    .and_then(|k| coll.lookup(k))
+                    .map(|i| seq.pos_of(i))
+            };
+            let lo = cursor_pos(c.and_then(|c| c.after.as_ref())).map_or(0, |p| p + 1);
+            let hi = cursor_pos(c.and_then(|c| c.before.as_ref())).unwrap_or(n);
+            let (items, _) = take(lo, hi.max(lo), 0, limit);
+            Ok(ListOutcome {
+                items,
+                total: count_all(),
+                next_token: None,
+            })
+        }
+        PageStyle::PageToken => {
+            let filter = token::filter_hash(secret, &bound_params(x, params));
+            let lo = match p
+                .token
+                .as_ref()
+                .and_then(|t| params.get(&t.param).map(|v| (t, v)))
+            {
+                None => 0,
+                Some((t, v)) => {
+                    let s = v.as_str().unwrap_or_default();
+                    let tok = token::decode(secret, s, filter).map_err(|m| {
+                        ApiError::param(bad, "query", &t.param, format!("{}: {m}", t.param))
+                    })?;
+                    match coll.lookup(&tok.key) {
+                        Some(i) => seq.pos_of(i) + 1,
+                        None => tok.pos + 1,
+                    }
+                }
+            };
+            let (items, more) = take(lo, n, 0, limit);
+            let next_token = more.map(|pos| {
+                let key = coll.key(seq.at(pos));
+                token::encode(secret, &PageToken::new(key, pos, filter))
+            });
+            Ok(ListOutcome {
+                items,
+                total: count_all(),
+                next_token,
+            })
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! The `x-understudy` extensions, as typed structures deserialized from the spec
+//! (documented in `docs/spec-extensions.md`). Unknown keys are refused, so a typo in a spec is a
+//! load error naming its location rather than a silently ignored setting.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Root-level `x-understudy`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RootExt {
+    #[serde(default)]
+    pub source: Option<String>,
+    #[serde(default)]
+    pub base_path: Option<String>,
+    #[serde(default)]
+    pub bad_request_status: Option<u16>,
+    #[serde(default)]
+    pub errors: ErrorsExt,
+    #[serde(default)]
+    pub collections: BTreeMap<String, CollectionExt>,
+}
+
+/// `x-understudy.errors`: the API's error envelope.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ErrorsExt {
+    #[serde(default)]
+    pub body: Option<Value>,
+    #[serde(default)]
+    pub by_status: BTreeMap<String, StatusErrorExt>,
+    #[serde(default)]
+    pub codes: BTreeMap<String, String>,
+}
+
+/// A per-status error template.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct StatusErrorExt {
+    pub body: Value,
+}
+
+/// `x-understudy.collections.NAME`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CollectionExt {
+    pub count: u64,
+    pub schemas: Vec<String>,
+    pub key: String,
+    #[serde(default)]
+    pub order_key: Option<String>,
+    #[serde(default)]
+    pub fields: BTreeMap<String, Value>,
+}
+
+/// Operation-level `x-understudy`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct OperationExt {
+    pub action: ActionKind,
+    pub collection: String,
+    #[serde(default)]
+    pub permission: Option<String>,
+    #[serde(default)]
+    pub items: Option<String>,
+    #[serde(default)]
+    pub total: Option<String>,
+    #[serde(default)]
+    pub next_token: Option<String>,
+    #[serde(default, rename = "where")]
+    pub where_: BTreeMap<String, Value>,
+    #[serde(default)]
+    pub expand: Vec<ExpandExt>,
+    #[serde(default)]
+    pub pagination: Option<PaginationExt>,
+    #[serde(default)]
+    pub filters: Vec<FilterExt>,
+    #[serde(default)]
+    pub include: Option<IncludeExt>,
+    #[serde(default)]
+    pub key_param: Option<String>,
+    #[serde(default)]
+    pub key_pattern: Option<String>,
+}
+
+/// What an operation does with its collection.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ActionKind {
+    List,
+    Get,
+}
+
+/// Fields shown only when a boolean parameter is true.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ExpandExt {
+    pub param: String,
+    pub fields: Vec<String>,
+}
+
+/// Relational fields a client asks for by name.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct IncludeExt {
+    pub param: String,
+    pub fields: BTreeMap<String, Vec<String>>,
+}
+
+/// Pagination style and its parameters.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PaginationExt {
+    pub style: PageStyle,
+    #[serde(default)]
+    pub limit: Option<LimitExt>,
+    #[serde(default)]
+    pub token: Option<TokenExt>,
+    #[serde(default)]
+    pub cursor: Option<CursorExt>,
+    #[serde(default)]
+    pub offset: Option<OffsetExt>,
+    #[serde(default)]
+    pub sort: Option<SortExt>,
+    #[serde(default)]
+    pub order: Option<OrderExt>,
+}
+
+/// The pagination styles understudy implements.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum PageStyle {
+    PageToken,
+    Cursor,
+    Offset,
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LimitExt {
+    pub param: String,
+    pub default: u64,
+    #[serde(default)]
+    pub min: Option<u64>,
+    #[serde(default)]
+    pub max: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TokenExt {
+    pub param: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CursorExt {
+    #[serde(default)]
+    pub after: Option<String>,
+    #[serde(default)]
+    pub before: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct OffsetExt {
+    pub param: String,
+}
+
+/// Sort direction.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Direction {
+    Asc,
+    Desc,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SortExt {
+    pub field: String,
+    pub direction: Direction,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct OrderExt {
+    pub param: String,
+    pub default: Direction,
+    pub by_param: String,
+    pub by_default: String,
+    pub fields: Vec<String>,
+    #[serde(default)]
+    pub deprecated: Option<DeprecatedOrderExt>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DeprecatedOrderExt {
+    #[serde(default)]
+    pub direction_flag: Option<DirectionFlagExt>,
+    #[serde(default)]
+    pub by_param: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectionFlagExt {
+    pub param: String,
+    #[serde(rename = "true")]
+    pub when_true: Direction,
+    #[serde(rename = "false")]
+    pub when_false: Direction,
+}
+
+/// A declared filter.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FilterExt {
+    pub param: String,
+    pub kind: FilterKind,
+    #[serde(default)]
+    pub field: Option<String>,
+    #[serde(default)]
+    pub fields: Vec<String>,
+    #[serde(default)]
+    pub all_param: Option<String>,
+    #[serde(default)]
+    pub max_length: Option<usize>,
+}
+
+/// The filter kinds understudy implements.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum FilterKind {
+    Equals,
+    Contains,
+    Regex,
+    AnyOf,
+}
+
+/// Security-scheme-level `x-understudy`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SchemeExt {
+    #[serde(default)]
+    pub token_pattern: Option<String>,
+}
+
+/// Deserialize an extension value, naming the location on failure.
+pub fn parse<T: serde::de::DeserializeOwned>(
+    file: &str,
+    location: &str,
+    value: &Value,
+) -> crate::Result<T> {
+    serde_json::from_value(value.clone())
+        .map_err(|e| crate::Error::spec(file, location, e.to_string()))
+}
