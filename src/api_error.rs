@@ -184,7 +184,10 @@ mod tests {
             json!({"field_errors": {"limit": "limit must be at most 100"}, "messages": ["limit must be at most 100"]})
         );
         let e = ApiError::new(400, "bad");
-        assert_eq!(render(&c, &e, "r1"), json!({"field_errors": {}, "messages": ["bad"]}));
+        assert_eq!(
+            render(&c, &e, "r1"),
+            json!({"field_errors": {}, "messages": ["bad"]})
+        );
         let e = ApiError::new(429, "slow down");
         assert_eq!(
             render(&c, &e, "r2"),

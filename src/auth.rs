@@ -50,8 +50,7 @@ impl TokenDb {
                 return Err(Error::Tokens {
                     path: path.to_path_buf(),
                     line: i + 1,
-                    message: "expected `TOKEN [perm,perm]`; permissions are comma-separated"
-                        .into(),
+                    message: "expected `TOKEN [perm,perm]`; permissions are comma-separated".into(),
                 });
             }
             tokens.insert(token, perms);
@@ -115,10 +114,7 @@ pub fn check<'h>(
         Some(None) => Err(ApiError::new(401, "invalid or unknown token")),
         Some(Some(false)) => Err(ApiError::new(
             403,
-            format!(
-                "token lacks the permission '{}'",
-                permission.unwrap_or("*")
-            ),
+            format!("token lacks the permission '{}'", permission.unwrap_or("*")),
         )),
     }
 }
@@ -161,7 +157,10 @@ mod tests {
         assert_eq!(extract(&SchemeKind::Bearer, None, "Bearer a b"), None);
         let re = Regex::new("^(?:ApiKey )?(evr_[A-Za-z0-9]+)$").unwrap();
         let h = SchemeKind::Header("authorization".into());
-        assert_eq!(extract(&h, Some(&re), "ApiKey evr_x1"), Some("evr_x1".into()));
+        assert_eq!(
+            extract(&h, Some(&re), "ApiKey evr_x1"),
+            Some("evr_x1".into())
+        );
         assert_eq!(extract(&h, Some(&re), "evr_x1"), Some("evr_x1".into()));
         assert_eq!(extract(&h, Some(&re), "Bearer evr_x1"), None);
     }
@@ -178,7 +177,9 @@ mod tests {
         assert_eq!(db.allows("reader", Some("agents:write")), Some(false));
         assert_eq!(db.allows("nobody", Some("agents:read")), Some(false));
         assert_eq!(db.allows("stranger", None), None);
-        let e = TokenDb::parse(Path::new("t"), "a b c\n").unwrap_err().to_string();
+        let e = TokenDb::parse(Path::new("t"), "a b c\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("t:1:"), "{e}");
     }
 }

@@ -147,7 +147,9 @@ mod tests {
     fn nullable_becomes_a_null_alternative() {
         let s = to_json_schema(&json!({"type": "string", "nullable": true, "enum": ["a"]}));
         assert_eq!(s, json!({"type": ["string", "null"], "enum": ["a", null]}));
-        let s = to_json_schema(&json!({"nullable": true, "allOf": [{"$ref": "#/components/schemas/X"}]}));
+        let s = to_json_schema(
+            &json!({"nullable": true, "allOf": [{"$ref": "#/components/schemas/X"}]}),
+        );
         assert_eq!(
             s,
             json!({"anyOf": [{"type": "null"}, {"allOf": [{"$ref": "#/definitions/X"}]}]})
@@ -156,7 +158,9 @@ mod tests {
 
     #[test]
     fn a_property_named_like_a_keyword_is_kept() {
-        let s = to_json_schema(&json!({"type": "object", "properties": {"example": {"type": "string"}}}));
+        let s = to_json_schema(
+            &json!({"type": "object", "properties": {"example": {"type": "string"}}}),
+        );
         assert_eq!(s["properties"]["example"], json!({"type": "string"}));
     }
 }

@@ -14,7 +14,9 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{Map, Number, Value};
 use siphasher::sip::SipHasher13;
 
-use super::generator::{DEFAULT_FROM_MS, DEFAULT_TO_MS, FieldGen, Gen, IntArg, TimeArg, parse_time};
+use super::generator::{
+    DEFAULT_FROM_MS, DEFAULT_TO_MS, FieldGen, Gen, IntArg, TimeArg, parse_time,
+};
 use super::model::CollectionModel;
 use super::template::{Part, Template, case_words};
 use crate::spec::schema::{Kind, Node};
@@ -373,7 +375,9 @@ pub fn format_millis(ms: i64) -> String {
 fn default_string(rng: &mut ChaCha8Rng, format: Option<&str>, gkey: &str) -> String {
     use super::fakes::FakeKind as F;
     match format {
-        Some("date-time") => return format_millis(rng.random_range(DEFAULT_FROM_MS..=DEFAULT_TO_MS)),
+        Some("date-time") => {
+            return format_millis(rng.random_range(DEFAULT_FROM_MS..=DEFAULT_TO_MS));
+        }
         Some("date") => {
             let t = format_millis(rng.random_range(DEFAULT_FROM_MS..=DEFAULT_TO_MS));
             return t[..10].to_string();
@@ -391,8 +395,7 @@ fn default_string(rng: &mut ChaCha8Rng, format: Option<&str>, gkey: &str) -> Str
         .to_ascii_lowercase();
     if name == "id" || name.ends_with("_id") || name.ends_with("id") && name.len() > 2 {
         uuid(rng)
-    } else if name.contains("description") || name.contains("message") || name.contains("prompt")
-    {
+    } else if name.contains("description") || name.contains("message") || name.contains("prompt") {
         F::Sentence.draw(rng)
     } else if name.contains("email") {
         F::Email.draw(rng)

@@ -97,7 +97,9 @@ pub fn parse(value: &Value) -> Result<FieldGen, String> {
     let main = match keys.as_slice() {
         [k] => k.as_str(),
         [] if obj.contains_key("array") => "array",
-        [] => return Err("a generator needs one generator key (uuid, template, one-of, ...)".into()),
+        [] => {
+            return Err("a generator needs one generator key (uuid, template, one-of, ...)".into());
+        }
         many => {
             let names: Vec<&str> = many.iter().map(|s| s.as_str()).collect();
             return Err(format!(
@@ -112,7 +114,9 @@ pub fn parse(value: &Value) -> Result<FieldGen, String> {
         "template" => Gen::Template(Template::parse(
             arg.as_str().ok_or("template takes a string")?,
         )?),
-        "fake" => Gen::Fake(FakeKind::parse(arg.as_str().ok_or("fake takes a kind name")?)?),
+        "fake" => Gen::Fake(FakeKind::parse(
+            arg.as_str().ok_or("fake takes a kind name")?,
+        )?),
         "one-of" => {
             let values = arg.as_array().ok_or("one-of takes a list")?.clone();
             if values.is_empty() {
@@ -164,7 +168,9 @@ pub fn parse(value: &Value) -> Result<FieldGen, String> {
             Gen::UniqueOf { values, min, max }
         }
         "object" => {
-            let m = arg.as_object().ok_or("object takes a map of sub-generators")?;
+            let m = arg
+                .as_object()
+                .ok_or("object takes a map of sub-generators")?;
             let mut subs = Vec::new();
             for (k, v) in m {
                 subs.push((k.clone(), parse(v).map_err(|e| format!("{k}: {e}"))?));
@@ -240,7 +246,9 @@ fn int_arg(v: Option<&Value>, default: i64) -> Result<IntArg, String> {
 }
 
 fn time_arg(v: &Value) -> Result<TimeArg, String> {
-    let s = v.as_str().ok_or("a time is an RFC 3339 string or a $reference")?;
+    let s = v
+        .as_str()
+        .ok_or("a time is an RFC 3339 string or a $reference")?;
     if let Some(p) = s.strip_prefix('$') {
         return Ok(TimeArg::Ref(p.to_string()));
     }
@@ -257,7 +265,9 @@ pub fn parse_time(s: &str) -> Option<i64> {
 }
 
 fn parse_timestamp(arg: &Value) -> Result<Gen, String> {
-    let m = arg.as_object().ok_or("timestamp takes {from, to, within}")?;
+    let m = arg
+        .as_object()
+        .ok_or("timestamp takes {from, to, within}")?;
     let from = match m.get("from") {
         Some(v) => time_arg(v)?,
         None => TimeArg::Millis(DEFAULT_FROM_MS),
@@ -346,9 +356,18 @@ mod tests {
             (json!({"nope": 1}), "unknown generator 'nope'"),
             (json!({"uuid": {}, "const": 1}), "one generator key"),
             (json!({"bool": 2}), "probability"),
-            (json!({"one-of": ["a"], "weights": [1, 2]}), "weights needs 1"),
-            (json!({"timestamp": {"within": "ninety"}}), "within 'ninety'"),
-            (json!({"if": {"a": 1}, "then": {"const": 1}}), "if needs else"),
+            (
+                json!({"one-of": ["a"], "weights": [1, 2]}),
+                "weights needs 1",
+            ),
+            (
+                json!({"timestamp": {"within": "ninety"}}),
+                "within 'ninety'",
+            ),
+            (
+                json!({"if": {"a": 1}, "then": {"const": 1}}),
+                "if needs else",
+            ),
             (json!({"unique-of": ["a"], "array": {"max": 3}}), "exceeds"),
             (json!("uuid"), "is a map"),
         ];

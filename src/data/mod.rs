@@ -242,7 +242,10 @@ mod tests {
         assert_eq!(compare(&json!(2), &json!(10)), Ordering::Less);
         assert_eq!(compare(&json!(null), &json!("a")), Ordering::Greater);
         assert_eq!(
-            compare(&json!("2024-01-02T00:00:00.000Z"), &json!("2024-01-10T00:00:00.000Z")),
+            compare(
+                &json!("2024-01-02T00:00:00.000Z"),
+                &json!("2024-01-10T00:00:00.000Z")
+            ),
             Ordering::Less
         );
     }

@@ -34,7 +34,11 @@ impl CollectionModel {
         let loc = format!("x-understudy.collections.{name}");
         let mut node: Option<Node> = None;
         if ext.schemas.is_empty() {
-            return Err(Error::spec(file, format!("{loc}.schemas"), "lists no schema"));
+            return Err(Error::spec(
+                file,
+                format!("{loc}.schemas"),
+                "lists no schema",
+            ));
         }
         for s in &ext.schemas {
             let n = compiler
@@ -109,7 +113,8 @@ impl CollectionModel {
             match state.get(n) {
                 Some(1) => {
                     let start = stack.iter().position(|s| *s == n).unwrap_or(0);
-                    let mut cyc: Vec<String> = stack[start..].iter().map(|s| s.to_string()).collect();
+                    let mut cyc: Vec<String> =
+                        stack[start..].iter().map(|s| s.to_string()).collect();
                     cyc.push(n.to_string());
                     return Some(cyc);
                 }

@@ -178,7 +178,10 @@ mod tests {
 
     #[test]
     fn cases_words() {
-        assert_eq!(case_words("Customer Support  Agent!", '_'), "customer_support_agent");
+        assert_eq!(
+            case_words("Customer Support  Agent!", '_'),
+            "customer_support_agent"
+        );
         assert_eq!(case_words("Voice 2 go", '-'), "voice-2-go");
     }
 }

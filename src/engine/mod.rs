@@ -108,6 +108,9 @@ pub struct Engine {
     requests: AtomicU64,
 }
 
+/// An operation whose path matches: (operation, path parameters, literal segments).
+type Candidate<'a> = (&'a Operation, Vec<(String, String)>, usize);
+
 /// Where an operation was found.
 struct Routed<'a> {
     mount: &'a Mount,
@@ -191,10 +194,8 @@ impl Engine {
                 Err(e) => error_response(&r.mount.api, &e, &request_id),
             },
             Route::MethodNotAllowed(m, allow) => {
-                let mut e = ApiError::new(
-                    405,
-                    format!("method {} is not allowed here", req.method),
-                );
+                let mut e =
+                    ApiError::new(405, format!("method {} is not allowed here", req.method));
                 e.headers.push(("allow".into(), allow.join(", ")));
                 error_response(&m.api, &e, &request_id)
             }
@@ -248,9 +249,13 @@ impl Engine {
         let segs: Vec<String> = rest
             .split('/')
             .filter(|s| !s.is_empty())
-            .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
+            .map(|s| {
+                percent_encoding::percent_decode_str(s)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
             .collect();
-        let mut candidates: Vec<(&Operation, Vec<(String, String)>, usize)> = mount
+        let mut candidates: Vec<Candidate> = mount
             .api
             .operations
             .iter()
@@ -320,7 +325,10 @@ impl Engine {
                     ));
                 }
                 let i = coll.lookup(key).ok_or_else(|| {
-                    ApiError::not_found(key, format!("{} '{key}' not found", singular(&x.collection)))
+                    ApiError::not_found(
+                        key,
+                        format!("{} '{key}' not found", singular(&x.collection)),
+                    )
                 })?;
                 let entity = coll.entity(i);
                 let mut body = match ok_node {

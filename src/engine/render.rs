@@ -157,7 +157,10 @@ mod tests {
             "d": {"type": "object", "properties": {"m": {"type": "object"}}}
         }}));
         let v = json!({"id": "a", "secret": 1, "d": {"m": {"x": 1, "y": [2]}, "z": 3}});
-        assert_eq!(project(&v, &n), json!({"id": "a", "d": {"m": {"x": 1, "y": [2]}}}));
+        assert_eq!(
+            project(&v, &n),
+            json!({"id": "a", "d": {"m": {"x": 1, "y": [2]}}})
+        );
     }
 
     #[test]
@@ -166,7 +169,9 @@ mod tests {
         set_pointer(&mut v, "/metadata/total_count", json!(3));
         set_pointer(&mut v, "/agents", json!([]));
         assert_eq!(v, json!({"metadata": {"total_count": 3}, "agents": []}));
-        let n = node(json!({"type": "object", "properties": {"agents": {"type": "array", "items": {"type": "string"}}}}));
+        let n = node(
+            json!({"type": "object", "properties": {"agents": {"type": "array", "items": {"type": "string"}}}}),
+        );
         assert!(matches!(
             node_at_pointer(&n, "/agents").map(|n| &n.kind),
             Some(Kind::Array { .. })

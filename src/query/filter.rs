@@ -150,7 +150,9 @@ pub fn compile(
                 Pred::Equals(field, v)
             }
             FilterKind::Contains => {
-                let s = value.as_str().map_or_else(|| value.to_string(), str::to_string);
+                let s = value
+                    .as_str()
+                    .map_or_else(|| value.to_string(), str::to_string);
                 Pred::Contains(field, s.to_lowercase())
             }
             FilterKind::Regex => {
@@ -204,8 +206,7 @@ pub fn compile(
 
 fn first_line(s: &str) -> String {
     s.lines()
-        .filter(|l| !l.trim().is_empty())
-        .last()
+        .rfind(|l| !l.trim().is_empty())
         .unwrap_or(s)
         .trim()
         .to_string()

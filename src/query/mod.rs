@@ -85,14 +85,20 @@ fn resolve_sort(
         let deprecated = o.deprecated.as_ref();
         let dir = match params.get(&o.param) {
             Some(v) => dir_of(v).ok_or_else(|| {
-                ApiError::param(bad, "query", &o.param, format!("{}: must be asc or desc", o.param))
+                ApiError::param(
+                    bad,
+                    "query",
+                    &o.param,
+                    format!("{}: must be asc or desc", o.param),
+                )
             })?,
             None => deprecated
                 .and_then(|d| d.direction_flag.as_ref())
                 .and_then(|f| {
-                    params.get(&f.param).and_then(Value::as_bool).map(|b| {
-                        if b { f.when_true } else { f.when_false }
-                    })
+                    params
+                        .get(&f.param)
+                        .and_then(Value::as_bool)
+                        .map(|b| if b { f.when_true } else { f.when_false })
                 })
                 .unwrap_or(o.default),
         };
@@ -130,7 +136,12 @@ fn resolve_limit(p: &PaginationExt, params: &Params, bad: u16) -> Result<Option<
         return Ok(Some(l.default));
     };
     let n = v.as_i64().ok_or_else(|| {
-        ApiError::param(bad, "query", &l.param, format!("{}: must be an integer", l.param))
+        ApiError::param(
+            bad,
+            "query",
+            &l.param,
+            format!("{}: must be an integer", l.param),
+        )
     })?;
     let min = l.min.unwrap_or(1) as i64;
     if n < min {

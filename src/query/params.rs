@@ -47,16 +47,18 @@ pub fn parse(
             }
             continue;
         }
-        let v = typed(&p.schema, &raw).map_err(|m| {
-            ApiError::param(status, loc, &p.name, format!("{}: {m}", p.name))
-        })?;
+        let v = typed(&p.schema, &raw)
+            .map_err(|m| ApiError::param(status, loc, &p.name, format!("{}: {m}", p.name)))?;
         out.insert(p.name.clone(), v);
     }
     Ok(out)
 }
 
 fn ty(schema: &Value) -> &str {
-    schema.get("type").and_then(Value::as_str).unwrap_or("string")
+    schema
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("string")
 }
 
 /// Parse raw value(s) by schema; the last value wins for scalars, as most frameworks do.
@@ -178,14 +180,26 @@ mod tests {
     #[test]
     fn parses_types_and_arrays() {
         let ps = [
-            param("limit", json!({"type": "integer", "minimum": 1, "maximum": 100})),
+            param(
+                "limit",
+                json!({"type": "integer", "minimum": 1, "maximum": 100}),
+            ),
             param("enabled", json!({"type": "boolean"})),
-            param("tags", json!({"type": "array", "items": {"type": "string"}})),
+            param(
+                "tags",
+                json!({"type": "array", "items": {"type": "string"}}),
+            ),
             param("order", json!({"type": "string", "enum": ["asc", "desc"]})),
         ];
         let got = parse(
             &ps,
-            &q(&[("limit", "5"), ("enabled", "true"), ("tags", "a"), ("tags", "b"), ("x", "1")]),
+            &q(&[
+                ("limit", "5"),
+                ("enabled", "true"),
+                ("tags", "a"),
+                ("tags", "b"),
+                ("x", "1"),
+            ]),
             &[],
             400,
         )
@@ -199,7 +213,10 @@ mod tests {
     #[test]
     fn names_the_parameter_and_rule() {
         let ps = [
-            param("limit", json!({"type": "integer", "minimum": 1, "maximum": 100})),
+            param(
+                "limit",
+                json!({"type": "integer", "minimum": 1, "maximum": 100}),
+            ),
             param("order", json!({"type": "string", "enum": ["asc", "desc"]})),
         ];
         for (query, want) in [

@@ -74,8 +74,7 @@ pub fn decode(secret: u64, s: &str, filter: u64) -> Result<PageToken, &'static s
     let bytes = URL_SAFE_NO_PAD
         .decode(payload)
         .map_err(|_| "the page token is malformed")?;
-    let t: PageToken =
-        serde_json::from_slice(&bytes).map_err(|_| "the page token is malformed")?;
+    let t: PageToken = serde_json::from_slice(&bytes).map_err(|_| "the page token is malformed")?;
     if t.version != VERSION {
         return Err("the page token is from an unsupported version");
     }

@@ -22,7 +22,9 @@ use schema::{Compiler, Node};
 static EMBEDDED: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/specs");
 
 /// HTTP methods an OpenAPI path item may declare.
-pub const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+pub const METHODS: &[&str] = &[
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
 
 /// One loaded API.
 #[derive(Debug)]
@@ -245,7 +247,11 @@ pub fn load_str(file: &str, text: &str) -> Result<Api> {
     let doc = parse_yaml(file, text)?;
     // Structural check of the OpenAPI document itself.
     let _typed: openapiv3::OpenAPI = serde_json::from_value(doc.clone()).map_err(|e| {
-        Error::spec(file, "(document)", format!("not a valid OpenAPI 3.0 document: {e}"))
+        Error::spec(
+            file,
+            "(document)",
+            format!("not a valid OpenAPI 3.0 document: {e}"),
+        )
     })?;
     let name = api_name(file);
     let root: RootExt = match doc.get("x-understudy") {
@@ -370,7 +376,11 @@ fn load_schemes(file: &str, doc: &Value) -> Result<BTreeMap<String, Scheme>> {
             .token_pattern
             .map(|p| {
                 Regex::new(&p).map_err(|e| {
-                    Error::spec(file, format!("{loc}.x-understudy.token-pattern"), e.to_string())
+                    Error::spec(
+                        file,
+                        format!("{loc}.x-understudy.token-pattern"),
+                        e.to_string(),
+                    )
                 })
             })
             .transpose()?;
@@ -391,7 +401,11 @@ fn deref<'a>(file: &str, doc: &'a Value, v: &'a Value, loc: &str) -> Result<&'a 
         None => Ok(v),
         Some(r) => {
             let pointer = r.strip_prefix('#').ok_or_else(|| {
-                Error::spec(file, loc, format!("only local $refs are supported, not '{r}'"))
+                Error::spec(
+                    file,
+                    loc,
+                    format!("only local $refs are supported, not '{r}'"),
+                )
             })?;
             doc.pointer(pointer)
                 .ok_or_else(|| Error::spec(file, loc, format!("$ref '{r}' points nowhere")))
@@ -417,10 +431,12 @@ fn load_operation(
         .trim_matches('/')
         .split('/')
         .filter(|s| !s.is_empty())
-        .map(|s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-            Some(p) => Segment::Param(p.to_string()),
-            None => Segment::Lit(s.to_string()),
-        })
+        .map(
+            |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(p) => Segment::Param(p.to_string()),
+                None => Segment::Lit(s.to_string()),
+            },
+        )
         .collect();
     let mut params: Vec<Param> = Vec::new();
     let item_params = item.get("parameters").and_then(Value::as_array);
@@ -433,7 +449,11 @@ fn load_operation(
     {
         let ploc = format!("{loc}.parameters[{i}]");
         let p = deref(file, doc, p, &ploc)?;
-        let name = p.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+        let name = p
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         let location = match p.get("in").and_then(Value::as_str) {
             Some("query") => ParamIn::Query,
             Some("path") => ParamIn::Path,
@@ -507,7 +527,11 @@ fn load_operation(
             .as_deref()
             .map(|p| {
                 Regex::new(p).map_err(|e| {
-                    Error::spec(file, format!("{loc}.x-understudy.key-pattern"), e.to_string())
+                    Error::spec(
+                        file,
+                        format!("{loc}.x-understudy.key-pattern"),
+                        e.to_string(),
+                    )
                 })
             })
             .transpose()?;
@@ -542,7 +566,10 @@ fn check_operation_ext(
         Error::spec(
             file,
             format!("{xloc}.collection"),
-            format!("no collection '{}' in x-understudy.collections", x.collection),
+            format!(
+                "no collection '{}' in x-understudy.collections",
+                x.collection
+            ),
         )
     })?;
     let has_param = |name: &str| params.iter().any(|p| p.name == name);
@@ -569,13 +596,18 @@ fn check_operation_ext(
         }
     };
     if !responses.iter().any(|r| r.status == "200") {
-        return Err(Error::spec(file, loc, "an x-understudy operation documents no 200 response"));
+        return Err(Error::spec(
+            file,
+            loc,
+            "an x-understudy operation documents no 200 response",
+        ));
     }
     match x.action {
         ActionKind::Get => {
-            let kp = x.key_param.as_deref().ok_or_else(|| {
-                Error::spec(file, &xloc, "a get action needs key-param")
-            })?;
+            let kp = x
+                .key_param
+                .as_deref()
+                .ok_or_else(|| Error::spec(file, &xloc, "a get action needs key-param"))?;
             need_param(kp, "key-param")?;
         }
         ActionKind::List => {
@@ -687,6 +719,9 @@ mod tests {
     fn syntax_errors_name_the_file_and_line() {
         let e = load_str("specs/bad.yaml", "openapi: 3.0.0\ninfo: [\n").unwrap_err();
         let s = e.to_string();
-        assert!(s.starts_with("specs/bad.yaml:") && s.contains("line"), "{s}");
+        assert!(
+            s.starts_with("specs/bad.yaml:") && s.contains("line"),
+            "{s}"
+        );
     }
 }

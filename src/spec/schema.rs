@@ -151,7 +151,10 @@ impl Compiler<'_> {
             let target = self.resolve(r, location)?;
             return self.compile_at(target, &format!("{location}.$ref"), depth + 1);
         }
-        let nullable = obj.get("nullable").and_then(Value::as_bool).unwrap_or(false);
+        let nullable = obj
+            .get("nullable")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         let enumeration = obj.get("enum").and_then(Value::as_array).cloned();
         if let Some(all) = obj.get("allOf").and_then(Value::as_array) {
             let mut merged: Option<Node> = None;
@@ -181,7 +184,11 @@ impl Compiler<'_> {
             if let Some(alts) = obj.get(key).and_then(Value::as_array) {
                 let mut nodes = Vec::with_capacity(alts.len());
                 for (i, alt) in alts.iter().enumerate() {
-                    nodes.push(self.compile_at(alt, &format!("{location}.{key}[{i}]"), depth + 1)?);
+                    nodes.push(self.compile_at(
+                        alt,
+                        &format!("{location}.{key}[{i}]"),
+                        depth + 1,
+                    )?);
                 }
                 return Ok(Node {
                     kind: Kind::OneOf(nodes),
@@ -207,7 +214,10 @@ impl Compiler<'_> {
                 }
             }
             Some("string") => Kind::String {
-                format: obj.get("format").and_then(Value::as_str).map(str::to_string),
+                format: obj
+                    .get("format")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
                 min_length: obj.get("minLength").and_then(Value::as_u64),
                 max_length: obj.get("maxLength").and_then(Value::as_u64),
             },

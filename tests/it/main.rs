@@ -1,0 +1,7 @@
+//! understudy's integration tests: one binary, a module per area. Each test starts (or shares) a
+//! real server on an ephemeral loopback port and talks HTTP to it.
+
+mod cli;
+mod pagination;
+mod serve;
+mod support;

@@ -1,0 +1,1 @@
+//! Pagination, ordering and filters (filled in by the pagination work).
