@@ -23,6 +23,41 @@ pub enum Command {
     Serve(ServeArgs),
     /// List the loaded APIs and their base paths, without serving.
     Apis(SpecArgs),
+    /// Work with scenario files offline.
+    #[command(subcommand)]
+    Scenario(ScenarioCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScenarioCommand {
+    /// List the available scenarios.
+    List(ScenarioSource),
+    /// Check scenario files (default: all available) against their APIs, without serving.
+    Validate(ValidateArgs),
+}
+
+/// Where scenarios come from.
+#[derive(Debug, Args, Clone)]
+pub struct ScenarioSource {
+    /// Load scenarios from this folder instead of the ones embedded in the binary.
+    #[arg(long, value_name = "DIR")]
+    pub scenarios: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub specs: SpecArgs,
+    #[command(flatten)]
+    pub source: ScenarioSource,
+    /// Scenario files to check.
+    pub files: Vec<PathBuf>,
+    /// Dataset seed to check against.
+    #[arg(long, default_value_t = DEFAULT_SEED)]
+    pub seed: u64,
+    /// Number of agents to check against (default: each spec's own count).
+    #[arg(long, value_name = "N")]
+    pub agents: Option<u64>,
 }
 
 /// Where specs come from.
@@ -55,4 +90,9 @@ pub struct ServeArgs {
     /// Accept only the tokens listed in FILE (`TOKEN [perm,perm]` per line).
     #[arg(long, value_name = "FILE")]
     pub tokens: Option<PathBuf>,
+    /// Start this scenario in every session (repeatable).
+    #[arg(long = "scenario", value_name = "NAME")]
+    pub scenario: Vec<String>,
+    #[command(flatten)]
+    pub source: ScenarioSource,
 }

@@ -66,19 +66,35 @@ pub fn to_json_schema(s: &Value) -> Value {
     }
 }
 
+/// The document's component schemas, translated, as a `definitions` map.
+fn definitions(api: &Api) -> Map<String, Value> {
+    api.doc
+        .pointer("/components/schemas")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), to_json_schema(v)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A validator for one component schema of `api`.
+pub fn component_validator(api: &Api, name: &str) -> Result<jsonschema::Validator, String> {
+    let root = json!({
+        "$ref": format!("#/definitions/{name}"),
+        "definitions": definitions(api),
+    });
+    jsonschema::draft4::options()
+        .should_validate_formats(true)
+        .build(&root)
+        .map_err(|e| format!("{}: components.schemas.{name}: {e}", api.file))
+}
+
 impl Contract {
     /// Compile every documented response schema of `api`.
     pub fn new(api: &Api) -> Result<Self, String> {
-        let defs: Map<String, Value> = api
-            .doc
-            .pointer("/components/schemas")
-            .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.clone(), to_json_schema(v)))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let defs = definitions(api);
         let mut validators = HashMap::new();
         for (i, op) in api.operations.iter().enumerate() {
             for r in &op.responses {

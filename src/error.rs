@@ -39,6 +39,14 @@ pub enum Error {
         message: String,
     },
 
+    /// A scenario file is invalid; `line` is 1-based when known.
+    #[error("{file}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Scenario {
+        file: String,
+        line: Option<usize>,
+        message: String,
+    },
+
     /// The server could not bind or serve.
     #[error("server: {0}")]
     Server(String),

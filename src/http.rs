@@ -2,7 +2,6 @@
 //! that sees hyper; it converts to and from the engine's own request and response types.
 //! Request bodies are capped, and a handler panic (a bug) becomes a 500, never a dead server.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -61,7 +60,18 @@ impl Server {
                     tokio::spawn(async move {
                         let svc = service_fn(move |req| {
                             let engine = engine.clone();
-                            async move { Ok::<_, Infallible>(handle(engine, req).await) }
+                            async move {
+                                let (resp, delay, drop) = handle(engine, req).await;
+                                if let Some(d) = delay {
+                                    tokio::time::sleep(d).await;
+                                }
+                                if drop {
+                                    // Returning an error makes hyper close the connection
+                                    // without writing a response.
+                                    return Err(Dropped);
+                                }
+                                Ok(resp)
+                            }
                         });
                         let builder = auto::Builder::new(TokioExecutor::new());
                         if let Err(e) = builder
@@ -77,18 +87,35 @@ impl Server {
     }
 }
 
-async fn handle(
-    engine: Arc<Engine>,
-    req: hyper::Request<Incoming>,
-) -> hyper::Response<Full<Bytes>> {
+/// The error a scenario's `drop: true` turns into, so the connection closes unanswered.
+#[derive(Debug)]
+struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by a scenario")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+/// A response, with the delay and drop a scenario asked for.
+type Answer = (
+    hyper::Response<Full<Bytes>>,
+    Option<std::time::Duration>,
+    bool,
+);
+
+async fn handle(engine: Arc<Engine>, req: hyper::Request<Incoming>) -> Answer {
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => {
-            return to_hyper(Response::json(
+            let r = Response::json(
                 413,
                 &serde_json::json!({"error": "request body too large or unreadable"}),
-            ));
+            );
+            return (to_hyper(r), None, false);
         }
     };
     let ours = Request {
@@ -112,7 +139,8 @@ async fn handle(
             tracing::error!("handler panicked on {} {}", ours.method, ours.path);
             Response::json(500, &serde_json::json!({"error": "internal error"}))
         });
-    to_hyper(resp)
+    let (delay, drop) = (resp.delay, resp.drop);
+    (to_hyper(resp), delay, drop)
 }
 
 fn to_hyper(r: Response) -> hyper::Response<Full<Bytes>> {

@@ -10,6 +10,7 @@
 //! - [`engine`]: turning our [`engine::Request`] into our [`engine::Response`];
 //! - [`http`]: the hyper server (the only module that sees hyper);
 //! - [`contract`]: JSON Schema validation of responses against the spec;
+//! - [`scenario`]: scenario files, sessions and their clocks;
 //! - [`cli`]: command-line definitions.
 
 pub mod api_error;
@@ -21,6 +22,7 @@ pub mod engine;
 pub mod error;
 pub mod http;
 pub mod query;
+pub mod scenario;
 pub mod spec;
 
 pub use error::{Error, Result};

@@ -8,9 +8,10 @@ use anyhow::Context;
 use clap::Parser;
 
 use understudy::auth::TokenDb;
-use understudy::cli::{Cli, Command, SpecArgs};
+use understudy::cli::{Cli, Command, ScenarioCommand, ScenarioSource, SpecArgs};
 use understudy::engine::{Config, Engine};
 use understudy::http::Server;
+use understudy::scenario::{self, Scenario};
 use understudy::spec::{self, Api};
 
 fn load_specs(args: &SpecArgs) -> anyhow::Result<Vec<Api>> {
@@ -20,8 +21,25 @@ fn load_specs(args: &SpecArgs) -> anyhow::Result<Vec<Api>> {
     })
 }
 
-fn main() -> anyhow::Result<()> {
+fn load_scenarios(src: &ScenarioSource) -> anyhow::Result<Vec<Scenario>> {
+    Ok(match &src.scenarios {
+        Some(dir) => scenario::load_dir(dir)?,
+        None => scenario::load_embedded()?,
+    })
+}
+
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -36,6 +54,43 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Scenario(ScenarioCommand::List(src)) => {
+            for s in load_scenarios(&src)? {
+                println!("{}\t{}\t{}", s.name, s.api, s.description);
+            }
+            Ok(())
+        }
+        Command::Scenario(ScenarioCommand::Validate(args)) => {
+            let scenarios = if args.files.is_empty() {
+                load_scenarios(&args.source)?
+            } else {
+                args.files
+                    .iter()
+                    .map(|f| scenario::load_file(f))
+                    .collect::<Result<Vec<_>, _>>()?
+            };
+            let cfg = Config {
+                seed: args.seed,
+                count: args.agents,
+                scenarios: scenarios.clone(),
+                ..Config::default()
+            };
+            let engine = Engine::new(load_specs(&args.specs)?, &cfg)?;
+            let mut failed = 0;
+            for sc in engine.sessions.scenarios.values() {
+                match engine.check_scenario(sc) {
+                    Ok(()) => println!("ok\t{}", sc.file),
+                    Err(e) => {
+                        failed += 1;
+                        eprintln!("error: {e}");
+                    }
+                }
+            }
+            if failed > 0 {
+                anyhow::bail!("{failed} of {} scenario files are invalid", scenarios.len());
+            }
+            Ok(())
+        }
         Command::Serve(args) => {
             let apis = load_specs(&args.specs)?;
             let tokens = args.tokens.as_deref().map(TokenDb::load).transpose()?;
@@ -44,6 +99,8 @@ fn main() -> anyhow::Result<()> {
                 count: args.agents,
                 single_api: args.api.clone(),
                 tokens,
+                scenarios: load_scenarios(&args.source)?,
+                start: args.scenario.clone(),
             };
             let started = std::time::Instant::now();
             let engine = Arc::new(Engine::new(apis, &cfg)?);

@@ -95,7 +95,17 @@ impl<'a> Entity<'a> {
     }
 
     fn eval(&self, fg: &FieldGen, rpath: &str, gkey: &str, node: &Node) -> Option<Value> {
-        let mut rng = self.rng(rpath);
+        self.eval_with(fg, self.rng(rpath), rpath, gkey, node)
+    }
+
+    fn eval_with(
+        &self,
+        fg: &FieldGen,
+        mut rng: ChaCha8Rng,
+        rpath: &str,
+        gkey: &str,
+        node: &Node,
+    ) -> Option<Value> {
         if fg.null_rate > 0.0 && rng.random::<f64>() < fg.null_rate {
             return Some(Value::Null);
         }
@@ -301,6 +311,25 @@ impl<'a> Entity<'a> {
     }
 }
 
+/// Evaluate a generator that reads no entity field (scenario `let` values), from `rng`'s
+/// stream.
+pub fn eval_free(fg: &FieldGen, rng: ChaCha8Rng) -> Option<Value> {
+    use std::sync::OnceLock;
+    static EMPTY: OnceLock<CollectionModel> = OnceLock::new();
+    let model = EMPTY.get_or_init(|| CollectionModel {
+        api: String::new(),
+        name: String::new(),
+        node: ANY.clone(),
+        fields: HashMap::new(),
+        key: String::new(),
+        order_key: String::new(),
+        count: 0,
+        schemas: Vec::new(),
+    });
+    let e = Entity::new(model, 0, 0);
+    e.eval_with(fg, rng, "", "", &ANY)
+}
+
 static ANY: Node = Node {
     kind: Kind::Any,
     nullable: false,
@@ -444,6 +473,7 @@ mod tests {
             key: "id".into(),
             order_key: "id".into(),
             count: 10,
+            schemas: Vec::new(),
         }
     }
 

@@ -26,6 +26,7 @@ pub mod entity;
 pub mod fakes;
 pub mod generator;
 pub mod model;
+pub mod overlay;
 pub mod template;
 
 use std::cmp::Ordering;
@@ -36,6 +37,7 @@ use serde_json::Value;
 
 pub use entity::Entity;
 pub use model::CollectionModel;
+pub use overlay::{Overlay, View};
 
 use crate::error::{Error, Result};
 

@@ -20,6 +20,8 @@ pub struct CollectionModel {
     pub key: String,
     pub order_key: String,
     pub count: u64,
+    /// The component schemas the entity merges (for validation).
+    pub schemas: Vec<String>,
 }
 
 impl CollectionModel {
@@ -81,6 +83,7 @@ impl CollectionModel {
             key: ext.key.clone(),
             order_key: ext.order_key.clone().unwrap_or_else(|| ext.key.clone()),
             count: ext.count,
+            schemas: ext.schemas.clone(),
         };
         model.check_refs(file, &loc)?;
         Ok(model)

@@ -3,6 +3,7 @@
 //! the operation's declared action over the dataset, and renders errors in the API's envelope.
 //! It knows nothing of hyper or sockets.
 
+pub mod admin;
 pub mod render;
 
 use std::collections::BTreeMap;
@@ -17,8 +18,11 @@ use siphasher::sip::SipHasher13;
 use crate::api_error::{self, ApiError};
 use crate::auth::{self, TokenDb};
 use crate::data::Collection;
+use crate::data::View;
 use crate::error::{Error, Result};
 use crate::query::{self, params};
+use crate::scenario::session::{self, Datasets, Session, Sessions};
+use crate::scenario::{self as scenario_mod, Scenario};
 use crate::spec::ext::ActionKind;
 use crate::spec::{self, Api, Operation, Segment};
 
@@ -69,6 +73,10 @@ pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Bytes,
+    /// Added latency before the response is sent (scenario rules).
+    pub delay: Option<std::time::Duration>,
+    /// Close the connection instead of answering (scenario rules).
+    pub drop: bool,
 }
 
 impl Response {
@@ -78,6 +86,8 @@ impl Response {
             status,
             headers: vec![("content-type".into(), "application/json".into())],
             body: Bytes::from(serde_json::to_vec(body).unwrap_or_default()),
+            delay: None,
+            drop: false,
         }
     }
 }
@@ -91,7 +101,14 @@ pub struct Config {
     /// Serve only this API, at the root.
     pub single_api: Option<String>,
     pub tokens: Option<TokenDb>,
+    /// Scenarios that can be started.
+    pub scenarios: Vec<Scenario>,
+    /// Scenarios every session starts with.
+    pub start: Vec<String>,
 }
+
+/// The header that selects a scenario session.
+pub const SESSION_HEADER: &str = "x-understudy-session";
 
 /// One API mounted at a prefix, with its dataset.
 pub struct Mount {
@@ -106,6 +123,7 @@ pub struct Engine {
     seed: u64,
     tokens: Option<TokenDb>,
     requests: AtomicU64,
+    pub sessions: Sessions,
 }
 
 /// An operation whose path matches: (operation, path parameters, literal segments).
@@ -165,12 +183,56 @@ impl Engine {
         }
         // Longest prefix first, so `/a/v1` wins over `/a`.
         mounts.sort_by_key(|m| std::cmp::Reverse(m.prefix.len()));
-        Ok(Engine {
+        let engine = Engine {
             mounts,
             seed: cfg.seed,
             tokens: cfg.tokens.clone(),
             requests: AtomicU64::new(0),
-        })
+            sessions: Sessions::new(cfg.scenarios.clone(), cfg.start.clone()),
+        };
+        for name in &cfg.start {
+            let sc = engine.sessions.scenarios.get(name).ok_or_else(|| {
+                let known: Vec<&String> = engine.sessions.scenarios.keys().collect();
+                Error::Config(format!(
+                    "--scenario {name}: no such scenario (known: {})",
+                    known
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?;
+            engine.check_scenario(sc)?;
+        }
+        Ok(engine)
+    }
+
+    /// Check a scenario against this server's APIs and datasets.
+    pub fn check_scenario(&self, sc: &Arc<Scenario>) -> Result<()> {
+        let api = self
+            .mounts
+            .iter()
+            .find(|m| m.api.name == sc.api)
+            .ok_or_else(|| {
+                sc.error_at(
+                    "api",
+                    format!(
+                        "unknown API '{}' (loaded: {})",
+                        sc.api,
+                        self.mounts
+                            .iter()
+                            .map(|m| m.api.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })?;
+        scenario_mod::check::check(sc, &api.api, self, self.seed)
+    }
+
+    /// The seed of the dataset.
+    pub fn seed(&self) -> u64 {
+        self.seed
     }
 
     /// The mounted APIs.
@@ -178,36 +240,114 @@ impl Engine {
         &self.mounts
     }
 
-    fn request_id(&self) -> String {
-        let n = self.requests.fetch_add(1, Ordering::Relaxed);
+    fn request_id(&self, session: &str, n: u64) -> String {
         let mut h = SipHasher13::new_with_keys(self.seed, 0x7265_7175_6573_7469);
+        h.write(session.as_bytes());
         h.write_u64(n);
         format!("req_{:016x}", h.finish())
     }
 
     /// Answer a request. Never panics on any input.
     pub fn handle(&self, req: &Request) -> Response {
-        let request_id = self.request_id();
-        let mut resp = match self.route(req) {
-            Route::Found(r) => match self.serve(&r, req) {
-                Ok(resp) => resp,
-                Err(e) => error_response(&r.mount.api, &e, &request_id),
-            },
+        if req.path == admin::PREFIX || req.path.starts_with(&format!("{}/", admin::PREFIX)) {
+            return admin::handle(self, req);
+        }
+        let session_id = req.header_value(SESSION_HEADER);
+        let plain = session_id.is_none() && self.sessions.default_is_plain();
+        let (request_id, mut resp) = if plain {
+            let n = self.requests.fetch_add(1, Ordering::Relaxed);
+            let id = self.request_id(session::DEFAULT_SESSION, n);
+            let resp = self.dispatch(req, None, &id);
+            (id, resp)
+        } else {
+            let sid = session_id.unwrap_or(session::DEFAULT_SESSION);
+            match self.sessions.get(sid, self.seed, self) {
+                Ok(sess) => {
+                    let mut s = session::lock(&sess);
+                    s.requests += 1;
+                    let id = self.request_id(sid, s.requests);
+                    let resp = self.dispatch(req, Some(&mut s), &id);
+                    (id, resp)
+                }
+                Err(m) => {
+                    let id = self.request_id(sid, 0);
+                    (id, Response::json(500, &json!({ "error": m })))
+                }
+            }
+        };
+        resp.headers.push(("x-request-id".into(), request_id));
+        resp
+    }
+
+    /// Route and answer, within a session when there is one.
+    fn dispatch(&self, req: &Request, session: Option<&mut Session>, request_id: &str) -> Response {
+        match self.route(req) {
+            Route::Found(r) => {
+                let mut rule = None;
+                let mut session = session;
+                if let Some(s) = session.as_deref_mut() {
+                    match s.on_request(&r.mount.api.name, &r.op.method, &r.op.path, self.seed, self)
+                    {
+                        Ok(o) => rule = o.map(|o| o.rule),
+                        Err(m) => {
+                            return error_response(
+                                &r.mount.api,
+                                &ApiError::new(500, format!("scenario failed: {m}")),
+                                request_id,
+                            );
+                        }
+                    }
+                }
+                let mut resp = match rule.as_ref().and_then(|x| x.status) {
+                    Some(status) => {
+                        let mut e = ApiError::new(
+                            status,
+                            rule.as_ref()
+                                .and_then(|x| x.message.clone())
+                                .unwrap_or_else(|| {
+                                    api_error::hyper_free_reason(status).to_string()
+                                }),
+                        );
+                        if let Some(x) = &rule {
+                            e.headers.extend(
+                                x.headers
+                                    .iter()
+                                    .map(|(k, v)| (k.to_ascii_lowercase(), v.clone())),
+                            );
+                        }
+                        error_response(&r.mount.api, &e, request_id)
+                    }
+                    None => match self.serve(&r, req, session.as_deref()) {
+                        Ok(resp) => resp,
+                        Err(e) => error_response(&r.mount.api, &e, request_id),
+                    },
+                };
+                if let Some(x) = &rule {
+                    if x.status.is_none() {
+                        resp.headers.extend(
+                            x.headers
+                                .iter()
+                                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone())),
+                        );
+                    }
+                    resp.delay = x.delay;
+                    resp.drop = x.drop;
+                }
+                resp
+            }
             Route::MethodNotAllowed(m, allow) => {
                 let mut e =
                     ApiError::new(405, format!("method {} is not allowed here", req.method));
                 e.headers.push(("allow".into(), allow.join(", ")));
-                error_response(&m.api, &e, &request_id)
+                error_response(&m.api, &e, request_id)
             }
             Route::NotFound(Some(m)) => error_response(
                 &m.api,
                 &ApiError::new(404, format!("no route for {} {}", req.method, req.path)),
-                &request_id,
+                request_id,
             ),
             Route::NotFound(None) => self.index(req),
-        };
-        resp.headers.push(("x-request-id".into(), request_id));
-        resp
+        }
     }
 
     /// `GET /` lists the mounted APIs; anything else outside them is a plain 404.
@@ -284,7 +424,12 @@ impl Engine {
         }
     }
 
-    fn serve(&self, r: &Routed, req: &Request) -> Result<Response, ApiError> {
+    fn serve(
+        &self,
+        r: &Routed,
+        req: &Request,
+        session: Option<&Session>,
+    ) -> Result<Response, ApiError> {
         let api = &r.mount.api;
         let Some(x) = &r.op.ext else {
             return Err(ApiError::new(
@@ -309,6 +454,8 @@ impl Engine {
             .collections
             .get(&x.collection)
             .ok_or_else(|| ApiError::new(500, "collection missing"))?;
+        let overlay = session.and_then(|s| s.overlay(&api.name, &x.collection));
+        let view = View::new(coll, overlay);
         let ok_node = r.op.response(200).and_then(|d| d.node.as_ref());
         match x.action {
             ActionKind::Get => {
@@ -324,13 +471,13 @@ impl Engine {
                         format!("{kp}: '{key}' is not a valid identifier"),
                     ));
                 }
-                let i = coll.lookup(key).ok_or_else(|| {
+                let i = view.lookup(key).ok_or_else(|| {
                     ApiError::not_found(
                         key,
                         format!("{} '{key}' not found", singular(&x.collection)),
                     )
                 })?;
-                let entity = coll.entity(i);
+                let entity = view.entity(i);
                 let mut body = match ok_node {
                     Some(n) => render::project(&entity, n),
                     None => entity,
@@ -341,7 +488,7 @@ impl Engine {
                 Ok(Response::json(200, &body))
             }
             ActionKind::List => {
-                let out = query::list(coll, x, &params, self.seed, bad)?;
+                let out = query::list(&view, x, &params, self.seed, bad)?;
                 let items_ptr = x.items.as_deref().unwrap_or("");
                 let item_node = ok_node
                     .and_then(|n| render::node_at_pointer(n, items_ptr))
@@ -353,7 +500,7 @@ impl Engine {
                     .items
                     .iter()
                     .map(|&i| {
-                        let e = coll.entity(i);
+                        let e = view.entity(i);
                         match item_node {
                             Some(n) => {
                                 let mut v = render::project(&e, n);
@@ -374,6 +521,19 @@ impl Engine {
                 }
                 Ok(Response::json(200, &body))
             }
+        }
+    }
+}
+
+impl Datasets for Engine {
+    fn collection(&self, api: &str, collection: Option<&str>) -> Option<(String, &Collection)> {
+        let m = self.mounts.iter().find(|m| m.api.name == api)?;
+        match collection {
+            Some(c) => m.collections.get(c).map(|x| (c.to_string(), &**x)),
+            None if m.collections.len() == 1 => {
+                m.collections.iter().next().map(|(k, v)| (k.clone(), &**v))
+            }
+            None => None,
         }
     }
 }

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::params::Params;
 use crate::api_error::ApiError;
-use crate::data::Collection;
+use crate::data::View;
 use crate::spec::ext::{FilterExt, FilterKind};
 
 /// Compiled-regex size bound (bytes of automaton), beyond which a pattern is refused.
@@ -50,7 +50,7 @@ impl FieldRef {
     }
 
     /// The values the path reaches in entity `i` (arrays at `[]` flattened).
-    pub fn values(&self, coll: &Collection, i: u32) -> Vec<Value> {
+    pub fn values(&self, coll: &View, i: u32) -> Vec<Value> {
         let root = coll.value(i, &self.column);
         let mut cur: Vec<Value> = if self.column_each {
             match root {
@@ -92,7 +92,7 @@ pub enum Pred {
 
 impl Pred {
     /// Whether entity `i` satisfies the predicate.
-    pub fn matches(&self, coll: &Collection, i: u32) -> bool {
+    pub fn matches(&self, coll: &View, i: u32) -> bool {
         match self {
             Pred::Equals(f, want) => f.values(coll, i).iter().any(|v| v == want),
             Pred::Contains(f, needle) => f.values(coll, i).iter().any(|v| {

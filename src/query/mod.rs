@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::api_error::ApiError;
-use crate::data::{Collection, Order};
+use crate::data::{Order, View};
 use crate::spec::ext::{Direction, OperationExt, PageStyle, PaginationExt};
 use filter::Pred;
 use params::Params;
@@ -190,7 +190,7 @@ fn bound_params(x: &OperationExt, params: &Params) -> Vec<(String, String)> {
 
 /// Run a list request.
 pub fn list(
-    coll: &Collection,
+    coll: &View,
     x: &OperationExt,
     params: &Params,
     secret: u64,
@@ -215,10 +215,10 @@ pub fn list(
         None => Seq::Natural { n, desc },
     };
     let limit = resolve_limit(p, params, bad)?;
-    let matches = |i: u32| preds.iter().all(|pr: &Pred| pr.matches(coll, i));
+    let matches = |i: u32| coll.is_live(i) && preds.iter().all(|pr: &Pred| pr.matches(coll, i));
     let count_all = || {
         if preds.is_empty() {
-            n
+            coll.live() as u64
         } else {
             (0..n as u32).filter(|&i| matches(i)).count() as u64
         }
@@ -308,7 +308,7 @@ pub fn list(
             let (items, more) = take(lo, n, 0, limit);
             let next_token = more.map(|pos| {
                 let key = coll.key(seq.at(pos));
-                token::encode(secret, &PageToken::new(key, pos, filter))
+                token::encode(secret, &PageToken::new(&key, pos, filter))
             });
             Ok(ListOutcome {
                 items,

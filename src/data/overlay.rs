@@ -1,0 +1,211 @@
+//! Scenario changes on top of the immutable base dataset, and the [`View`] that queries read
+//! through.
+//!
+//! An [`Overlay`] belongs to one session and one collection: entities it changed (stored whole),
+//! entities it deleted, and entities it added (indices after the base's). A [`View`] without an
+//! overlay, or with an empty one, reads the base directly and uses its precomputed columns and
+//! orders; with changes, orders are computed for the request (scenario datasets are small).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::{Collection, CollectionModel, Order, compare};
+
+/// One session's changes to one collection.
+#[derive(Debug, Clone, Default)]
+pub struct Overlay {
+    pub changed: HashMap<u32, Value>,
+    pub deleted: HashSet<u32>,
+    pub added: Vec<Value>,
+    added_keys: HashMap<String, u32>,
+}
+
+impl Overlay {
+    /// Whether the overlay changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.changed.is_empty() && self.deleted.is_empty() && self.added.is_empty()
+    }
+
+    /// Replace entity `i` (base or added) with `v`.
+    pub fn set(&mut self, base_len: usize, i: u32, v: Value) {
+        if (i as usize) < base_len {
+            self.changed.insert(i, v);
+        } else if let Some(slot) = self.added.get_mut(i as usize - base_len) {
+            *slot = v;
+        }
+    }
+
+    /// Append a new entity with key `key`; returns its index.
+    pub fn add(&mut self, base_len: usize, key: String, v: Value) -> u32 {
+        let i = (base_len + self.added.len()) as u32;
+        self.added.push(v);
+        self.added_keys.insert(key, i);
+        i
+    }
+
+    /// Numbers of (updated, created, deleted) entities.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        (self.changed.len(), self.added.len(), self.deleted.len())
+    }
+}
+
+/// A collection as one session sees it.
+#[derive(Clone, Copy)]
+pub struct View<'a> {
+    pub base: &'a Collection,
+    pub overlay: Option<&'a Overlay>,
+}
+
+impl<'a> View<'a> {
+    pub fn new(base: &'a Collection, overlay: Option<&'a Overlay>) -> Self {
+        View {
+            base,
+            overlay: overlay.filter(|o| !o.is_empty()),
+        }
+    }
+
+    pub fn model(&self) -> &CollectionModel {
+        &self.base.model
+    }
+
+    /// Number of index slots (base plus added; deleted ones included).
+    pub fn len(&self) -> usize {
+        self.base.len() + self.overlay.map_or(0, |o| o.added.len())
+    }
+
+    /// Whether there are no slots at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of live (not deleted) entities.
+    pub fn live(&self) -> usize {
+        self.len() - self.overlay.map_or(0, |o| o.deleted.len())
+    }
+
+    /// Whether entity `i` exists (not deleted).
+    pub fn is_live(&self, i: u32) -> bool {
+        (i as usize) < self.len() && !self.overlay.is_some_and(|o| o.deleted.contains(&i))
+    }
+
+    fn stored(&self, i: u32) -> Option<&'a Value> {
+        let o = self.overlay?;
+        let n = self.base.len();
+        if (i as usize) >= n {
+            o.added.get(i as usize - n)
+        } else {
+            o.changed.get(&i)
+        }
+    }
+
+    /// The index of the live entity with this key.
+    pub fn lookup(&self, key: &str) -> Option<u32> {
+        let i = self
+            .overlay
+            .and_then(|o| o.added_keys.get(key).copied())
+            .or_else(|| self.base.lookup(key))?;
+        self.is_live(i).then_some(i)
+    }
+
+    /// The key of entity `i`.
+    pub fn key(&self, i: u32) -> String {
+        match self.stored(i) {
+            Some(v) => CollectionModel::key_text(&get_path(v, &self.base.model.key)),
+            None => self.base.key(i).to_string(),
+        }
+    }
+
+    /// The whole entity `i`.
+    pub fn entity(&self, i: u32) -> Value {
+        match self.stored(i) {
+            Some(v) => v.clone(),
+            None => self.base.entity(i),
+        }
+    }
+
+    /// One field of entity `i`.
+    pub fn value(&self, i: u32, path: &str) -> Value {
+        match self.stored(i) {
+            Some(v) => get_path(v, path),
+            None => self.base.value(i, path),
+        }
+    }
+
+    /// The order by `field`: the base's precomputed one, or one computed now over the overlay.
+    pub fn order(&self, field: &str) -> Option<Arc<Order>> {
+        if self.overlay.is_none() {
+            return self.base.order(field);
+        }
+        let n = self.len() as u32;
+        let tie = self.base.model.order_key.clone();
+        let vals: Vec<(Value, Value)> = (0..n)
+            .map(|i| (self.value(i, field), self.value(i, &tie)))
+            .collect();
+        let mut perm: Vec<u32> = (0..n).collect();
+        perm.sort_by(|&a, &b| {
+            let (va, vb) = (&vals[a as usize], &vals[b as usize]);
+            compare(&va.0, &vb.0).then_with(|| compare(&va.1, &vb.1))
+        });
+        let mut rank = vec![0u32; perm.len()];
+        for (pos, &i) in perm.iter().enumerate() {
+            rank[i as usize] = pos as u32;
+        }
+        Some(Arc::new(Order { perm, rank }))
+    }
+}
+
+/// The value at a dotted path (`a.b.c`), or null.
+pub fn get_path(v: &Value, path: &str) -> Value {
+    let mut cur = v;
+    for seg in path.split('.') {
+        match cur.get(seg) {
+            Some(x) => cur = x,
+            None => return Value::Null,
+        }
+    }
+    cur.clone()
+}
+
+/// Set the value at a dotted path, creating objects on the way; `None` removes the field.
+pub fn set_path(v: &mut Value, path: &str, new: Option<Value>) {
+    let segs: Vec<&str> = path.split('.').collect();
+    let mut cur = v;
+    for (i, seg) in segs.iter().enumerate() {
+        if !cur.is_object() {
+            *cur = Value::Object(serde_json::Map::new());
+        }
+        let Value::Object(m) = cur else { return };
+        if i + 1 == segs.len() {
+            match new {
+                Some(x) => {
+                    m.insert((*seg).to_string(), x);
+                }
+                None => {
+                    m.remove(*seg);
+                }
+            }
+            return;
+        }
+        cur = m
+            .entry((*seg).to_string())
+            .or_insert_with(|| Value::Object(serde_json::Map::new()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn paths_get_and_set() {
+        let mut v = json!({"a": {"b": 1}});
+        set_path(&mut v, "a.c.d", Some(json!(2)));
+        set_path(&mut v, "a.b", None);
+        assert_eq!(v, json!({"a": {"c": {"d": 2}}}));
+        assert_eq!(get_path(&v, "a.c.d"), json!(2));
+        assert_eq!(get_path(&v, "a.x"), Value::Null);
+    }
+}

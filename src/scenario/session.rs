@@ -1,0 +1,495 @@
+//! Running scenarios: per-session clocks, the active scenarios and their next steps, the
+//! changes they made to the dataset (overlays) and the response rules they installed.
+//!
+//! A session is created on first use (the `X-Understudy-Session` header; no header is the
+//! `default` session) with the server's `--scenario`s started. Everything a session does is a
+//! function of its own sequence of requests, clock advances and manual steps, so replays are
+//! byte-identical; sessions never see each other.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::Hasher;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rand::SeedableRng;
+use serde_json::{Value, json};
+use siphasher::sip::SipHasher13;
+
+use super::{Expr, LetGen, Rule, Scenario, Target, Trigger};
+use crate::data::entity::{Entity, eval_free, format_millis};
+use crate::data::overlay::{get_path, set_path};
+use crate::data::{Collection, CollectionModel, Overlay, View};
+
+/// Scenario time zero: 2026-11-01T00:00:00.000Z (after every generated timestamp).
+pub const CLOCK_ORIGIN_MS: i64 = 1_793_491_200_000;
+
+/// Where a scenario's collection lives; implemented by the engine.
+pub trait Datasets {
+    /// The collection `collection` (or the API's only one) of API `api`.
+    fn collection(&self, api: &str, collection: Option<&str>) -> Option<(String, &Collection)>;
+}
+
+/// A response rule in force.
+#[derive(Debug, Clone)]
+pub struct LiveRule {
+    pub rule: Rule,
+    pub remaining: Option<u64>,
+    pub until_ms: Option<u64>,
+}
+
+/// A scenario running in a session.
+#[derive(Debug, Clone)]
+pub struct Active {
+    pub scenario: Arc<Scenario>,
+    pub started_ms: u64,
+    pub next: usize,
+    pub seen: u64,
+    pub fired: Vec<String>,
+    pub vars: HashMap<String, Value>,
+    pub rules: Vec<LiveRule>,
+}
+
+/// One session's state.
+#[derive(Debug, Default)]
+pub struct Session {
+    pub id: String,
+    pub clock_ms: u64,
+    pub active: Vec<Active>,
+    /// Changes by (API, collection).
+    pub overlays: BTreeMap<(String, String), Overlay>,
+    pub requests: u64,
+}
+
+/// What a response rule asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub rule: Rule,
+}
+
+impl Session {
+    /// The overlay of a collection, if the session changed it.
+    pub fn overlay(&self, api: &str, collection: &str) -> Option<&Overlay> {
+        self.overlays
+            .get(&(api.to_string(), collection.to_string()))
+    }
+
+    /// Start a scenario (and fire the steps due at once).
+    pub fn start(
+        &mut self,
+        sc: Arc<Scenario>,
+        seed: u64,
+        data: &dyn Datasets,
+    ) -> Result<(), String> {
+        if self.active.iter().any(|a| a.scenario.name == sc.name) {
+            return Err(format!("scenario '{}' is already active", sc.name));
+        }
+        self.active.push(Active {
+            scenario: sc,
+            started_ms: self.clock_ms,
+            next: 0,
+            seen: 0,
+            fired: Vec::new(),
+            vars: HashMap::new(),
+            rules: Vec::new(),
+        });
+        let i = self.active.len() - 1;
+        self.settle(i, seed, data)
+    }
+
+    /// Stop a scenario: its rules go; the changes it made stay until reset.
+    pub fn stop(&mut self, name: &str) -> Option<Active> {
+        let i = self.active.iter().position(|a| a.scenario.name == name)?;
+        Some(self.active.remove(i))
+    }
+
+    /// Advance the clock and fire every step that comes due.
+    pub fn advance(&mut self, by_ms: u64, seed: u64, data: &dyn Datasets) -> Result<(), String> {
+        self.clock_ms = self.clock_ms.saturating_add(by_ms);
+        for i in 0..self.active.len() {
+            self.settle(i, seed, data)?;
+        }
+        Ok(())
+    }
+
+    /// Fire the next step of `name` if it is manual.
+    pub fn next(&mut self, name: &str, seed: u64, data: &dyn Datasets) -> Result<(), String> {
+        let i = self
+            .active
+            .iter()
+            .position(|a| a.scenario.name == name)
+            .ok_or_else(|| format!("scenario '{name}' is not active"))?;
+        let a = &self.active[i];
+        match a.scenario.steps.get(a.next).map(|s| &s.trigger) {
+            Some(Trigger::Manual) => {
+                self.fire(i, seed, data)?;
+                self.settle(i, seed, data)
+            }
+            Some(_) => Err(format!(
+                "the next step of '{name}' ({}) is not manual",
+                waiting_for(a).unwrap_or_default()
+            )),
+            None => Err(format!("scenario '{name}' has no steps left")),
+        }
+    }
+
+    /// A request for (api, method, operation path) arrives: count it for request triggers,
+    /// then find the response rule that applies, if any.
+    pub fn on_request(
+        &mut self,
+        api: &str,
+        method: &str,
+        op_path: &str,
+        seed: u64,
+        data: &dyn Datasets,
+    ) -> Result<Option<Outcome>, String> {
+        for i in 0..self.active.len() {
+            let a = &mut self.active[i];
+            if a.scenario.api != api {
+                continue;
+            }
+            let sc = a.scenario.clone();
+            let due = match sc.steps.get(a.next).map(|s| &s.trigger) {
+                Some(Trigger::Request {
+                    method: m,
+                    path,
+                    count,
+                }) if path == op_path && m.as_deref().is_none_or(|m| m == method) => {
+                    a.seen += 1;
+                    a.seen >= *count
+                }
+                _ => false,
+            };
+            if due {
+                self.fire(i, seed, data)?;
+                self.settle(i, seed, data)?;
+            }
+        }
+        let clock = self.clock_ms;
+        for a in &mut self.active {
+            if a.scenario.api != api {
+                continue;
+            }
+            a.rules
+                .retain(|r| r.until_ms.is_none_or(|u| clock < u) && r.remaining != Some(0));
+            for r in &mut a.rules {
+                let m_ok = r.rule.method.as_deref().is_none_or(|m| m == method);
+                let p_ok = r.rule.path.as_deref().is_none_or(|p| p == op_path);
+                if m_ok && p_ok {
+                    if let Some(n) = &mut r.remaining {
+                        *n -= 1;
+                    }
+                    return Ok(Some(Outcome {
+                        rule: r.rule.clone(),
+                    }));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Fire steps that need no further event: immediate ones and `at` times already reached.
+    fn settle(&mut self, i: usize, seed: u64, data: &dyn Datasets) -> Result<(), String> {
+        loop {
+            let a = &self.active[i];
+            let due = match a.scenario.steps.get(a.next).map(|s| &s.trigger) {
+                Some(Trigger::Immediate) => true,
+                Some(Trigger::At(t)) => self.clock_ms >= a.started_ms.saturating_add(*t),
+                _ => false,
+            };
+            if !due {
+                return Ok(());
+            }
+            self.fire(i, seed, data)?;
+        }
+    }
+
+    /// Apply the next step of active scenario `i`.
+    pub fn fire(&mut self, i: usize, seed: u64, data: &dyn Datasets) -> Result<(), String> {
+        let now = Value::String(format_millis(CLOCK_ORIGIN_MS + self.clock_ms as i64));
+        let clock = self.clock_ms;
+        let a = &mut self.active[i];
+        let sc = a.scenario.clone();
+        let step_ix = a.next;
+        let Some(step) = sc.steps.get(step_ix) else {
+            return Ok(());
+        };
+        for (name, g) in &step.lets {
+            let v = match g {
+                LetGen::Now => now.clone(),
+                LetGen::Gen(fg) => {
+                    let mut h = SipHasher13::new_with_keys(seed, 0x6c65_7476_616c_7565);
+                    h.write(sc.name.as_bytes());
+                    h.write_u64(step_ix as u64);
+                    h.write(name.as_bytes());
+                    let rng = rand_chacha::ChaCha8Rng::seed_from_u64(h.finish());
+                    eval_free(fg, rng).unwrap_or(Value::Null)
+                }
+            };
+            a.vars.insert(name.clone(), v);
+        }
+        let vars = a.vars.clone();
+        let (cname, coll) = data
+            .collection(&sc.api, sc.collection.as_deref())
+            .ok_or_else(|| format!("API '{}' has no such collection", sc.api))?;
+        let key = (sc.api.clone(), cname);
+        // Work on a copy, so that a step applies whole or not at all.
+        let mut overlay = self.overlays.get(&key).cloned().unwrap_or_default();
+        let created = apply_step(&mut overlay, coll, seed, step, &vars, &now)?;
+        self.overlays.insert(key, overlay);
+        let a = &mut self.active[i];
+        a.vars.extend(created);
+        if step.clear_rules {
+            a.rules.clear();
+        }
+        for r in &step.rules {
+            a.rules.push(LiveRule {
+                rule: r.clone(),
+                remaining: r.times,
+                until_ms: r.window_ms.map(|w| clock.saturating_add(w)),
+            });
+        }
+        a.fired.push(step.name.clone());
+        a.next += 1;
+        a.seen = 0;
+        Ok(())
+    }
+
+    /// The session's state, as the admin API shows it.
+    pub fn state(&self) -> Value {
+        let mut changes = serde_json::Map::new();
+        for ((api, _), o) in &self.overlays {
+            let (u, c, d) = o.counts();
+            changes.insert(
+                api.clone(),
+                json!({"updated": u, "created": c, "deleted": d}),
+            );
+        }
+        json!({
+            "session": self.id,
+            "clock_ms": self.clock_ms,
+            "now": format_millis(CLOCK_ORIGIN_MS + self.clock_ms as i64),
+            "scenarios": self.active.iter().map(active_state).collect::<Vec<_>>(),
+            "changes": changes,
+        })
+    }
+}
+
+/// One active scenario, as the admin API shows it.
+pub fn active_state(a: &Active) -> Value {
+    json!({
+        "name": a.scenario.name,
+        "api": a.scenario.api,
+        "started_at_ms": a.started_ms,
+        "next_step": a.next,
+        "steps": a.scenario.steps.len(),
+        "fired": a.fired,
+        "waiting_for": waiting_for(a),
+    })
+}
+
+fn waiting_for(a: &Active) -> Option<String> {
+    let step = a.scenario.steps.get(a.next)?;
+    Some(match &step.trigger {
+        Trigger::Immediate => format!("step {} (immediate)", step.name),
+        Trigger::At(t) => format!(
+            "step {} at {} ms after the start (clock {} ms)",
+            step.name,
+            t,
+            a.started_ms + t
+        ),
+        Trigger::Request {
+            method,
+            path,
+            count,
+        } => format!(
+            "step {} on request {} of {} {} ({} seen)",
+            step.name,
+            count,
+            method.as_deref().unwrap_or("*"),
+            path,
+            a.seen
+        ),
+        Trigger::Manual => format!("step {} (manual: POST .../next)", step.name),
+    })
+}
+
+/// Resolve a target to a live entity index.
+fn resolve(view: &View, t: &Target, vars: &HashMap<String, Value>) -> Result<u32, String> {
+    match t {
+        Target::Pos(n) => {
+            if view.is_live(*n) && (*n as usize) < view.base.len() {
+                Ok(*n)
+            } else {
+                Err(format!(
+                    "no agent at @{n} (the dataset has {})",
+                    view.base.len()
+                ))
+            }
+        }
+        Target::Key(k) => view
+            .lookup(k)
+            .ok_or_else(|| format!("no agent with key '{k}'")),
+        Target::Var(v) => {
+            let k = vars
+                .get(v)
+                .map(CollectionModel::key_text)
+                .ok_or_else(|| format!("no variable '{v}'"))?;
+            view.lookup(&k)
+                .ok_or_else(|| format!("variable '{v}' names no live agent ('{k}')"))
+        }
+    }
+}
+
+fn eval(
+    e: &Expr,
+    before: &Value,
+    vars: &HashMap<String, Value>,
+    now: &Value,
+) -> Result<Option<Value>, String> {
+    Ok(match e {
+        Expr::Lit(v) => Some(v.clone()),
+        Expr::Var(n) => Some(
+            vars.get(n)
+                .cloned()
+                .ok_or_else(|| format!("no variable '{n}'"))?,
+        ),
+        Expr::Field(p) => Some(get_path(before, p)),
+        Expr::Now => Some(now.clone()),
+        Expr::Omit => None,
+    })
+}
+
+fn apply_sets(
+    entity: &mut Value,
+    sets: &[(String, Expr)],
+    vars: &HashMap<String, Value>,
+    now: &Value,
+    key_field: &str,
+) -> Result<(), String> {
+    let before = entity.clone();
+    for (path, e) in sets {
+        if path == key_field {
+            return Err(format!(
+                "'{key_field}' is the agent's key and cannot be changed"
+            ));
+        }
+        let v = eval(e, &before, vars, now)?;
+        set_path(entity, path, v);
+    }
+    Ok(())
+}
+
+/// Apply a step's entity effects to an overlay; returns the variables it defines (`as`).
+fn apply_step(
+    overlay: &mut Overlay,
+    coll: &Collection,
+    seed: u64,
+    step: &super::Step,
+    vars: &HashMap<String, Value>,
+    now: &Value,
+) -> Result<HashMap<String, Value>, String> {
+    let key_field = coll.model.key.clone();
+    let base_len = coll.len();
+    let mut created = HashMap::new();
+    let mut vars = vars.clone();
+    for (target, sets) in &step.updates {
+        let i = resolve(&View::new(coll, Some(overlay)), target, &vars)?;
+        let mut e = View::new(coll, Some(overlay)).entity(i);
+        apply_sets(&mut e, sets, &vars, now, &key_field)?;
+        overlay.set(base_len, i, e);
+    }
+    for (name, sets) in &step.creates {
+        let index = View::new(coll, Some(overlay)).len() as u64;
+        let mut e = Entity::new(&coll.model, seed, index).full();
+        apply_sets(&mut e, sets, &vars, now, &key_field)?;
+        let key = CollectionModel::key_text(&get_path(&e, &key_field));
+        if View::new(coll, Some(overlay)).lookup(&key).is_some() {
+            return Err(format!("a created agent's key '{key}' is already taken"));
+        }
+        overlay.add(base_len, key.clone(), e);
+        if let Some(n) = name {
+            created.insert(n.clone(), Value::String(key.clone()));
+            vars.insert(n.clone(), Value::String(key));
+        }
+    }
+    for target in &step.deletes {
+        let i = resolve(&View::new(coll, Some(overlay)), target, &vars)?;
+        overlay.deleted.insert(i);
+    }
+    Ok(created)
+}
+
+/// All sessions of a server.
+pub struct Sessions {
+    pub scenarios: BTreeMap<String, Arc<Scenario>>,
+    /// Scenarios every new session starts with (`--scenario`).
+    pub initial: Vec<String>,
+    map: Mutex<HashMap<String, Arc<Mutex<Session>>>>,
+    /// Whether the default session may differ from the plain dataset.
+    touched: AtomicBool,
+}
+
+/// The name of the session used by requests without the header.
+pub const DEFAULT_SESSION: &str = "default";
+
+impl Sessions {
+    pub fn new(scenarios: Vec<Scenario>, initial: Vec<String>) -> Self {
+        let touched = AtomicBool::new(!initial.is_empty());
+        Sessions {
+            scenarios: scenarios
+                .into_iter()
+                .map(|s| (s.name.clone(), Arc::new(s)))
+                .collect(),
+            initial,
+            map: Mutex::new(HashMap::new()),
+            touched,
+        }
+    }
+
+    /// Whether a request without the session header can skip sessions entirely.
+    pub fn default_is_plain(&self) -> bool {
+        !self.touched.load(Ordering::Acquire)
+    }
+
+    /// The session `id`, created (with the initial scenarios) on first use.
+    pub fn get(
+        &self,
+        id: &str,
+        seed: u64,
+        data: &dyn Datasets,
+    ) -> Result<Arc<Mutex<Session>>, String> {
+        let mut map = lock(&self.map);
+        if let Some(s) = map.get(id) {
+            return Ok(s.clone());
+        }
+        let s = self.fresh(id, seed, data)?;
+        let s = Arc::new(Mutex::new(s));
+        map.insert(id.to_string(), s.clone());
+        if id == DEFAULT_SESSION {
+            self.touched.store(true, Ordering::Release);
+        }
+        Ok(s)
+    }
+
+    /// A new session with the initial scenarios started.
+    pub fn fresh(&self, id: &str, seed: u64, data: &dyn Datasets) -> Result<Session, String> {
+        let mut s = Session {
+            id: id.to_string(),
+            ..Session::default()
+        };
+        for name in &self.initial {
+            let sc = self
+                .scenarios
+                .get(name)
+                .ok_or_else(|| format!("no scenario '{name}'"))?;
+            s.start(sc.clone(), seed, data)?;
+        }
+        Ok(s)
+    }
+}
+
+/// Lock a mutex, recovering the data if a holder panicked (the state is still consistent:
+/// every mutation is applied whole or not at all).
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
