@@ -3,5 +3,6 @@
 
 mod cli;
 mod pagination;
+mod scenarios;
 mod serve;
 mod support;
