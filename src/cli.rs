@@ -26,6 +26,42 @@ pub enum Command {
     /// Work with scenario files offline.
     #[command(subcommand)]
     Scenario(ScenarioCommand),
+    /// Check a live server against a spec.
+    Verify(VerifyArgs),
+}
+
+/// Output formats of `verify`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Human,
+    Junit,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The spec to verify against: a file, or the name of an embedded spec.
+    #[arg(long, value_name = "FILE")]
+    pub spec: PathBuf,
+    /// Takes the place of the spec's server URL (for understudy: its base path for the API,
+    /// e.g. http://127.0.0.1:4010/letta).
+    #[arg(long, value_name = "URL")]
+    pub base_url: String,
+    /// Credential to send, the way the spec's security scheme says.
+    #[arg(long, value_name = "T", default_value = "understudy-verify")]
+    pub token: String,
+    /// Most pages fetched per list walk.
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    pub max_pages: usize,
+    /// Most items fetched through their detail endpoint, per list.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub sample: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Write the report to FILE instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -11,6 +11,7 @@
 //! - [`http`]: the hyper server (the only module that sees hyper);
 //! - [`contract`]: JSON Schema validation of responses against the spec;
 //! - [`scenario`]: scenario files, sessions and their clocks;
+//! - [`verify`]: checking a live server against a spec;
 //! - [`cli`]: command-line definitions.
 
 pub mod api_error;
@@ -24,5 +25,6 @@ pub mod http;
 pub mod query;
 pub mod scenario;
 pub mod spec;
+pub mod verify;
 
 pub use error::{Error, Result};

@@ -8,7 +8,9 @@ use anyhow::Context;
 use clap::Parser;
 
 use understudy::auth::TokenDb;
-use understudy::cli::{Cli, Command, ScenarioCommand, ScenarioSource, SpecArgs};
+use understudy::cli::{
+    Cli, Command, Format, ScenarioCommand, ScenarioSource, SpecArgs, VerifyArgs,
+};
 use understudy::engine::{Config, Engine};
 use understudy::http::Server;
 use understudy::scenario::{self, Scenario};
@@ -19,6 +21,69 @@ fn load_specs(args: &SpecArgs) -> anyhow::Result<Vec<Api>> {
         Some(dir) => spec::load_dir(dir)?,
         None => spec::load_embedded()?,
     })
+}
+
+/// Load a spec named by path, or by the name of an embedded spec.
+fn load_one_spec(path: &std::path::Path) -> anyhow::Result<Api> {
+    if path.exists() {
+        return Ok(spec::load_file(path)?);
+    }
+    let name = path.to_string_lossy();
+    spec::load_embedded()?
+        .into_iter()
+        .find(|a| a.name == name)
+        .ok_or_else(|| anyhow::anyhow!("{name}: no such file, nor an embedded spec of that name"))
+}
+
+static PROGRESS: std::sync::OnceLock<indicatif::ProgressBar> = std::sync::OnceLock::new();
+
+fn tick(n: usize) {
+    if let Some(p) = PROGRESS.get() {
+        p.set_message(format!("{n} requests"));
+        p.tick();
+    }
+}
+
+fn verify(args: VerifyArgs) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let api = load_one_spec(&args.spec)?;
+    let show_progress = args.format == Format::Human && std::io::stderr().is_terminal();
+    if show_progress {
+        let p = indicatif::ProgressBar::new_spinner();
+        p.set_message(format!("verifying {}", api.name));
+        p.enable_steady_tick(std::time::Duration::from_millis(120));
+        let _ = PROGRESS.set(p);
+    }
+    let opts = understudy::verify::Options {
+        base_url: args.base_url.clone(),
+        token: args.token.clone(),
+        max_pages: args.max_pages,
+        sample: args.sample,
+        on_request: Some(tick),
+    };
+    let report = understudy::verify::run(&api, &opts).map_err(|e| anyhow::anyhow!(e))?;
+    if let Some(p) = PROGRESS.get() {
+        p.finish_and_clear();
+    }
+    let text = match args.format {
+        Format::Human => report.text(),
+        Format::Junit => report.junit(),
+        Format::Json => report.json(),
+    };
+    match &args.output {
+        Some(f) => std::fs::write(f, &text).with_context(|| format!("writing {}", f.display()))?,
+        None => print!("{text}"),
+    }
+    if report.clean() {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "{} violations of {} against {}",
+            report.violations(),
+            api.file,
+            args.base_url
+        )
+    }
 }
 
 fn load_scenarios(src: &ScenarioSource) -> anyhow::Result<Vec<Scenario>> {
@@ -54,6 +119,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Verify(args) => verify(args),
         Command::Scenario(ScenarioCommand::List(src)) => {
             for s in load_scenarios(&src)? {
                 println!("{}\t{}\t{}", s.name, s.api, s.description);

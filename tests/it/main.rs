@@ -6,3 +6,4 @@ mod pagination;
 mod scenarios;
 mod serve;
 mod support;
+mod verify;
