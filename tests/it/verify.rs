@@ -164,10 +164,10 @@ fn wrong_answer(engine: &Engine, target: &str, _auth: bool) -> (u16, Vec<u8>) {
                 .unwrap();
             let (_, prev) = real(&format!("/v1/agents/{after}"));
             let prev: Value = serde_json::from_slice(&prev).unwrap();
-            if let (Some(arr), false) = (page.as_array_mut(), prev.get("detail").is_some()) {
-                if !arr.is_empty() {
-                    arr.insert(0, prev);
-                }
+            if let (Some(arr), false) = (page.as_array_mut(), prev.get("detail").is_some())
+                && !arr.is_empty()
+            {
+                arr.insert(0, prev);
             }
         }
         return (status, serde_json::to_vec(&page).unwrap());
