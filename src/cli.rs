@@ -126,6 +126,9 @@ pub struct ServeArgs {
     /// Accept only the tokens listed in FILE (`TOKEN [perm,perm]` per line).
     #[arg(long, value_name = "FILE")]
     pub tokens: Option<PathBuf>,
+    /// Validate every response against the spec; a violation is logged and answered as a 500.
+    #[arg(long)]
+    pub strict: bool,
     /// Start this scenario in every session (repeatable).
     #[arg(long = "scenario", value_name = "NAME")]
     pub scenario: Vec<String>,

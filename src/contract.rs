@@ -91,6 +91,54 @@ pub fn component_validator(api: &Api, name: &str) -> Result<jsonschema::Validato
         .map_err(|e| format!("{}: components.schemas.{name}: {e}", api.file))
 }
 
+/// Validators for operations' JSON request bodies, by operation index: (required, validator).
+pub fn request_body_validators(
+    api: &Api,
+) -> Result<std::collections::BTreeMap<usize, (bool, jsonschema::Validator)>, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let Some(paths) = api.doc.get("paths").and_then(Value::as_object) else {
+        return Ok(out);
+    };
+    for (i, op) in api.operations.iter().enumerate() {
+        let Some(raw) = paths
+            .get(&op.path)
+            .and_then(|item| item.get(op.method.to_ascii_lowercase()))
+        else {
+            continue;
+        };
+        let Some(mut body) = raw.get("requestBody") else {
+            continue;
+        };
+        if let Some(r) = body.get("$ref").and_then(Value::as_str)
+            && let Some(target) = r.strip_prefix('#').and_then(|p| api.doc.pointer(p))
+        {
+            body = target;
+        }
+        let Some(schema) = body.pointer("/content/application~1json/schema") else {
+            continue;
+        };
+        let required = body
+            .get("required")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let mut root = match to_json_schema(schema) {
+            Value::Object(m) => m,
+            other => {
+                let mut m = Map::new();
+                m.insert("allOf".into(), json!([other]));
+                m
+            }
+        };
+        root.insert("definitions".into(), Value::Object(definitions(api)));
+        let v = jsonschema::draft4::options()
+            .should_validate_formats(true)
+            .build(&Value::Object(root))
+            .map_err(|e| format!("{}: {} {} requestBody: {e}", api.file, op.method, op.path))?;
+        out.insert(i, (required, v));
+    }
+    Ok(out)
+}
+
 impl Contract {
     /// Compile every documented response schema of `api`.
     pub fn new(api: &Api) -> Result<Self, String> {

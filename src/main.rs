@@ -167,6 +167,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 tokens,
                 scenarios: load_scenarios(&args.source)?,
                 start: args.scenario.clone(),
+                strict: args.strict,
             };
             let started = std::time::Instant::now();
             let engine = Arc::new(Engine::new(apis, &cfg)?);

@@ -17,6 +17,7 @@ use siphasher::sip::SipHasher13;
 
 use crate::api_error::{self, ApiError};
 use crate::auth::{self, TokenDb};
+use crate::contract::{self, Contract};
 use crate::data::Collection;
 use crate::data::View;
 use crate::error::{Error, Result};
@@ -105,6 +106,8 @@ pub struct Config {
     pub scenarios: Vec<Scenario>,
     /// Scenarios every session starts with.
     pub start: Vec<String>,
+    /// Validate every response against the spec; a violation becomes a logged 500.
+    pub strict: bool,
 }
 
 /// The header that selects a scenario session.
@@ -115,6 +118,10 @@ pub struct Mount {
     pub prefix: String,
     pub api: Arc<Api>,
     pub collections: BTreeMap<String, Arc<Collection>>,
+    /// Response validators, with `--strict`.
+    contract: Option<Contract>,
+    /// Request body validators by operation index.
+    bodies: BTreeMap<usize, (bool, jsonschema::Validator)>,
 }
 
 /// The engine.
@@ -133,6 +140,7 @@ type Candidate<'a> = (&'a Operation, Vec<(String, String)>, usize);
 struct Routed<'a> {
     mount: &'a Mount,
     op: &'a Operation,
+    op_index: usize,
     path_params: Vec<(String, String)>,
 }
 
@@ -175,10 +183,18 @@ impl Engine {
             } else {
                 format!("/{}{}", api.name, api.base_path)
             };
+            let contract = if cfg.strict {
+                Some(Contract::new(&api).map_err(Error::Config)?)
+            } else {
+                None
+            };
+            let bodies = contract::request_body_validators(&api).map_err(Error::Config)?;
             mounts.push(Mount {
                 prefix,
                 api: Arc::new(api),
                 collections,
+                contract,
+                bodies,
             });
         }
         // Longest prefix first, so `/a/v1` wins over `/a`.
@@ -228,6 +244,48 @@ impl Engine {
                 )
             })?;
         scenario_mod::check::check(sc, &api.api, self, self.seed)
+    }
+
+    /// With `--strict`: a response that breaks the contract is logged and replaced by a 500.
+    fn strict_check(
+        &self,
+        c: &Contract,
+        r: &Routed,
+        req: &Request,
+        resp: Response,
+        request_id: &str,
+    ) -> Response {
+        let mut problems = c.check(&r.mount.api, r.op_index, resp.status, &resp.body);
+        if let Some(def) = r.op.response(resp.status) {
+            for h in &def.required_headers {
+                if !resp.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(h)) {
+                    problems.push(format!("the documented header {h} is missing"));
+                }
+            }
+        }
+        if problems.is_empty() {
+            return resp;
+        }
+        tracing::error!(
+            "contract violation: {} {}?{} -> {}: {}",
+            req.method,
+            req.path,
+            req.query,
+            resp.status,
+            problems.join("; ")
+        );
+        error_response(
+            &r.mount.api,
+            &ApiError::new(
+                500,
+                format!(
+                    "understudy --strict: the response ({}) would break the contract: {}",
+                    resp.status,
+                    problems.join("; ")
+                ),
+            ),
+            request_id,
+        )
     }
 
     /// The seed of the dataset.
@@ -322,6 +380,9 @@ impl Engine {
                         Err(e) => error_response(&r.mount.api, &e, request_id),
                     },
                 };
+                if let Some(c) = &r.mount.contract {
+                    resp = self.strict_check(c, &r, req, resp, request_id);
+                }
                 if let Some(x) = &rule {
                     if x.status.is_none() {
                         resp.headers.extend(
@@ -411,9 +472,16 @@ impl Engine {
         match candidates.iter().position(|c| c.0.method == method) {
             Some(i) => {
                 let (op, path_params, _) = candidates.swap_remove(i);
+                let op_index = mount
+                    .api
+                    .operations
+                    .iter()
+                    .position(|o| std::ptr::eq(o, op))
+                    .unwrap_or(0);
                 Route::Found(Routed {
                     mount,
                     op,
+                    op_index,
                     path_params,
                 })
             }
@@ -431,16 +499,10 @@ impl Engine {
         session: Option<&Session>,
     ) -> Result<Response, ApiError> {
         let api = &r.mount.api;
-        let Some(x) = &r.op.ext else {
-            return Err(ApiError::new(
-                501,
-                format!("{} {} has no x-understudy action", r.op.method, r.op.path),
-            ));
-        };
         auth::check(
             api,
             r.op,
-            x.permission.as_deref(),
+            r.op.ext.as_ref().and_then(|x| x.permission.as_deref()),
             |h| req.header_value(h),
             self.tokens.as_ref(),
         )?;
@@ -448,7 +510,16 @@ impl Engine {
             .into_owned()
             .collect();
         let bad = api.bad_request_status;
-        let params = params::parse(&r.op.params, &query, &r.path_params, bad)?;
+        let params = params::parse(&r.op.params, &query, &r.path_params, &req.headers, bad)?;
+        if let Some((required, v)) = r.mount.bodies.get(&r.op_index) {
+            check_body(&req.body, *required, v, bad)?;
+        }
+        let Some(x) = &r.op.ext else {
+            return Err(ApiError::new(
+                501,
+                format!("{} {} has no x-understudy action", r.op.method, r.op.path),
+            ));
+        };
         let coll = r
             .mount
             .collections
@@ -536,6 +607,52 @@ impl Datasets for Engine {
             None => None,
         }
     }
+}
+
+/// Validate a JSON request body.
+fn check_body(
+    body: &[u8],
+    required: bool,
+    v: &jsonschema::Validator,
+    bad: u16,
+) -> Result<(), ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return if required {
+            Err(ApiError::param(
+                bad,
+                "body",
+                "body",
+                "a request body is required",
+            ))
+        } else {
+            Ok(())
+        };
+    }
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::param(bad, "body", "body", format!("the body is not JSON: {e}")))?;
+    if let Some(e) = v.iter_errors(&value).next() {
+        let at = e.instance_path().to_string();
+        let field = at.trim_start_matches('/').replace('/', ".");
+        let name = if field.is_empty() {
+            "body".to_string()
+        } else {
+            field
+        };
+        return Err(ApiError::param(
+            bad,
+            "body",
+            &name,
+            format!(
+                "body{}: {e}",
+                if at.is_empty() {
+                    String::new()
+                } else {
+                    format!(" at {at}")
+                }
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// "agents" -> "agent", for messages.

@@ -104,11 +104,15 @@ fn resolve_sort(
         };
         let (by, by_param) = match params.get(&o.by_param) {
             Some(v) => (v.as_str().map(str::to_string), o.by_param.as_str()),
+            // The deprecated parameter is free text: a value that names no sort field is
+            // ignored, as the default is.
             None => match deprecated
                 .and_then(|d| d.by_param.as_ref())
-                .and_then(|bp| params.get(bp).map(|v| (v, bp)))
+                .and_then(|bp| params.get(bp))
+                .and_then(Value::as_str)
+                .filter(|v| o.fields.iter().any(|f| f == v))
             {
-                Some((v, bp)) => (v.as_str().map(str::to_string), bp.as_str()),
+                Some(v) => (Some(v.to_string()), o.by_param.as_str()),
                 None => (Some(o.by_default.clone()), o.by_param.as_str()),
             },
         };

@@ -18,6 +18,7 @@ pub fn parse(
     params: &[Param],
     query: &[(String, String)],
     path: &[(String, String)],
+    headers: &[(String, String)],
     status: u16,
 ) -> Result<Params, ApiError> {
     let mut out = Params::new();
@@ -33,9 +34,29 @@ pub fn parse(
                 .filter(|(k, _)| *k == p.name)
                 .map(|(_, v)| v.as_str())
                 .collect(),
-            ParamIn::Header => continue,
+            ParamIn::Header => {
+                let lower = p.name.to_ascii_lowercase();
+                headers
+                    .iter()
+                    .filter(|(k, _)| *k == lower)
+                    .map(|(_, v)| v.as_str())
+                    .collect()
+            }
         };
         let loc = p.location.as_str();
+        // A nullable parameter sent as the literal `null` is treated as not sent: a query string
+        // has no other way to say null.
+        // (With an `enum`, null must be listed to be allowed, as in OpenAPI 3.0.3.)
+        let nullable = p.schema.get("nullable").and_then(Value::as_bool) == Some(true)
+            && p.schema
+                .get("enum")
+                .and_then(Value::as_array)
+                .is_none_or(|e| e.contains(&Value::Null));
+        let raw: Vec<&str> = if nullable && raw.len() == 1 && raw[0] == "null" {
+            Vec::new()
+        } else {
+            raw
+        };
         if raw.is_empty() {
             if p.required {
                 return Err(ApiError::param(
@@ -201,6 +222,7 @@ mod tests {
                 ("x", "1"),
             ]),
             &[],
+            &[],
             400,
         )
         .unwrap();
@@ -225,7 +247,7 @@ mod tests {
             (("limit", "ten"), "'ten' is not an integer"),
             (("order", "up"), "'up' is not one of asc, desc"),
         ] {
-            let e = parse(&ps, &q(&[query]), &[], 422).unwrap_err();
+            let e = parse(&ps, &q(&[query]), &[], &[], 422).unwrap_err();
             assert_eq!(e.status, 422);
             assert_eq!(e.param.as_deref(), Some(query.0));
             assert!(e.message.contains(want), "{}", e.message);

@@ -86,6 +86,8 @@ pub struct ResponseDef {
     /// The JSON body schema, raw (for validation) and compiled (for projection).
     pub schema: Option<Value>,
     pub node: Option<Node>,
+    /// Response headers the spec marks required.
+    pub required_headers: Vec<String>,
 }
 
 /// One operation.
@@ -508,10 +510,27 @@ fn load_operation(
                 Some(s) => Some(compiler.compile(s, &format!("{rloc}.schema"))?),
                 None => None,
             };
+            let required_headers = r
+                .get("headers")
+                .and_then(Value::as_object)
+                .map(|hs| {
+                    hs.iter()
+                        .filter(|(_, h)| {
+                            deref(file, doc, h, &rloc)
+                                .ok()
+                                .and_then(|h| h.get("required"))
+                                .and_then(Value::as_bool)
+                                == Some(true)
+                        })
+                        .map(|(k, _)| k.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
             responses.push(ResponseDef {
                 status: status.clone(),
                 schema,
                 node,
+                required_headers,
             });
         }
     }

@@ -2,6 +2,7 @@
 //! real server on an ephemeral loopback port and talks HTTP to it.
 
 mod cli;
+mod contract;
 mod pagination;
 mod scenarios;
 mod serve;

@@ -79,6 +79,8 @@ pub fn shared() -> &'static TestServer {
 pub fn default_config() -> Config {
     Config {
         seed: understudy::cli::DEFAULT_SEED,
+        // Every test server checks its own responses against the spec.
+        strict: true,
         ..Config::default()
     }
 }
