@@ -28,6 +28,16 @@ pub enum Command {
     Scenario(ScenarioCommand),
     /// Check a live server against a spec.
     Verify(VerifyArgs),
+    /// Check specs and scenario files without serving.
+    Lint(LintArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    #[command(flatten)]
+    pub specs: SpecArgs,
+    #[command(flatten)]
+    pub source: ScenarioSource,
 }
 
 /// Output formats of `verify`.

@@ -12,6 +12,7 @@
 //! - [`contract`]: JSON Schema validation of responses against the spec;
 //! - [`scenario`]: scenario files, sessions and their clocks;
 //! - [`verify`]: checking a live server against a spec;
+//! - [`lint`]: checking specs and scenarios without serving;
 //! - [`cli`]: command-line definitions.
 
 pub mod api_error;
@@ -22,6 +23,7 @@ pub mod data;
 pub mod engine;
 pub mod error;
 pub mod http;
+pub mod lint;
 pub mod query;
 pub mod scenario;
 pub mod spec;

@@ -120,6 +120,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Verify(args) => verify(args),
+        Command::Lint(args) => {
+            let apis = load_specs(&args.specs)?;
+            let scenarios = load_scenarios(&args.source)?;
+            let (n_apis, n_sc) = (apis.len(), scenarios.len());
+            let findings = understudy::lint::lint(apis, scenarios);
+            for f in &findings {
+                eprintln!("{f}");
+            }
+            if findings.is_empty() {
+                println!("{n_apis} specs and {n_sc} scenarios: clean");
+                Ok(())
+            } else {
+                anyhow::bail!("{} problems", findings.len())
+            }
+        }
         Command::Scenario(ScenarioCommand::List(src)) => {
             for s in load_scenarios(&src)? {
                 println!("{}\t{}\t{}", s.name, s.api, s.description);

@@ -82,7 +82,7 @@ fn ty(schema: &Value) -> &str {
         .unwrap_or("string")
 }
 
-/// Parse raw value(s) by schema; the last value wins for scalars, as most frameworks do.
+/// Parse raw value(s) by schema; a scalar parameter given more than once is refused.
 fn typed(schema: &Value, raw: &[&str]) -> Result<Value, String> {
     if ty(schema) == "array" {
         let items = schema.get("items").cloned().unwrap_or(Value::Null);
@@ -97,7 +97,13 @@ fn typed(schema: &Value, raw: &[&str]) -> Result<Value, String> {
         }
         return Ok(Value::Array(vals));
     }
-    scalar(schema, raw.last().copied().unwrap_or(""))
+    if raw.len() > 1 {
+        return Err(format!(
+            "given {} times, but it takes a single value",
+            raw.len()
+        ));
+    }
+    scalar(schema, raw.first().copied().unwrap_or(""))
 }
 
 fn scalar(schema: &Value, raw: &str) -> Result<Value, String> {
@@ -252,5 +258,14 @@ mod tests {
             assert_eq!(e.param.as_deref(), Some(query.0));
             assert!(e.message.contains(want), "{}", e.message);
         }
+        let e = parse(
+            &ps,
+            &q(&[("order", "asc"), ("order", "desc")]),
+            &[],
+            &[],
+            400,
+        )
+        .unwrap_err();
+        assert!(e.message.contains("given 2 times"), "{}", e.message);
     }
 }

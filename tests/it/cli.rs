@@ -89,3 +89,29 @@ fn unknown_api_is_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--api nope") && err.contains("letta"), "{err}");
 }
+
+#[test]
+fn lint_is_clean_on_the_shipped_files_and_names_what_is_broken() {
+    let out = bin().arg("lint").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("clean"));
+    let broken =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/broken-specs");
+    let out = bin()
+        .args(["lint", "--specs"])
+        .arg(&broken)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "broken-specs/vectara.yaml: at x-understudy.collections.agents.fields.enabled"
+        ),
+        "{err}"
+    );
+}

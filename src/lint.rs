@@ -1,0 +1,415 @@
+//! `understudy lint`: checking specs and scenario files without serving. Beyond what loading
+//! already refuses (OpenAPI structure, unknown or inconsistent extensions, unresolvable schema
+//! references), lint checks every `$ref` in the document, every example against its schema,
+//! every documented error status against the API's error envelope, the generated data against
+//! the response schemas, and every scenario against its API. Findings name file and location.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+use crate::api_error::{self, ApiError};
+use crate::contract::{self, Contract};
+use crate::engine::{Config, Engine, Request};
+use crate::scenario::Scenario;
+use crate::spec::Api;
+use crate::spec::ext::ActionKind;
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    pub file: String,
+    pub location: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: at {}: {}", self.file, self.location, self.message)
+    }
+}
+
+/// Entities generated per collection when checking data.
+const SAMPLE: u64 = 25;
+
+/// Lint loaded specs and scenarios.
+pub fn lint(apis: Vec<Api>, scenarios: Vec<Scenario>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for api in &apis {
+        refs(api, &api.doc, "", &mut out);
+        examples(api, &mut out);
+        error_envelopes(api, &mut out);
+    }
+    let cfg = Config {
+        count: Some(SAMPLE),
+        scenarios,
+        ..Config::default()
+    };
+    let files: BTreeMap<String, String> = apis
+        .iter()
+        .map(|a| (a.name.clone(), a.file.clone()))
+        .collect();
+    let engine = match Engine::new(apis, &cfg) {
+        Ok(e) => e,
+        Err(e) => {
+            out.push(Finding {
+                file: "(dataset)".into(),
+                location: "-".into(),
+                message: e.to_string(),
+            });
+            return out;
+        }
+    };
+    data(&engine, &files, &mut out);
+    for sc in engine.sessions.scenarios.values() {
+        if let Err(e) = engine.check_scenario(sc) {
+            out.push(Finding {
+                file: sc.file.clone(),
+                location: "scenario".into(),
+                message: e.to_string(),
+            });
+        }
+    }
+    out
+}
+
+fn push(
+    out: &mut Vec<Finding>,
+    api: &Api,
+    location: impl Into<String>,
+    message: impl Into<String>,
+) {
+    out.push(Finding {
+        file: api.file.clone(),
+        location: location.into(),
+        message: message.into(),
+    });
+}
+
+/// Every local `$ref` resolves.
+fn refs(api: &Api, v: &Value, at: &str, out: &mut Vec<Finding>) {
+    match v {
+        Value::Object(m) => {
+            if let Some(r) = m.get("$ref").and_then(Value::as_str) {
+                match r.strip_prefix('#') {
+                    Some(p) if api.doc.pointer(p).is_some() => {}
+                    Some(_) => push(out, api, at, format!("$ref '{r}' points nowhere")),
+                    None => push(
+                        out,
+                        api,
+                        at,
+                        format!("$ref '{r}' is not local; understudy never fetches"),
+                    ),
+                }
+            }
+            for (k, x) in m {
+                refs(
+                    api,
+                    x,
+                    &format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
+                    out,
+                );
+            }
+        }
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                refs(api, x, &format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn validator_for(api: &Api, schema: &Value) -> Result<jsonschema::Validator, String> {
+    let mut root = match contract::to_json_schema(schema) {
+        Value::Object(m) => m,
+        other => {
+            let mut m = Map::new();
+            m.insert("allOf".into(), json!([other]));
+            m
+        }
+    };
+    let defs: Map<String, Value> = api
+        .doc
+        .pointer("/components/schemas")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), contract::to_json_schema(v)))
+                .collect()
+        })
+        .unwrap_or_default();
+    root.insert("definitions".into(), Value::Object(defs));
+    jsonschema::draft4::options()
+        .should_validate_formats(true)
+        .build(&Value::Object(root))
+        .map_err(|e| e.to_string())
+}
+
+fn check_example(api: &Api, schema: &Value, example: &Value, at: &str, out: &mut Vec<Finding>) {
+    match validator_for(api, schema) {
+        Ok(v) => {
+            if let Some(e) = v.iter_errors(example).next() {
+                push(
+                    out,
+                    api,
+                    at,
+                    format!(
+                        "the example contradicts its schema: {e} (at {})",
+                        e.instance_path()
+                    ),
+                );
+            }
+        }
+        Err(e) => push(out, api, at, format!("the schema does not compile: {e}")),
+    }
+}
+
+/// Examples of schemas, media types and parameters agree with their schemas.
+fn examples(api: &Api, out: &mut Vec<Finding>) {
+    fn walk(api: &Api, v: &Value, at: &str, out: &mut Vec<Finding>) {
+        let Some(m) = v.as_object() else {
+            if let Some(a) = v.as_array() {
+                for (i, x) in a.iter().enumerate() {
+                    walk(api, x, &format!("{at}/{i}"), out);
+                }
+            }
+            return;
+        };
+        // A media type or parameter: `schema` next to `example` / `examples`.
+        if let Some(schema) = m.get("schema") {
+            if let Some(ex) = m.get("example") {
+                check_example(api, schema, ex, &format!("{at}/example"), out);
+            }
+            if let Some(exs) = m.get("examples").and_then(Value::as_object) {
+                for (name, e) in exs {
+                    if let Some(val) = e.get("value") {
+                        check_example(api, schema, val, &format!("{at}/examples/{name}"), out);
+                    }
+                }
+            }
+        }
+        // A schema with its own example (not a property literally named "example").
+        let is_schema =
+            m.contains_key("type") || m.contains_key("properties") || m.contains_key("allOf");
+        if is_schema && let Some(ex) = m.get("example") {
+            check_example(api, v, ex, &format!("{at}/example"), out);
+        }
+        for (k, x) in m {
+            if k == "example" || k == "examples" || k.starts_with("x-") {
+                continue;
+            }
+            walk(api, x, &format!("{at}/{k}"), out);
+        }
+    }
+    walk(api, &api.doc, "", out);
+}
+
+/// Each documented error status, rendered in the API's envelope, matches its schema.
+fn error_envelopes(api: &Api, out: &mut Vec<Finding>) {
+    let Ok(contract) = Contract::new(api) else {
+        return;
+    };
+    for (i, op) in api.operations.iter().enumerate() {
+        for r in &op.responses {
+            let Ok(status) = r.status.parse::<u16>() else {
+                continue;
+            };
+            if status < 400 || r.schema.is_none() {
+                continue;
+            }
+            // With and without a parameter, as both occur.
+            let mut with_param = ApiError::param(status, "query", "limit", "limit: sample message");
+            with_param.id = Some("sample-id".into());
+            for e in [ApiError::new(status, "sample message"), with_param] {
+                let body = api_error::render(&api.root.errors, &e, "req_0000000000000000");
+                let bytes = serde_json::to_vec(&body).unwrap_or_default();
+                for problem in contract.check(api, i, status, &bytes) {
+                    push(
+                        out,
+                        api,
+                        format!(
+                            "x-understudy.errors (for {} {} {status})",
+                            op.method, op.path
+                        ),
+                        format!(
+                            "the error envelope does not match the documented schema: {problem}"
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Generated data, as each operation shows it, matches the response schemas.
+fn data(engine: &Engine, files: &BTreeMap<String, String>, out: &mut Vec<Finding>) {
+    for m in engine.mounts() {
+        let api = &m.api;
+        let Ok(contract) = Contract::new(api) else {
+            continue;
+        };
+        let file = files.get(&api.name).cloned().unwrap_or_default();
+        let mut report = |op: &crate::spec::Operation, path: &str, problems: Vec<String>| {
+            let x = op.ext.as_ref();
+            let items = x.and_then(|x| x.items.clone()).unwrap_or_default();
+            let model = x.and_then(|x| api.models.get(&x.collection));
+            for p in problems.into_iter().take(3) {
+                let location = match model {
+                    Some(model) => generator_location(model, &p, &items, x.map(|x| x.action)),
+                    None => "x-understudy.collections".to_string(),
+                };
+                out.push(Finding {
+                    file: file.clone(),
+                    location,
+                    message: format!(
+                        "generated data does not match the schema ({} {path}): {p}",
+                        op.method
+                    ),
+                });
+            }
+        };
+        for (i, op) in api.operations.iter().enumerate() {
+            let Some(x) = &op.ext else { continue };
+            let Some(coll) = m.collections.get(&x.collection) else {
+                continue;
+            };
+            let get = |path: &str| {
+                engine.handle(
+                    &Request::get(&format!("{}{path}", m.prefix))
+                        .header("authorization", "Bearer lint")
+                        .header("x-api-key", "lint"),
+                )
+            };
+            match x.action {
+                ActionKind::List => {
+                    let r = get(&op.path);
+                    report(op, &op.path, contract.check(api, i, r.status, &r.body));
+                    if r.status != 200 {
+                        report(
+                            op,
+                            &op.path,
+                            vec![format!("the list answered {}", r.status)],
+                        );
+                    }
+                    for e in &x.expand {
+                        let path = format!("{}?{}=true", op.path, e.param);
+                        let r = get(&path);
+                        report(op, &path, contract.check(api, i, r.status, &r.body));
+                    }
+                }
+                ActionKind::Get => {
+                    let param = x.key_param.clone().unwrap_or_default();
+                    for idx in 0..coll.len().min(SAMPLE as usize) as u32 {
+                        let key: String = percent_encoding::utf8_percent_encode(
+                            coll.key(idx),
+                            percent_encoding::NON_ALPHANUMERIC,
+                        )
+                        .to_string();
+                        let path = op.path.replace(&format!("{{{param}}}"), &key);
+                        let r = get(&path);
+                        report(op, &path, contract.check(api, i, r.status, &r.body));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The generator (or at least the collection) behind a problem at an instance path such as
+/// `... at /agents/0/tools/available/1/id`.
+fn generator_location(
+    model: &crate::data::CollectionModel,
+    problem: &str,
+    items: &str,
+    action: Option<ActionKind>,
+) -> String {
+    let base = format!("x-understudy.collections.{}", model.name);
+    let Some(at) = problem.rsplit(" at ").next().filter(|a| a.starts_with('/')) else {
+        return base;
+    };
+    let mut segs: Vec<&str> = at.split('/').skip(1).collect();
+    if action == Some(ActionKind::List) {
+        let skip =
+            items.split('/').filter(|s| !s.is_empty()).count() + usize::from(!segs.is_empty());
+        segs = segs.into_iter().skip(skip).collect();
+    }
+    let mut path = String::new();
+    for s in segs {
+        if s.chars().all(|c| c.is_ascii_digit()) {
+            path.push_str("[]");
+        } else {
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(s);
+        }
+    }
+    let mut best: Option<&String> = None;
+    for k in model.fields.keys() {
+        if (path == *k || path.starts_with(&format!("{k}.")) || path.starts_with(&format!("{k}[]")))
+            && best.is_none_or(|b| k.len() > b.len())
+        {
+            best = Some(k);
+        }
+    }
+    match best {
+        Some(k) => format!("{base}.fields.{k}"),
+        None if path.is_empty() => base,
+        None => format!("{base} (field {path}, generated by default from its schema)"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_specs_and_scenarios_lint_clean() {
+        let apis = crate::spec::load_embedded().unwrap();
+        let scenarios = crate::scenario::load_embedded().unwrap();
+        let findings = lint(apis, scenarios);
+        assert!(findings.is_empty(), "{findings:#?}");
+    }
+
+    #[test]
+    fn finds_bad_refs_examples_and_envelopes() {
+        let text = r##"
+openapi: 3.0.3
+info: {title: t, version: "1"}
+x-understudy:
+  errors: {body: {error: "{message}"}}
+paths:
+  /a:
+    get:
+      parameters:
+        - {name: n, in: query, schema: {type: integer}, example: "seven"}
+      responses:
+        "200":
+          description: ok
+          content:
+            application/json:
+              schema: {type: object, properties: {x: {type: string, example: 3}}}
+        "404":
+          description: nope
+          content:
+            application/json:
+              schema: {type: object, required: [code], properties: {code: {type: string}}}
+components:
+  schemas:
+    Dangling: {$ref: "#/components/schemas/Nowhere"}
+"##;
+        let api = crate::spec::load_str("specs/t.yaml", text).unwrap();
+        let mut out = Vec::new();
+        refs(&api, &api.doc, "", &mut out);
+        examples(&api, &mut out);
+        error_envelopes(&api, &mut out);
+        let all: Vec<String> = out.iter().map(|f| f.to_string()).collect();
+        let has = |s: &str| all.iter().any(|f| f.contains(s));
+        assert!(has("points nowhere"), "{all:#?}");
+        assert!(has("/paths/~1a/get/parameters/0/example"), "{all:#?}");
+        assert!(has("properties/x/example"), "{all:#?}");
+        assert!(has("error envelope does not match"), "{all:#?}");
+        assert!(all.iter().all(|f| f.starts_with("specs/t.yaml: at ")));
+    }
+}
