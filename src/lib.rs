@@ -22,6 +22,7 @@ pub mod contract;
 pub mod data;
 pub mod engine;
 pub mod error;
+pub mod files;
 pub mod http;
 pub mod lint;
 pub mod query;

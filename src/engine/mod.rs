@@ -3,95 +3,32 @@
 //! the operation's declared action over the dataset, and renders errors in the API's envelope.
 //! It knows nothing of hyper or sockets.
 
+mod actions;
 pub mod admin;
+mod message;
 pub mod render;
+mod route;
+
+pub use message::{Request, Response};
+use route::{Route, Routed};
 
 use std::collections::BTreeMap;
 use std::hash::Hasher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use bytes::Bytes;
 use serde_json::{Value, json};
 use siphasher::sip::SipHasher13;
 
 use crate::api_error::{self, ApiError};
-use crate::auth::{self, TokenDb};
+use crate::auth::TokenDb;
 use crate::contract::{self, Contract};
 use crate::data::Collection;
-use crate::data::View;
 use crate::error::{Error, Result};
-use crate::query::{self, params};
+use crate::query;
 use crate::scenario::session::{self, Datasets, Session, Sessions};
 use crate::scenario::{self as scenario_mod, Scenario};
-use crate::spec::ext::ActionKind;
-use crate::spec::{self, Api, Operation, Segment};
-
-/// An HTTP request as the engine sees it.
-#[derive(Debug, Clone, Default)]
-pub struct Request {
-    pub method: String,
-    /// The path, still percent-encoded.
-    pub path: String,
-    /// The raw query string (without `?`).
-    pub query: String,
-    /// Headers with lower-case names.
-    pub headers: Vec<(String, String)>,
-    pub body: Bytes,
-}
-
-impl Request {
-    /// A GET request for `target` (`/path?query`), for tests and tools.
-    pub fn get(target: &str) -> Self {
-        let (path, query) = target.split_once('?').unwrap_or((target, ""));
-        Request {
-            method: "GET".into(),
-            path: path.into(),
-            query: query.into(),
-            ..Request::default()
-        }
-    }
-
-    /// Add a header (name lower-cased).
-    pub fn header(mut self, name: &str, value: &str) -> Self {
-        self.headers
-            .push((name.to_ascii_lowercase(), value.to_string()));
-        self
-    }
-
-    /// The first header with this (lower-case) name.
-    pub fn header_value(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// An HTTP response as the engine produces it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Response {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Bytes,
-    /// Added latency before the response is sent (scenario rules).
-    pub delay: Option<std::time::Duration>,
-    /// Close the connection instead of answering (scenario rules).
-    pub drop: bool,
-}
-
-impl Response {
-    /// A JSON response.
-    pub fn json(status: u16, body: &Value) -> Self {
-        Response {
-            status,
-            headers: vec![("content-type".into(), "application/json".into())],
-            body: Bytes::from(serde_json::to_vec(body).unwrap_or_default()),
-            delay: None,
-            drop: false,
-        }
-    }
-}
+use crate::spec::{self, Api};
 
 /// Settings the engine is built with.
 #[derive(Debug, Clone, Default)]
@@ -131,23 +68,6 @@ pub struct Engine {
     tokens: Option<TokenDb>,
     requests: AtomicU64,
     pub sessions: Sessions,
-}
-
-/// An operation whose path matches: (operation, path parameters, literal segments).
-type Candidate<'a> = (&'a Operation, Vec<(String, String)>, usize);
-
-/// Where an operation was found.
-struct Routed<'a> {
-    mount: &'a Mount,
-    op: &'a Operation,
-    op_index: usize,
-    path_params: Vec<(String, String)>,
-}
-
-enum Route<'a> {
-    Found(Routed<'a>),
-    MethodNotAllowed(&'a Mount, Vec<String>),
-    NotFound(Option<&'a Mount>),
 }
 
 impl Engine {
@@ -339,7 +259,7 @@ impl Engine {
 
     /// Route and answer, within a session when there is one.
     fn dispatch(&self, req: &Request, session: Option<&mut Session>, request_id: &str) -> Response {
-        match self.route(req) {
+        match route::route(&self.mounts, req) {
             Route::Found(r) => {
                 let mut rule = None;
                 let mut session = session;
@@ -439,161 +359,6 @@ impl Engine {
             )
         }
     }
-
-    fn route<'a>(&'a self, req: &Request) -> Route<'a> {
-        let Some((mount, rest)) = self.mounts.iter().find_map(|m| {
-            let rest = req.path.strip_prefix(m.prefix.as_str())?;
-            (rest.is_empty() || rest.starts_with('/')).then_some((m, rest))
-        }) else {
-            return Route::NotFound(None);
-        };
-        let segs: Vec<String> = rest
-            .split('/')
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                percent_encoding::percent_decode_str(s)
-                    .decode_utf8_lossy()
-                    .into_owned()
-            })
-            .collect();
-        let mut candidates: Vec<Candidate> = mount
-            .api
-            .operations
-            .iter()
-            .filter_map(|op| match_segments(&op.segments, &segs).map(|(p, lits)| (op, p, lits)))
-            .collect();
-        if candidates.is_empty() {
-            return Route::NotFound(Some(mount));
-        }
-        candidates.sort_by_key(|c| std::cmp::Reverse(c.2));
-        let best_lits = candidates[0].2;
-        candidates.retain(|c| c.2 == best_lits);
-        let method = req.method.to_ascii_uppercase();
-        match candidates.iter().position(|c| c.0.method == method) {
-            Some(i) => {
-                let (op, path_params, _) = candidates.swap_remove(i);
-                let op_index = mount
-                    .api
-                    .operations
-                    .iter()
-                    .position(|o| std::ptr::eq(o, op))
-                    .unwrap_or(0);
-                Route::Found(Routed {
-                    mount,
-                    op,
-                    op_index,
-                    path_params,
-                })
-            }
-            None => Route::MethodNotAllowed(
-                mount,
-                candidates.iter().map(|c| c.0.method.clone()).collect(),
-            ),
-        }
-    }
-
-    fn serve(
-        &self,
-        r: &Routed,
-        req: &Request,
-        session: Option<&Session>,
-    ) -> Result<Response, ApiError> {
-        let api = &r.mount.api;
-        auth::check(
-            api,
-            r.op,
-            r.op.ext.as_ref().and_then(|x| x.permission.as_deref()),
-            |h| req.header_value(h),
-            self.tokens.as_ref(),
-        )?;
-        let query: Vec<(String, String)> = form_urlencoded::parse(req.query.as_bytes())
-            .into_owned()
-            .collect();
-        let bad = api.bad_request_status;
-        let params = params::parse(&r.op.params, &query, &r.path_params, &req.headers, bad)?;
-        if let Some((required, v)) = r.mount.bodies.get(&r.op_index) {
-            check_body(&req.body, *required, v, bad)?;
-        }
-        let Some(x) = &r.op.ext else {
-            return Err(ApiError::new(
-                501,
-                format!("{} {} has no x-understudy action", r.op.method, r.op.path),
-            ));
-        };
-        let coll = r
-            .mount
-            .collections
-            .get(&x.collection)
-            .ok_or_else(|| ApiError::new(500, "collection missing"))?;
-        let overlay = session.and_then(|s| s.overlay(&api.name, &x.collection));
-        let view = View::new(coll, overlay);
-        let ok_node = r.op.response(200).and_then(|d| d.node.as_ref());
-        match x.action {
-            ActionKind::Get => {
-                let kp = x.key_param.as_deref().unwrap_or_default();
-                let key = params.get(kp).and_then(Value::as_str).unwrap_or_default();
-                if let Some(re) = &r.op.key_pattern
-                    && !re.is_match(key)
-                {
-                    return Err(ApiError::param(
-                        bad,
-                        "path",
-                        kp,
-                        format!("{kp}: '{key}' is not a valid identifier"),
-                    ));
-                }
-                let i = view.lookup(key).ok_or_else(|| {
-                    ApiError::not_found(
-                        key,
-                        format!("{} '{key}' not found", singular(&x.collection)),
-                    )
-                })?;
-                let entity = view.entity(i);
-                let mut body = match ok_node {
-                    Some(n) => render::project(&entity, n),
-                    None => entity,
-                };
-                if let Some(n) = ok_node {
-                    render::apply_optional_fields(&mut body, n, x, &params);
-                }
-                Ok(Response::json(200, &body))
-            }
-            ActionKind::List => {
-                let out = query::list(&view, x, &params, self.seed, bad)?;
-                let items_ptr = x.items.as_deref().unwrap_or("");
-                let item_node = ok_node
-                    .and_then(|n| render::node_at_pointer(n, items_ptr))
-                    .and_then(|n| match &n.kind {
-                        crate::spec::schema::Kind::Array { items, .. } => Some(&**items),
-                        _ => None,
-                    });
-                let items: Vec<Value> = out
-                    .items
-                    .iter()
-                    .map(|&i| {
-                        let e = view.entity(i);
-                        match item_node {
-                            Some(n) => {
-                                let mut v = render::project(&e, n);
-                                render::apply_optional_fields(&mut v, n, x, &params);
-                                v
-                            }
-                            None => e,
-                        }
-                    })
-                    .collect();
-                let mut body = Value::Null;
-                render::set_pointer(&mut body, items_ptr, Value::Array(items));
-                if let Some(t) = &x.total {
-                    render::set_pointer(&mut body, t, Value::from(out.total));
-                }
-                if let (Some(p), Some(tok)) = (&x.next_token, out.next_token) {
-                    render::set_pointer(&mut body, p, Value::String(tok));
-                }
-                Ok(Response::json(200, &body))
-            }
-        }
-    }
 }
 
 impl Datasets for Engine {
@@ -609,92 +374,10 @@ impl Datasets for Engine {
     }
 }
 
-/// Validate a JSON request body.
-fn check_body(
-    body: &[u8],
-    required: bool,
-    v: &jsonschema::Validator,
-    bad: u16,
-) -> Result<(), ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return if required {
-            Err(ApiError::param(
-                bad,
-                "body",
-                "body",
-                "a request body is required",
-            ))
-        } else {
-            Ok(())
-        };
-    }
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::param(bad, "body", "body", format!("the body is not JSON: {e}")))?;
-    if let Some(e) = v.iter_errors(&value).next() {
-        let at = e.instance_path().to_string();
-        let field = at.trim_start_matches('/').replace('/', ".");
-        let name = if field.is_empty() {
-            "body".to_string()
-        } else {
-            field
-        };
-        return Err(ApiError::param(
-            bad,
-            "body",
-            &name,
-            format!(
-                "body{}: {e}",
-                if at.is_empty() {
-                    String::new()
-                } else {
-                    format!(" at {at}")
-                }
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// "agents" -> "agent", for messages.
-fn singular(name: &str) -> &str {
-    name.strip_suffix('s').unwrap_or(name)
-}
-
-/// Match request segments against a template; returns path parameters and the literal count.
-fn match_segments(tpl: &[Segment], segs: &[String]) -> Option<(Vec<(String, String)>, usize)> {
-    if tpl.len() != segs.len() {
-        return None;
-    }
-    let mut params = Vec::new();
-    let mut lits = 0;
-    for (t, s) in tpl.iter().zip(segs) {
-        match t {
-            Segment::Lit(l) if l == s => lits += 1,
-            Segment::Lit(_) => return None,
-            Segment::Param(p) => params.push((p.clone(), s.clone())),
-        }
-    }
-    Some((params, lits))
-}
-
 /// Render an error in the API's envelope.
 pub fn error_response(api: &Api, e: &ApiError, request_id: &str) -> Response {
     let body = api_error::render(&api.root.errors, e, request_id);
     let mut r = Response::json(e.status, &body);
     r.headers.extend(e.headers.iter().cloned());
     r
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn segments_match_with_params() {
-        let tpl = vec![Segment::Lit("agents".into()), Segment::Param("id".into())];
-        let (p, lits) = match_segments(&tpl, &["agents".into(), "a b".into()]).unwrap();
-        assert_eq!(p, vec![("id".to_string(), "a b".to_string())]);
-        assert_eq!(lits, 1);
-        assert!(match_segments(&tpl, &["agents".into()]).is_none());
-    }
 }

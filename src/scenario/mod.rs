@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 
 use crate::data::generator::{self, FieldGen};
 use crate::error::{Error, Result};
+use crate::files;
 use locate::Lines;
 
 /// The scenarios shipped in `scenarios/`, embedded at build time.
@@ -218,18 +219,15 @@ fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// File endings of scenario files.
+const SCENARIO_EXTS: &[&str] = &[".yaml", ".yml"];
+
 /// Load the embedded scenarios.
 pub fn load_embedded() -> Result<Vec<Scenario>> {
-    let mut files: Vec<_> = EMBEDDED
-        .files()
-        .filter(|f| is_scenario_name(&f.path().to_string_lossy()))
-        .collect();
-    files.sort_by_key(|f| f.path().to_path_buf());
-    files
-        .iter()
-        .map(|f| {
-            let name = format!("scenarios/{}", f.path().to_string_lossy());
-            let text = f.contents_utf8().ok_or_else(|| Error::Scenario {
+    files::embedded(&EMBEDDED, "scenarios", SCENARIO_EXTS)
+        .into_iter()
+        .map(|(name, text)| {
+            let text = text.ok_or_else(|| Error::Scenario {
                 file: name.clone(),
                 line: None,
                 message: "not UTF-8".into(),
@@ -241,29 +239,15 @@ pub fn load_embedded() -> Result<Vec<Scenario>> {
 
 /// Load every scenario file in a folder.
 pub fn load_dir(dir: &Path) -> Result<Vec<Scenario>> {
-    let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let mut paths: Vec<_> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| is_scenario_name(&p.to_string_lossy()))
-        .collect();
-    paths.sort();
-    paths.iter().map(|p| load_file(p)).collect()
+    files::in_dir(dir, SCENARIO_EXTS)?
+        .iter()
+        .map(|p| load_file(p))
+        .collect()
 }
 
 /// Load one scenario file.
 pub fn load_file(path: &Path) -> Result<Scenario> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    parse(&path.to_string_lossy(), &text)
-}
-
-fn is_scenario_name(name: &str) -> bool {
-    name.ends_with(".yaml") || name.ends_with(".yml")
+    parse(&path.to_string_lossy(), &files::read(path)?)
 }
 
 /// Parse a scenario from text; `file` names it in messages and gives its name (the stem).

@@ -3,6 +3,7 @@
 //! the file and the location, and no API is served half-configured.
 
 pub mod ext;
+mod operation;
 pub mod schema;
 
 use std::collections::BTreeMap;
@@ -15,7 +16,9 @@ use serde_json::{Map, Value};
 
 use crate::data::CollectionModel;
 use crate::error::{Error, Result};
-use ext::{ActionKind, OperationExt, RootExt, SchemeExt};
+use crate::files;
+use ext::{ActionKind, OperationExt, RootExt};
+use operation::{load_operation, load_schemes, security_of};
 use schema::{Compiler, Node};
 
 /// The specs shipped in `specs/`, embedded at build time.
@@ -136,37 +139,26 @@ pub struct Scheme {
     pub token_pattern: Option<Regex>,
 }
 
+/// File endings of spec files.
+const SPEC_EXTS: &[&str] = &[".yaml", ".yml", ".json"];
+
 /// Load every spec embedded in the binary.
 pub fn load_embedded() -> Result<Vec<Api>> {
-    let mut files: Vec<_> = EMBEDDED
-        .files()
-        .filter(|f| is_spec_name(&f.path().to_string_lossy()))
-        .collect();
-    files.sort_by_key(|f| f.path().to_path_buf());
-    files
-        .iter()
-        .map(|f| {
-            let name = f.path().to_string_lossy().to_string();
-            let text = f.contents_utf8().ok_or_else(|| Error::SpecSyntax {
-                file: format!("specs/{name}"),
+    files::embedded(&EMBEDDED, "specs", SPEC_EXTS)
+        .into_iter()
+        .map(|(name, text)| {
+            let text = text.ok_or_else(|| Error::SpecSyntax {
+                file: name.clone(),
                 message: "not UTF-8".into(),
             })?;
-            load_str(&format!("specs/{name}"), text)
+            load_str(&name, text)
         })
         .collect()
 }
 
 /// Load every `*.yaml`, `*.yml` or `*.json` spec in `dir`.
 pub fn load_dir(dir: &Path) -> Result<Vec<Api>> {
-    let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let mut paths: Vec<_> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| is_spec_name(&p.to_string_lossy()))
-        .collect();
-    paths.sort();
+    let paths = files::in_dir(dir, SPEC_EXTS)?;
     if paths.is_empty() {
         return Err(Error::Config(format!(
             "{}: no spec files (*.yaml, *.yml, *.json)",
@@ -178,15 +170,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Api>> {
 
 /// Load one spec file.
 pub fn load_file(path: &Path) -> Result<Api> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    load_str(&path.to_string_lossy(), &text)
-}
-
-fn is_spec_name(name: &str) -> bool {
-    [".yaml", ".yml", ".json"].iter().any(|e| name.ends_with(e))
+    load_str(&path.to_string_lossy(), &files::read(path)?)
 }
 
 /// Parse YAML (a superset of JSON) into JSON, turning non-string map keys (`200:`) into strings.
@@ -330,354 +314,6 @@ fn server_path(url: &str) -> String {
         Some(i) => rest[i..].trim_end_matches('/').to_string(),
         None => String::new(),
     }
-}
-
-fn security_of(v: Option<&Value>) -> Option<Vec<Vec<String>>> {
-    let list = v?.as_array()?;
-    Some(
-        list.iter()
-            .map(|req| {
-                req.as_object()
-                    .map(|m| m.keys().cloned().collect())
-                    .unwrap_or_default()
-            })
-            .collect(),
-    )
-}
-
-fn load_schemes(file: &str, doc: &Value) -> Result<BTreeMap<String, Scheme>> {
-    let mut out = BTreeMap::new();
-    let Some(schemes) = doc
-        .pointer("/components/securitySchemes")
-        .and_then(Value::as_object)
-    else {
-        return Ok(out);
-    };
-    for (name, s) in schemes {
-        let loc = format!("components.securitySchemes.{name}");
-        let ty = s.get("type").and_then(Value::as_str).unwrap_or("");
-        let kind = match ty {
-            "http"
-                if s.get("scheme")
-                    .and_then(Value::as_str)
-                    .is_some_and(|x| x.eq_ignore_ascii_case("bearer")) =>
-            {
-                SchemeKind::Bearer
-            }
-            "apiKey" if s.get("in").and_then(Value::as_str) == Some("header") => {
-                let h = s.get("name").and_then(Value::as_str).unwrap_or("");
-                SchemeKind::Header(h.to_ascii_lowercase())
-            }
-            other => SchemeKind::Unsupported(other.to_string()),
-        };
-        let sext: SchemeExt = match s.get("x-understudy") {
-            Some(v) => ext::parse(file, &format!("{loc}.x-understudy"), v)?,
-            None => SchemeExt::default(),
-        };
-        let token_pattern = sext
-            .token_pattern
-            .map(|p| {
-                Regex::new(&p).map_err(|e| {
-                    Error::spec(
-                        file,
-                        format!("{loc}.x-understudy.token-pattern"),
-                        e.to_string(),
-                    )
-                })
-            })
-            .transpose()?;
-        out.insert(
-            name.clone(),
-            Scheme {
-                kind,
-                token_pattern,
-            },
-        );
-    }
-    Ok(out)
-}
-
-/// Resolve a `$ref` to `#/components/<kind>/<name>` in `doc`.
-fn deref<'a>(file: &str, doc: &'a Value, v: &'a Value, loc: &str) -> Result<&'a Value> {
-    match v.get("$ref").and_then(Value::as_str) {
-        None => Ok(v),
-        Some(r) => {
-            let pointer = r.strip_prefix('#').ok_or_else(|| {
-                Error::spec(
-                    file,
-                    loc,
-                    format!("only local $refs are supported, not '{r}'"),
-                )
-            })?;
-            doc.pointer(pointer)
-                .ok_or_else(|| Error::spec(file, loc, format!("$ref '{r}' points nowhere")))
-        }
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn load_operation(
-    file: &str,
-    doc: &Value,
-    compiler: &Compiler,
-    path: &str,
-    method: &str,
-    item: &Value,
-    op: &Value,
-    root_security: &Option<Vec<Vec<String>>>,
-    models: &BTreeMap<String, Arc<CollectionModel>>,
-    schemes: &BTreeMap<String, Scheme>,
-) -> Result<Operation> {
-    let loc = format!("paths.{path}.{method}");
-    let segments = path
-        .trim_matches('/')
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(
-            |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                Some(p) => Segment::Param(p.to_string()),
-                None => Segment::Lit(s.to_string()),
-            },
-        )
-        .collect();
-    let mut params: Vec<Param> = Vec::new();
-    let item_params = item.get("parameters").and_then(Value::as_array);
-    let op_params = op.get("parameters").and_then(Value::as_array);
-    for (i, p) in item_params
-        .into_iter()
-        .flatten()
-        .chain(op_params.into_iter().flatten())
-        .enumerate()
-    {
-        let ploc = format!("{loc}.parameters[{i}]");
-        let p = deref(file, doc, p, &ploc)?;
-        let name = p
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let location = match p.get("in").and_then(Value::as_str) {
-            Some("query") => ParamIn::Query,
-            Some("path") => ParamIn::Path,
-            Some("header") => ParamIn::Header,
-            _ => continue, // cookies are not checked
-        };
-        let schema = match p.get("schema") {
-            Some(s) => deref(file, doc, s, &ploc)?.clone(),
-            None => Value::Object(Map::new()),
-        };
-        let param = Param {
-            required: p.get("required").and_then(Value::as_bool).unwrap_or(false)
-                || location == ParamIn::Path,
-            name,
-            location,
-            schema,
-        };
-        // Operation-level parameters override path-level ones of the same name and location.
-        params.retain(|q| !(q.name == param.name && q.location == param.location));
-        params.push(param);
-    }
-    let security = security_of(op.get("security"))
-        .or_else(|| root_security.clone())
-        .unwrap_or_default();
-    for alt in &security {
-        for s in alt {
-            if !schemes.contains_key(s) {
-                return Err(Error::spec(
-                    file,
-                    format!("{loc}.security"),
-                    format!("unknown security scheme '{s}'"),
-                ));
-            }
-        }
-    }
-    let mut responses = Vec::new();
-    if let Some(rs) = op.get("responses").and_then(Value::as_object) {
-        for (status, r) in rs {
-            let rloc = format!("{loc}.responses.{status}");
-            let r = deref(file, doc, r, &rloc)?;
-            let schema = r
-                .pointer("/content/application~1json/schema")
-                .cloned()
-                .or_else(|| {
-                    r.get("content")
-                        .and_then(Value::as_object)
-                        .and_then(|c| c.values().next())
-                        .and_then(|m| m.get("schema"))
-                        .cloned()
-                });
-            let node = match &schema {
-                Some(s) => Some(compiler.compile(s, &format!("{rloc}.schema"))?),
-                None => None,
-            };
-            let required_headers = r
-                .get("headers")
-                .and_then(Value::as_object)
-                .map(|hs| {
-                    hs.iter()
-                        .filter(|(_, h)| {
-                            deref(file, doc, h, &rloc)
-                                .ok()
-                                .and_then(|h| h.get("required"))
-                                .and_then(Value::as_bool)
-                                == Some(true)
-                        })
-                        .map(|(k, _)| k.clone())
-                        .collect()
-                })
-                .unwrap_or_default();
-            responses.push(ResponseDef {
-                status: status.clone(),
-                schema,
-                node,
-                required_headers,
-            });
-        }
-    }
-    let opext: Option<OperationExt> = match op.get("x-understudy") {
-        Some(v) => Some(ext::parse(file, &format!("{loc}.x-understudy"), v)?),
-        None => None,
-    };
-    let mut key_pattern = None;
-    if let Some(x) = &opext {
-        check_operation_ext(file, &loc, x, models, &params, &responses)?;
-        key_pattern = x
-            .key_pattern
-            .as_deref()
-            .map(|p| {
-                Regex::new(p).map_err(|e| {
-                    Error::spec(
-                        file,
-                        format!("{loc}.x-understudy.key-pattern"),
-                        e.to_string(),
-                    )
-                })
-            })
-            .transpose()?;
-    }
-    Ok(Operation {
-        method: method.to_ascii_uppercase(),
-        path: path.to_string(),
-        segments,
-        operation_id: op
-            .get("operationId")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        params,
-        security,
-        ext: opext,
-        key_pattern,
-        responses,
-    })
-}
-
-/// Cross-checks between an operation's extension and the rest of the document.
-fn check_operation_ext(
-    file: &str,
-    loc: &str,
-    x: &OperationExt,
-    models: &BTreeMap<String, Arc<CollectionModel>>,
-    params: &[Param],
-    responses: &[ResponseDef],
-) -> Result<()> {
-    let xloc = format!("{loc}.x-understudy");
-    let model = models.get(&x.collection).ok_or_else(|| {
-        Error::spec(
-            file,
-            format!("{xloc}.collection"),
-            format!(
-                "no collection '{}' in x-understudy.collections",
-                x.collection
-            ),
-        )
-    })?;
-    let has_param = |name: &str| params.iter().any(|p| p.name == name);
-    let need_param = |name: &str, at: &str| -> Result<()> {
-        if has_param(name) {
-            Ok(())
-        } else {
-            Err(Error::spec(
-                file,
-                format!("{xloc}.{at}"),
-                format!("'{name}' is not a declared parameter of the operation"),
-            ))
-        }
-    };
-    let need_field = |path: &str, at: &str| -> Result<()> {
-        if model.node.at_path(path).is_some() {
-            Ok(())
-        } else {
-            Err(Error::spec(
-                file,
-                format!("{xloc}.{at}"),
-                format!("'{path}' is not a field of collection '{}'", x.collection),
-            ))
-        }
-    };
-    if !responses.iter().any(|r| r.status == "200") {
-        return Err(Error::spec(
-            file,
-            loc,
-            "an x-understudy operation documents no 200 response",
-        ));
-    }
-    match x.action {
-        ActionKind::Get => {
-            let kp = x
-                .key_param
-                .as_deref()
-                .ok_or_else(|| Error::spec(file, &xloc, "a get action needs key-param"))?;
-            need_param(kp, "key-param")?;
-        }
-        ActionKind::List => {
-            for f in x.where_.keys() {
-                need_field(f, "where")?;
-            }
-            for (i, f) in x.filters.iter().enumerate() {
-                let at = format!("filters[{i}]");
-                need_param(&f.param, &at)?;
-                if let Some(ap) = &f.all_param {
-                    need_param(ap, &at)?;
-                }
-                for field in f.field.iter().chain(&f.fields) {
-                    need_field(field, &at)?;
-                }
-                if f.field.is_none() && f.fields.is_empty() {
-                    return Err(Error::spec(file, format!("{xloc}.{at}"), "names no field"));
-                }
-            }
-            for (i, e) in x.expand.iter().enumerate() {
-                need_param(&e.param, &format!("expand[{i}]"))?;
-            }
-            if let Some(p) = &x.pagination {
-                if let Some(l) = &p.limit {
-                    need_param(&l.param, "pagination.limit")?;
-                }
-                if let Some(t) = &p.token {
-                    need_param(&t.param, "pagination.token")?;
-                }
-                if let Some(o) = &p.order {
-                    need_param(&o.param, "pagination.order")?;
-                    need_param(&o.by_param, "pagination.order")?;
-                    for f in &o.fields {
-                        need_field(f, "pagination.order.fields")?;
-                    }
-                }
-                if let Some(s) = &p.sort {
-                    need_field(&s.field, "pagination.sort")?;
-                }
-            }
-        }
-    }
-    if let Some(inc) = &x.include {
-        need_param(&inc.param, "include")?;
-        for fields in inc.fields.values() {
-            for f in fields {
-                need_field(f, "include")?;
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Fields of a collection that list operations filter or sort on, per collection.

@@ -45,6 +45,13 @@ impl Default for Options {
     }
 }
 
+/// What a deliberately bad request must get.
+#[derive(Clone, Copy)]
+enum Expect {
+    Refusal,
+    Status(u16),
+}
+
 /// A response as verify sees it.
 struct Resp {
     status: u16,
@@ -486,24 +493,26 @@ impl Verifier<'_> {
             bad.push(l.min.unwrap_or(1).saturating_sub(1));
             for n in bad {
                 let name = format!("GET {} with {}={n} is refused", op.path, l.param);
-                self.expect_refusal(
+                self.expect(
                     name,
                     op_i,
                     &op.path,
                     &[(l.param.clone(), n.to_string())],
                     true,
+                    Expect::Refusal,
                 );
             }
         }
         // A malformed page token.
         if let Some(t) = p.and_then(|p| p.token.as_ref()) {
             let name = format!("GET {} with a malformed {} is refused", op.path, t.param);
-            self.expect_refusal(
+            self.expect(
                 name,
                 op_i,
                 &op.path,
                 &[(t.param.clone(), "not-a-page-token".into())],
                 true,
+                Expect::Refusal,
             );
         }
         // An unknown cursor: answered as documented (the vendor may ignore it or refuse it).
@@ -527,7 +536,7 @@ impl Verifier<'_> {
         // Missing credentials.
         if !op.security.is_empty() {
             let name = format!("GET {} without credentials is refused", op.path);
-            self.expect_status(name, op_i, &op.path, &[], false, 401);
+            self.expect(name, op_i, &op.path, &[], false, Expect::Status(401));
         }
         // An unknown id.
         if let Some((di, dop, param)) = Self::detail_op(self.api, x) {
@@ -540,51 +549,34 @@ impl Verifier<'_> {
                 .unwrap_or_else(|| "understudy-no-such-item".to_string());
             let path = Self::detail_path(dop, &param, &unknown);
             let name = format!("GET {} with an unknown id answers 404", dop.path);
-            self.expect_status(name, di, &path, &[], true, 404);
+            self.expect(name, di, &path, &[], true, Expect::Status(404));
         }
     }
 
-    fn expect_refusal(
+    /// Send a request that the contract says must be answered with `want` and record a check.
+    fn expect(
         &mut self,
         name: String,
         op_i: usize,
         path: &str,
         q: &[(String, String)],
         auth: bool,
+        want: Expect,
     ) {
         let mut check = Check::new(name);
         let request = format!("GET {}", self.url(path, q));
-        if let Some(r) = self.send(&mut check, op_i, path, q, auth)
-            && !(400..500).contains(&r.status)
-        {
-            check.fail(
-                Kind::Unexpected,
-                &request,
-                format!("expected a 4xx refusal, got {}", r.status),
-            );
-        }
-        self.report.checks.push(check);
-    }
-
-    fn expect_status(
-        &mut self,
-        name: String,
-        op_i: usize,
-        path: &str,
-        q: &[(String, String)],
-        auth: bool,
-        want: u16,
-    ) {
-        let mut check = Check::new(name);
-        let request = format!("GET {}", self.url(path, q));
-        if let Some(r) = self.send(&mut check, op_i, path, q, auth)
-            && r.status != want
-        {
-            check.fail(
-                Kind::Unexpected,
-                &request,
-                format!("expected {want}, got {}", r.status),
-            );
+        if let Some(r) = self.send(&mut check, op_i, path, q, auth) {
+            let (ok, wanted) = match want {
+                Expect::Refusal => ((400..500).contains(&r.status), "a 4xx refusal".to_string()),
+                Expect::Status(s) => (r.status == s, s.to_string()),
+            };
+            if !ok {
+                check.fail(
+                    Kind::Unexpected,
+                    &request,
+                    format!("expected {wanted}, got {}", r.status),
+                );
+            }
         }
         self.report.checks.push(check);
     }

@@ -1,0 +1,171 @@
+//! Running an operation's declared action (`list` or `get`) once routing, credentials and
+//! parameters have been checked: the dataset as the session sees it, shaped by the response
+//! schema and the API's list envelope.
+
+use serde_json::Value;
+
+use super::render;
+use super::route::Routed;
+use super::{Engine, Request, Response};
+use crate::api_error::ApiError;
+use crate::auth;
+use crate::data::View;
+use crate::query::{self, params};
+use crate::scenario::session::Session;
+use crate::spec::ext::ActionKind;
+
+impl Engine {
+    pub(super) fn serve(
+        &self,
+        r: &Routed,
+        req: &Request,
+        session: Option<&Session>,
+    ) -> Result<Response, ApiError> {
+        let api = &r.mount.api;
+        auth::check(
+            api,
+            r.op,
+            r.op.ext.as_ref().and_then(|x| x.permission.as_deref()),
+            |h| req.header_value(h),
+            self.tokens.as_ref(),
+        )?;
+        let query: Vec<(String, String)> = form_urlencoded::parse(req.query.as_bytes())
+            .into_owned()
+            .collect();
+        let bad = api.bad_request_status;
+        let params = params::parse(&r.op.params, &query, &r.path_params, &req.headers, bad)?;
+        if let Some((required, v)) = r.mount.bodies.get(&r.op_index) {
+            check_body(&req.body, *required, v, bad)?;
+        }
+        let Some(x) = &r.op.ext else {
+            return Err(ApiError::new(
+                501,
+                format!("{} {} has no x-understudy action", r.op.method, r.op.path),
+            ));
+        };
+        let coll = r
+            .mount
+            .collections
+            .get(&x.collection)
+            .ok_or_else(|| ApiError::new(500, "collection missing"))?;
+        let overlay = session.and_then(|s| s.overlay(&api.name, &x.collection));
+        let view = View::new(coll, overlay);
+        let ok_node = r.op.response(200).and_then(|d| d.node.as_ref());
+        match x.action {
+            ActionKind::Get => {
+                let kp = x.key_param.as_deref().unwrap_or_default();
+                let key = params.get(kp).and_then(Value::as_str).unwrap_or_default();
+                if let Some(re) = &r.op.key_pattern
+                    && !re.is_match(key)
+                {
+                    return Err(ApiError::param(
+                        bad,
+                        "path",
+                        kp,
+                        format!("{kp}: '{key}' is not a valid identifier"),
+                    ));
+                }
+                let i = view.lookup(key).ok_or_else(|| {
+                    ApiError::not_found(
+                        key,
+                        format!("{} '{key}' not found", singular(&x.collection)),
+                    )
+                })?;
+                let entity = view.entity(i);
+                let mut body = match ok_node {
+                    Some(n) => render::project(&entity, n),
+                    None => entity,
+                };
+                if let Some(n) = ok_node {
+                    render::apply_optional_fields(&mut body, n, x, &params);
+                }
+                Ok(Response::json(200, &body))
+            }
+            ActionKind::List => {
+                let out = query::list(&view, x, &params, self.seed, bad)?;
+                let items_ptr = x.items.as_deref().unwrap_or("");
+                let item_node = ok_node
+                    .and_then(|n| render::node_at_pointer(n, items_ptr))
+                    .and_then(|n| match &n.kind {
+                        crate::spec::schema::Kind::Array { items, .. } => Some(&**items),
+                        _ => None,
+                    });
+                let items: Vec<Value> = out
+                    .items
+                    .iter()
+                    .map(|&i| {
+                        let e = view.entity(i);
+                        match item_node {
+                            Some(n) => {
+                                let mut v = render::project(&e, n);
+                                render::apply_optional_fields(&mut v, n, x, &params);
+                                v
+                            }
+                            None => e,
+                        }
+                    })
+                    .collect();
+                let mut body = Value::Null;
+                render::set_pointer(&mut body, items_ptr, Value::Array(items));
+                if let Some(t) = &x.total {
+                    render::set_pointer(&mut body, t, Value::from(out.total));
+                }
+                if let (Some(p), Some(tok)) = (&x.next_token, out.next_token) {
+                    render::set_pointer(&mut body, p, Value::String(tok));
+                }
+                Ok(Response::json(200, &body))
+            }
+        }
+    }
+}
+
+/// Validate a JSON request body.
+fn check_body(
+    body: &[u8],
+    required: bool,
+    v: &jsonschema::Validator,
+    bad: u16,
+) -> Result<(), ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return if required {
+            Err(ApiError::param(
+                bad,
+                "body",
+                "body",
+                "a request body is required",
+            ))
+        } else {
+            Ok(())
+        };
+    }
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::param(bad, "body", "body", format!("the body is not JSON: {e}")))?;
+    if let Some(e) = v.iter_errors(&value).next() {
+        let at = e.instance_path().to_string();
+        let field = at.trim_start_matches('/').replace('/', ".");
+        let name = if field.is_empty() {
+            "body".to_string()
+        } else {
+            field
+        };
+        return Err(ApiError::param(
+            bad,
+            "body",
+            &name,
+            format!(
+                "body{}: {e}",
+                if at.is_empty() {
+                    String::new()
+                } else {
+                    format!(" at {at}")
+                }
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// "agents" -> "agent", for messages.
+fn singular(name: &str) -> &str {
+    name.strip_suffix('s').unwrap_or(name)
+}

@@ -1,0 +1,71 @@
+//! Our own HTTP request and response types: what the engine, the admin API and the tests see
+//! instead of hyper's.
+
+use bytes::Bytes;
+use serde_json::Value;
+
+/// An HTTP request as the engine sees it.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub method: String,
+    /// The path, still percent-encoded.
+    pub path: String,
+    /// The raw query string (without `?`).
+    pub query: String,
+    /// Headers with lower-case names.
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+impl Request {
+    /// A GET request for `target` (`/path?query`), for tests and tools.
+    pub fn get(target: &str) -> Self {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        Request {
+            method: "GET".into(),
+            path: path.into(),
+            query: query.into(),
+            ..Request::default()
+        }
+    }
+
+    /// Add a header (name lower-cased).
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers
+            .push((name.to_ascii_lowercase(), value.to_string()));
+        self
+    }
+
+    /// The first header with this (lower-case) name.
+    pub fn header_value(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// An HTTP response as the engine produces it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+    /// Added latency before the response is sent (scenario rules).
+    pub delay: Option<std::time::Duration>,
+    /// Close the connection instead of answering (scenario rules).
+    pub drop: bool,
+}
+
+impl Response {
+    /// A JSON response.
+    pub fn json(status: u16, body: &Value) -> Self {
+        Response {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: Bytes::from(serde_json::to_vec(body).unwrap_or_default()),
+            delay: None,
+            drop: false,
+        }
+    }
+}

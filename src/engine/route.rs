@@ -1,0 +1,105 @@
+//! Routing: which mounted API and which operation a request is for, with its path parameters;
+//! or why none is (no API at that path, no such path, or another method).
+
+use super::{Mount, Request};
+use crate::spec::{Operation, Segment};
+
+/// An operation whose path matches: (operation, path parameters, literal segments).
+type Candidate<'a> = (&'a Operation, Vec<(String, String)>, usize);
+
+/// Where an operation was found.
+pub(super) struct Routed<'a> {
+    pub(super) mount: &'a Mount,
+    pub(super) op: &'a Operation,
+    pub(super) op_index: usize,
+    pub(super) path_params: Vec<(String, String)>,
+}
+
+pub(super) enum Route<'a> {
+    Found(Routed<'a>),
+    MethodNotAllowed(&'a Mount, Vec<String>),
+    NotFound(Option<&'a Mount>),
+}
+
+pub(super) fn route<'a>(mounts: &'a [Mount], req: &Request) -> Route<'a> {
+    let Some((mount, rest)) = mounts.iter().find_map(|m| {
+        let rest = req.path.strip_prefix(m.prefix.as_str())?;
+        (rest.is_empty() || rest.starts_with('/')).then_some((m, rest))
+    }) else {
+        return Route::NotFound(None);
+    };
+    let segs: Vec<String> = rest
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect();
+    let mut candidates: Vec<Candidate> = mount
+        .api
+        .operations
+        .iter()
+        .filter_map(|op| match_segments(&op.segments, &segs).map(|(p, lits)| (op, p, lits)))
+        .collect();
+    if candidates.is_empty() {
+        return Route::NotFound(Some(mount));
+    }
+    candidates.sort_by_key(|c| std::cmp::Reverse(c.2));
+    let best_lits = candidates[0].2;
+    candidates.retain(|c| c.2 == best_lits);
+    let method = req.method.to_ascii_uppercase();
+    match candidates.iter().position(|c| c.0.method == method) {
+        Some(i) => {
+            let (op, path_params, _) = candidates.swap_remove(i);
+            let op_index = mount
+                .api
+                .operations
+                .iter()
+                .position(|o| std::ptr::eq(o, op))
+                .unwrap_or(0);
+            Route::Found(Routed {
+                mount,
+                op,
+                op_index,
+                path_params,
+            })
+        }
+        None => Route::MethodNotAllowed(
+            mount,
+            candidates.iter().map(|c| c.0.method.clone()).collect(),
+        ),
+    }
+}
+
+/// Match request segments against a template; returns path parameters and the literal count.
+fn match_segments(tpl: &[Segment], segs: &[String]) -> Option<(Vec<(String, String)>, usize)> {
+    if tpl.len() != segs.len() {
+        return None;
+    }
+    let mut params = Vec::new();
+    let mut lits = 0;
+    for (t, s) in tpl.iter().zip(segs) {
+        match t {
+            Segment::Lit(l) if l == s => lits += 1,
+            Segment::Lit(_) => return None,
+            Segment::Param(p) => params.push((p.clone(), s.clone())),
+        }
+    }
+    Some((params, lits))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_match_with_params() {
+        let tpl = vec![Segment::Lit("agents".into()), Segment::Param("id".into())];
+        let (p, lits) = match_segments(&tpl, &["agents".into(), "a b".into()]).unwrap();
+        assert_eq!(p, vec![("id".to_string(), "a b".to_string())]);
+        assert_eq!(lits, 1);
+        assert!(match_segments(&tpl, &["agents".into()]).is_none());
+    }
+}
