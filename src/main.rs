@@ -194,6 +194,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let addr = SocketAddr::new(args.host, args.port);
                 let server = Server::bind(addr, engine.clone()).await?;
                 let local = server.local_addr()?;
+                let warm = engine.clone();
+                std::thread::spawn(move || {
+                    let t = std::time::Instant::now();
+                    warm.warm();
+                    tracing::info!("indexes ready in {} ms", t.elapsed().as_millis());
+                });
                 for m in engine.mounts() {
                     tracing::info!("{} at http://{local}{}", m.api.name, m.prefix);
                 }

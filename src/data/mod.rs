@@ -22,6 +22,7 @@
 //!
 //! Scenario changes (later) live in a per-session overlay on top of this immutable base.
 
+pub mod column;
 pub mod entity;
 pub mod fakes;
 pub mod generator;
@@ -29,12 +30,14 @@ pub mod model;
 pub mod overlay;
 pub mod template;
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 
+pub use column::Column;
 pub use entity::Entity;
 pub use model::CollectionModel;
 pub use overlay::{Overlay, View};
@@ -57,7 +60,7 @@ pub struct Collection {
     pub count: u64,
     keys: Vec<Box<str>>,
     by_key: HashMap<Box<str>, u32>,
-    columns: HashMap<String, OnceLock<Arc<Vec<Value>>>>,
+    columns: HashMap<String, OnceLock<Arc<Column>>>,
     orders: HashMap<String, OnceLock<Arc<Order>>>,
 }
 
@@ -131,30 +134,46 @@ impl Collection {
         Entity::new(&self.model, self.seed, u64::from(i)).full()
     }
 
-    /// One field of entity `i` (from a precomputed column when there is one).
-    pub fn value(&self, i: u32, path: &str) -> Value {
-        match self.column(path) {
-            Some(col) => col.get(i as usize).cloned().unwrap_or(Value::Null),
-            None => Entity::new(&self.model, self.seed, u64::from(i))
-                .field(path)
-                .unwrap_or(Value::Null),
+    /// One field of entity `i` (dotted path, `[]` through arrays), from a precomputed column
+    /// when there is one.
+    pub fn value(&self, i: u32, path: &str) -> Cow<'_, Value> {
+        if let Some(col) = self.column(path) {
+            return match col.get(i as usize) {
+                Some(v) => Cow::Borrowed(v),
+                None => Cow::Owned(Value::Null),
+            };
         }
+        Cow::Owned(self.compute(u64::from(i), path))
+    }
+
+    fn compute(&self, i: u64, path: &str) -> Value {
+        let root = column::root_of(path);
+        let v = Entity::new(&self.model, self.seed, i)
+            .field(root)
+            .unwrap_or(Value::Null);
+        column::extract_from_root(root, v, path)
     }
 
     /// The column for `path`, computed on first use; `None` if the path was not declared as a
     /// column at build time.
-    pub fn column(&self, path: &str) -> Option<Arc<Vec<Value>>> {
+    pub fn column(&self, path: &str) -> Option<&Column> {
         let cell = self.columns.get(path)?;
-        Some(
-            cell.get_or_init(|| {
-                Arc::new(par_map(self.keys.len() as u64, |i| {
-                    Entity::new(&self.model, self.seed, i)
-                        .field(path)
-                        .unwrap_or(Value::Null)
-                }))
-            })
-            .clone(),
-        )
+        Some(cell.get_or_init(|| {
+            Arc::new(Column::encode(par_map(self.keys.len() as u64, |i| {
+                self.compute(i, path)
+            })))
+        }))
+    }
+
+    /// Compute every declared column and order now (start-up warm-up, so that no request pays
+    /// for it).
+    pub fn warm(&self) {
+        for path in self.columns.keys() {
+            self.column(path);
+        }
+        for field in self.orders.keys() {
+            self.order(field);
+        }
     }
 
     /// The order by `field` (declared as a sort field at build time).
@@ -162,12 +181,16 @@ impl Collection {
         let cell = self.orders.get(field)?;
         Some(
             cell.get_or_init(|| {
-                let col = self.column(field).unwrap_or_default();
-                let tie = self.column(&self.model.order_key).unwrap_or_default();
+                let empty = Column::default();
+                let col = self.column(field).unwrap_or(&empty);
+                let tie = self.column(&self.model.order_key).unwrap_or(&empty);
+                let null = Value::Null;
                 let mut perm: Vec<u32> = (0..self.keys.len() as u32).collect();
                 perm.sort_by(|&a, &b| {
                     let (a, b) = (a as usize, b as usize);
-                    compare(&col[a], &col[b]).then_with(|| compare(&tie[a], &tie[b]))
+                    let (va, vb) = (col.get(a).unwrap_or(&null), col.get(b).unwrap_or(&null));
+                    let (ta, tb) = (tie.get(a).unwrap_or(&null), tie.get(b).unwrap_or(&null));
+                    compare(va, vb).then_with(|| compare(ta, tb))
                 });
                 let mut rank = vec![0u32; perm.len()];
                 for (pos, &i) in perm.iter().enumerate() {

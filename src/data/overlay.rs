@@ -6,6 +6,7 @@
 //! overlay, or with an empty one, reads the base directly and uses its precomputed columns and
 //! orders; with changes, orders are computed for the request (scenario datasets are small).
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -125,10 +126,10 @@ impl<'a> View<'a> {
         }
     }
 
-    /// One field of entity `i`.
-    pub fn value(&self, i: u32, path: &str) -> Value {
+    /// One field of entity `i` (dotted path, `[]` through arrays).
+    pub fn value(&self, i: u32, path: &str) -> Cow<'a, Value> {
         match self.stored(i) {
-            Some(v) => get_path(v, path),
+            Some(v) => Cow::Owned(get_path(v, path)),
             None => self.base.value(i, path),
         }
     }
@@ -141,7 +142,12 @@ impl<'a> View<'a> {
         let n = self.len() as u32;
         let tie = self.base.model.order_key.clone();
         let vals: Vec<(Value, Value)> = (0..n)
-            .map(|i| (self.value(i, field), self.value(i, &tie)))
+            .map(|i| {
+                (
+                    self.value(i, field).into_owned(),
+                    self.value(i, &tie).into_owned(),
+                )
+            })
             .collect();
         let mut perm: Vec<u32> = (0..n).collect();
         perm.sort_by(|&a, &b| {
@@ -156,16 +162,9 @@ impl<'a> View<'a> {
     }
 }
 
-/// The value at a dotted path (`a.b.c`), or null.
+/// The value at a dotted path (`a.b.c`, `[]` through arrays), or null.
 pub fn get_path(v: &Value, path: &str) -> Value {
-    let mut cur = v;
-    for seg in path.split('.') {
-        match cur.get(seg) {
-            Some(x) => cur = x,
-            None => return Value::Null,
-        }
-    }
-    cur.clone()
+    super::column::extract(v, path)
 }
 
 /// Set the value at a dotted path, creating objects on the way; `None` removes the field.

@@ -107,8 +107,8 @@ impl Engine {
                     .collect();
                 let mut body = Value::Null;
                 render::set_pointer(&mut body, items_ptr, Value::Array(items));
-                if let Some(t) = &x.total {
-                    render::set_pointer(&mut body, t, Value::from(out.total));
+                if let (Some(t), Some(n)) = (&x.total, out.total) {
+                    render::set_pointer(&mut body, t, Value::from(n));
                 }
                 if let (Some(p), Some(tok)) = (&x.next_token, out.next_token) {
                     render::set_pointer(&mut body, p, Value::String(tok));

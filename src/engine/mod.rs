@@ -25,7 +25,6 @@ use crate::auth::TokenDb;
 use crate::contract::{self, Contract};
 use crate::data::Collection;
 use crate::error::{Error, Result};
-use crate::query;
 use crate::scenario::session::{self, Datasets, Session, Sessions};
 use crate::scenario::{self as scenario_mod, Scenario};
 use crate::spec::{self, Api};
@@ -90,10 +89,6 @@ impl Engine {
             let mut collections = BTreeMap::new();
             for (cname, model) in &api.models {
                 let (cols, sorts) = indexed.get(cname).cloned().unwrap_or_default();
-                let cols: Vec<String> = cols
-                    .iter()
-                    .map(|c| query::filter::FieldRef::new(c).column)
-                    .collect();
                 let count = cfg.count.unwrap_or(model.count);
                 let c = Collection::build(model.clone(), cfg.seed, count, &cols, &sorts)?;
                 collections.insert(cname.clone(), Arc::new(c));
@@ -206,6 +201,16 @@ impl Engine {
             ),
             request_id,
         )
+    }
+
+    /// Compute every column and sort order of every dataset now, so that no request pays for
+    /// them (run in the background after start-up).
+    pub fn warm(&self) {
+        for m in &self.mounts {
+            for c in m.collections.values() {
+                c.warm();
+            }
+        }
     }
 
     /// The seed of the dataset.

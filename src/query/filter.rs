@@ -12,68 +12,26 @@ use crate::spec::ext::{FilterExt, FilterKind};
 /// Compiled-regex size bound (bytes of automaton), beyond which a pattern is refused.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
-/// A field path split into the column it is stored in and the rest (`identities[].id` is
-/// column `identities`, rest `[].id`).
+/// A field a filter reads: a dotted path, `[]` reaching into arrays (`identities[].id`).
 #[derive(Debug, Clone)]
 pub struct FieldRef {
-    pub column: String,
-    rest: Vec<(String, bool)>,
-    column_each: bool,
+    pub path: String,
 }
 
 impl FieldRef {
     pub fn new(path: &str) -> Self {
-        match path.find("[]") {
-            None => FieldRef {
-                column: path.to_string(),
-                rest: Vec::new(),
-                column_each: false,
-            },
-            Some(i) => {
-                let column = path[..i].to_string();
-                let tail = path[i + 2..].trim_start_matches('.');
-                let rest = tail
-                    .split('.')
-                    .filter(|s| !s.is_empty())
-                    .map(|s| match s.strip_suffix("[]") {
-                        Some(n) => (n.to_string(), true),
-                        None => (s.to_string(), false),
-                    })
-                    .collect();
-                FieldRef {
-                    column,
-                    rest,
-                    column_each: true,
-                }
-            }
+        FieldRef {
+            path: path.to_string(),
         }
     }
 
-    /// The values the path reaches in entity `i` (arrays at `[]` flattened).
-    pub fn values(&self, coll: &View, i: u32) -> Vec<Value> {
-        let root = coll.value(i, &self.column);
-        let mut cur: Vec<Value> = if self.column_each {
-            match root {
-                Value::Array(a) => a,
-                _ => Vec::new(),
-            }
-        } else {
-            vec![root]
-        };
-        for (seg, each) in &self.rest {
-            let mut next = Vec::new();
-            for v in cur {
-                if let Some(x) = v.get(seg) {
-                    match (each, x) {
-                        (true, Value::Array(a)) => next.extend(a.iter().cloned()),
-                        (true, _) => {}
-                        (false, x) => next.push(x.clone()),
-                    }
-                }
-            }
-            cur = next;
+    /// Whether `f` holds for any value the path reaches in entity `i`; an array value counts as
+    /// its elements (a tag set, the ids of `identities[].id`).
+    pub fn any(&self, coll: &View, i: u32, mut f: impl FnMut(&Value) -> bool) -> bool {
+        match coll.value(i, &self.path).as_ref() {
+            Value::Array(items) => items.iter().any(f),
+            v => f(v),
         }
-        cur
     }
 }
 
@@ -81,7 +39,8 @@ impl FieldRef {
 #[derive(Debug)]
 pub enum Pred {
     Equals(FieldRef, Value),
-    Contains(FieldRef, String),
+    /// Case-insensitive substring, as a compiled literal pattern.
+    Contains(FieldRef, Regex),
     Regex(Vec<FieldRef>, Regex),
     AnyOf {
         field: FieldRef,
@@ -93,30 +52,16 @@ pub enum Pred {
 impl Pred {
     /// Whether entity `i` satisfies the predicate.
     pub fn matches(&self, coll: &View, i: u32) -> bool {
+        let text = |re: &Regex, v: &Value| v.as_str().is_some_and(|s| re.is_match(s));
         match self {
-            Pred::Equals(f, want) => f.values(coll, i).iter().any(|v| v == want),
-            Pred::Contains(f, needle) => f.values(coll, i).iter().any(|v| {
-                v.as_str()
-                    .is_some_and(|s| s.to_lowercase().contains(needle.as_str()))
-            }),
-            Pred::Regex(fields, re) => fields.iter().any(|f| {
-                f.values(coll, i)
-                    .iter()
-                    .any(|v| v.as_str().is_some_and(|s| re.is_match(s)))
-            }),
+            Pred::Equals(f, want) => f.any(coll, i, |v| v == want),
+            Pred::Contains(f, re) => f.any(coll, i, |v| text(re, v)),
+            Pred::Regex(fields, re) => fields.iter().any(|f| f.any(coll, i, |v| text(re, v))),
             Pred::AnyOf { field, values, all } => {
-                let have: Vec<Value> = field
-                    .values(coll, i)
-                    .into_iter()
-                    .flat_map(|v| match v {
-                        Value::Array(a) => a,
-                        other => vec![other],
-                    })
-                    .collect();
                 if *all {
-                    values.iter().all(|w| have.contains(w))
+                    values.iter().all(|w| field.any(coll, i, |v| v == w))
                 } else {
-                    values.iter().any(|w| have.contains(w))
+                    field.any(coll, i, |v| values.contains(v))
                 }
             }
         }
@@ -153,7 +98,11 @@ pub fn compile(
                 let s = value
                     .as_str()
                     .map_or_else(|| value.to_string(), str::to_string);
-                Pred::Contains(field, s.to_lowercase())
+                let re = RegexBuilder::new(&regex::escape(&s))
+                    .case_insensitive(true)
+                    .build()
+                    .map_err(|e| bad(format!("{}: {e}", f.param)))?;
+                Pred::Contains(field, re)
             }
             FilterKind::Regex => {
                 let pattern = value.as_str().unwrap_or_default();
@@ -217,11 +166,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn field_refs_split_at_the_first_array() {
-        let f = FieldRef::new("identities[].id");
-        assert_eq!(f.column, "identities");
-        let f = FieldRef::new("name");
-        assert_eq!(f.column, "name");
-        assert!(f.rest.is_empty());
+    fn contains_is_a_case_insensitive_literal() {
+        let params: Params = [("q".to_string(), Value::String("A.b".into()))].into();
+        let f = FilterExt {
+            param: "q".into(),
+            kind: FilterKind::Contains,
+            field: Some("name".into()),
+            fields: Vec::new(),
+            all_param: None,
+            max_length: None,
+        };
+        let preds = compile(&Default::default(), &[f], &params, 400).unwrap();
+        let Pred::Contains(_, re) = &preds[0] else {
+            panic!("not a contains filter")
+        };
+        assert!(re.is_match("xa.BY") && !re.is_match("aXb"));
     }
 }

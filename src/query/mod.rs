@@ -21,8 +21,9 @@ use token::PageToken;
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListOutcome {
     pub items: Vec<u32>,
-    /// Number of entities matching the filter, over all pages.
-    pub total: u64,
+    /// Number of entities matching the filter, over all pages (only when the list envelope
+    /// shows it: counting scans the whole filtered set).
+    pub total: Option<u64>,
     /// Token for the next page (page-token style), if there is one.
     pub next_token: Option<String>,
 }
@@ -252,7 +253,7 @@ pub fn list(
     match p.style {
         PageStyle::None => {
             let (items, _) = take(0, n, 0, None);
-            let total = items.len() as u64;
+            let total = x.total.as_ref().map(|_| items.len() as u64);
             Ok(ListOutcome {
                 items,
                 total,
@@ -269,7 +270,7 @@ pub fn list(
             let (items, _) = take(0, n, skip, limit);
             Ok(ListOutcome {
                 items,
-                total: count_all(),
+                total: x.total.as_ref().map(|_| count_all()),
                 next_token: None,
             })
         }
@@ -286,7 +287,7 @@ pub fn list(
             let (items, _) = take(lo, hi.max(lo), 0, limit);
             Ok(ListOutcome {
                 items,
-                total: count_all(),
+                total: x.total.as_ref().map(|_| count_all()),
                 next_token: None,
             })
         }
@@ -316,7 +317,7 @@ pub fn list(
             });
             Ok(ListOutcome {
                 items,
-                total: count_all(),
+                total: x.total.as_ref().map(|_| count_all()),
                 next_token,
             })
         }
