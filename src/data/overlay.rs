@@ -86,6 +86,11 @@ impl<'a> View<'a> {
         self.len() - self.overlay.map_or(0, |o| o.deleted.len())
     }
 
+    /// Whether entity `i` is the dataset's own, unchanged by the overlay.
+    pub fn is_pristine(&self, i: u32) -> bool {
+        (i as usize) < self.base.len() && self.stored(i).is_none()
+    }
+
     /// Whether entity `i` exists (not deleted).
     pub fn is_live(&self, i: u32) -> bool {
         (i as usize) < self.len() && !self.overlay.is_some_and(|o| o.deleted.contains(&i))

@@ -15,6 +15,26 @@ use crate::scenario::session::Session;
 use crate::spec::ext::ActionKind;
 
 impl Engine {
+    /// The serialized item for entity `i`: cached when the entity is the dataset's own (not
+    /// changed by a scenario), rendered afresh otherwise.
+    fn rendered(
+        &self,
+        r: &Routed,
+        view: &View,
+        variant: u64,
+        i: u32,
+        make: impl FnOnce() -> Value,
+    ) -> bytes::Bytes {
+        let render = || bytes::Bytes::from(serde_json::to_vec(&make()).unwrap_or_default());
+        if view.is_pristine(i) {
+            r.mount
+                .rendered
+                .get_or_render((r.op_index, variant, i), render)
+        } else {
+            render()
+        }
+    }
+
     pub(super) fn serve(
         &self,
         r: &Routed,
@@ -71,15 +91,11 @@ impl Engine {
                         format!("{} '{key}' not found", singular(&x.collection)),
                     )
                 })?;
-                let entity = view.entity(i);
-                let mut body = match ok_node {
-                    Some(n) => render::project(&entity, n),
-                    None => entity,
-                };
-                if let Some(n) = ok_node {
-                    render::apply_optional_fields(&mut body, n, x, &params);
-                }
-                Ok(Response::json(200, &body))
+                let variant = render::variant(x, &params);
+                let body = self.rendered(r, &view, variant, i, || {
+                    render::item(&view.entity(i), ok_node, x, &params)
+                });
+                Ok(Response::bytes(200, body))
             }
             ActionKind::List => {
                 let out = query::list(&view, x, &params, self.seed, bad)?;
@@ -90,30 +106,27 @@ impl Engine {
                         crate::spec::schema::Kind::Array { items, .. } => Some(&**items),
                         _ => None,
                     });
-                let items: Vec<Value> = out
+                let variant = render::variant(x, &params);
+                let items: Vec<bytes::Bytes> = out
                     .items
                     .iter()
                     .map(|&i| {
-                        let e = view.entity(i);
-                        match item_node {
-                            Some(n) => {
-                                let mut v = render::project(&e, n);
-                                render::apply_optional_fields(&mut v, n, x, &params);
-                                v
-                            }
-                            None => e,
-                        }
+                        self.rendered(r, &view, variant, i, || {
+                            render::item(&view.entity(i), item_node, x, &params)
+                        })
                     })
                     .collect();
                 let mut body = Value::Null;
-                render::set_pointer(&mut body, items_ptr, Value::Array(items));
                 if let (Some(t), Some(n)) = (&x.total, out.total) {
                     render::set_pointer(&mut body, t, Value::from(n));
                 }
                 if let (Some(p), Some(tok)) = (&x.next_token, out.next_token) {
                     render::set_pointer(&mut body, p, Value::String(tok));
                 }
-                Ok(Response::json(200, &body))
+                Ok(Response::bytes(
+                    200,
+                    render::envelope_with_items(body, items_ptr, &items),
+                ))
             }
         }
     }

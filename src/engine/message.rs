@@ -58,6 +58,17 @@ pub struct Response {
 }
 
 impl Response {
+    /// A JSON response from bytes already serialized.
+    pub fn bytes(status: u16, body: Bytes) -> Self {
+        Response {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body,
+            delay: None,
+            drop: false,
+        }
+    }
+
     /// A JSON response.
     pub fn json(status: u16, body: &Value) -> Self {
         Response {

@@ -58,6 +58,8 @@ pub struct Mount {
     contract: Option<Contract>,
     /// Request body validators by operation index.
     bodies: BTreeMap<usize, (bool, jsonschema::Validator)>,
+    /// Serialized items of unchanged entities.
+    rendered: render::RenderCache,
 }
 
 /// The engine.
@@ -110,6 +112,7 @@ impl Engine {
                 collections,
                 contract,
                 bodies,
+                rendered: render::RenderCache::default(),
             });
         }
         // Longest prefix first, so `/a/v1` wins over `/a`.

@@ -1,11 +1,125 @@
 //! Shaping response bodies: an entity shown through a response schema (projection), fields that
 //! appear only on request (`expand`, `include`), and list envelopes addressed by JSON pointer.
 
+use std::hash::Hasher;
+
+use bytes::Bytes;
 use serde_json::{Map, Value};
+use siphasher::sip::SipHasher13;
 
 use crate::query::params::Params;
 use crate::spec::ext::OperationExt;
 use crate::spec::schema::{Kind, Node};
+
+/// Serialized items of unchanged (base) entities, by (operation, variant, entity index). Entities
+/// are deterministic, so a rendered item never goes stale; the cache is bounded by bytes.
+pub struct RenderCache {
+    cache: quick_cache::sync::Cache<(usize, u64, u32), Bytes, ByteWeight>,
+}
+
+/// Weighs a cached item by its size.
+#[derive(Clone)]
+pub struct ByteWeight;
+
+impl quick_cache::Weighter<(usize, u64, u32), Bytes> for ByteWeight {
+    fn weight(&self, _key: &(usize, u64, u32), val: &Bytes) -> u64 {
+        val.len() as u64 + 48
+    }
+}
+
+/// Bytes of rendered items kept per mounted API.
+const CACHE_BYTES: u64 = 128 << 20;
+
+impl Default for RenderCache {
+    fn default() -> Self {
+        RenderCache {
+            cache: quick_cache::sync::Cache::with_weighter(65_536, CACHE_BYTES, ByteWeight),
+        }
+    }
+}
+
+impl RenderCache {
+    /// The rendered item, from the cache or made by `render` (and kept).
+    pub fn get_or_render(&self, key: (usize, u64, u32), render: impl FnOnce() -> Bytes) -> Bytes {
+        if let Some(b) = self.cache.get(&key) {
+            return b;
+        }
+        let b = render();
+        self.cache.insert(key, b.clone());
+        b
+    }
+}
+
+/// The projection variant a request asks for: a hash of the parameters that change how an item
+/// is shown (`expand` flags, `include` lists).
+pub fn variant(x: &OperationExt, params: &Params) -> u64 {
+    let mut h = SipHasher13::new();
+    for e in &x.expand {
+        h.write_u8(u8::from(
+            params.get(&e.param).and_then(Value::as_bool) == Some(true),
+        ));
+    }
+    if let Some(inc) = &x.include
+        && let Some(v) = params.get(&inc.param)
+    {
+        let mut names: Vec<String> = match v {
+            Value::Array(a) => a.iter().map(|x| x.to_string()).collect(),
+            other => vec![other.to_string()],
+        };
+        names.sort();
+        names.dedup();
+        for n in names {
+            h.write(n.as_bytes());
+            h.write_u8(0);
+        }
+    }
+    h.finish()
+}
+
+/// An entity shown as an item of `node`, with its optional fields settled.
+pub fn item(entity: &Value, node: Option<&Node>, x: &OperationExt, params: &Params) -> Value {
+    match node {
+        Some(n) => {
+            let mut v = project(entity, n);
+            apply_optional_fields(&mut v, n, x, params);
+            v
+        }
+        None => entity.clone(),
+    }
+}
+
+/// A JSON body whose array at `items` is made of already-serialized items.
+pub fn envelope_with_items(mut body: Value, items_ptr: &str, items: &[Bytes]) -> Bytes {
+    // A placeholder that holds NUL characters, which JSON always escapes: no serialized value
+    // of the body can contain its serialized form by accident.
+    set_pointer(
+        &mut body,
+        items_ptr,
+        Value::String("\u{0}understudy:items\u{0}".into()),
+    );
+    let text = serde_json::to_vec(&body).unwrap_or_default();
+    let marker: &[u8] = b"\"\\u0000understudy:items\\u0000\"";
+    let total: usize = items.iter().map(Bytes::len).sum::<usize>() + items.len() + 2;
+    let Some(at) = find(&text, marker) else {
+        return Bytes::from(text);
+    };
+    let mut out = Vec::with_capacity(text.len() + total);
+    out.extend_from_slice(&text[..at]);
+    out.push(b'[');
+    for (i, it) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(it);
+    }
+    out.push(b']');
+    out.extend_from_slice(&text[at + marker.len()..]);
+    Bytes::from(out)
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
 
 /// Keep only what `node` declares (recursively); free-form parts are kept whole.
 pub fn project(v: &Value, node: &Node) -> Value {
@@ -161,6 +275,23 @@ mod tests {
             project(&v, &n),
             json!({"id": "a", "d": {"m": {"x": 1, "y": [2]}}})
         );
+    }
+
+    #[test]
+    fn envelopes_splice_serialized_items() {
+        let items = [Bytes::from_static(b"{\"a\":1}"), Bytes::from_static(b"[2]")];
+        let mut body = Value::Null;
+        set_pointer(&mut body, "/metadata/total_count", json!(2));
+        let out = envelope_with_items(body, "/agents", &items);
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            v,
+            json!({"metadata": {"total_count": 2}, "agents": [{"a": 1}, [2]]})
+        );
+        let bare = envelope_with_items(Value::Null, "", &items);
+        assert_eq!(&bare[..], b"[{\"a\":1},[2]]");
+        let empty = envelope_with_items(Value::Null, "/data", &[]);
+        assert_eq!(&empty[..], b"{\"data\":[]}");
     }
 
     #[test]
