@@ -115,16 +115,18 @@ pub fn render(cfg: &ErrorsExt, err: &ApiError, request_id: &str) -> Value {
     }
 }
 
-/// Substitute placeholders in every string of `t`; drop object entries whose key names a
-/// placeholder without a value.
+/// Substitute placeholders in every string of `t`. An object entry whose key holds a
+/// placeholder without a value is dropped; a string that is exactly such a placeholder becomes
+/// empty; inside longer text a placeholder without a value is left out.
 fn fill(t: &Value, vars: &[(&str, Option<&str>)]) -> Value {
     match t {
-        Value::String(s) => Value::String(subst(s, vars).unwrap_or_default()),
+        Value::String(s) => Value::String(subst(s, vars).0),
         Value::Array(a) => Value::Array(a.iter().map(|v| fill(v, vars)).collect()),
         Value::Object(m) => {
             let mut out = Map::new();
             for (k, v) in m {
-                if let Some(key) = subst(k, vars) {
+                let (key, complete) = subst(k, vars);
+                if complete {
                     out.insert(key, fill(v, vars));
                 }
             }
@@ -134,8 +136,8 @@ fn fill(t: &Value, vars: &[(&str, Option<&str>)]) -> Value {
     }
 }
 
-/// Replace `{name}` placeholders; `None` when any placeholder has no value.
-fn subst(s: &str, vars: &[(&str, Option<&str>)]) -> Option<String> {
+/// Replace `{name}` placeholders; also says whether every placeholder had a value.
+fn subst(s: &str, vars: &[(&str, Option<&str>)]) -> (String, bool) {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     let mut complete = true;
@@ -159,7 +161,7 @@ fn subst(s: &str, vars: &[(&str, Option<&str>)]) -> Option<String> {
         }
     }
     out.push_str(rest);
-    complete.then_some(out)
+    (out, complete)
 }
 
 #[cfg(test)]
@@ -192,6 +194,16 @@ mod tests {
         assert_eq!(
             render(&c, &e, "r2"),
             json!({"messages": ["rate_limit_exceeded: slow down"], "request_id": "r2"})
+        );
+    }
+
+    #[test]
+    fn a_missing_placeholder_inside_text_is_left_out() {
+        let c = cfg(json!({"body": {"error": "{message} (param {param})", "p": "{param}"}}));
+        let e = ApiError::new(401, "missing credentials");
+        assert_eq!(
+            render(&c, &e, "r"),
+            json!({"error": "missing credentials (param )", "p": ""})
         );
     }
 

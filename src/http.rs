@@ -111,9 +111,10 @@ async fn handle(engine: Arc<Engine>, req: hyper::Request<Incoming>) -> Answer {
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => {
-            let r = Response::json(
+            let r = engine.error_for_path(
+                parts.uri.path(),
                 413,
-                &serde_json::json!({"error": "request body too large or unreadable"}),
+                "the request body is too large or unreadable",
             );
             return (to_hyper(r), None, false);
         }
@@ -137,7 +138,7 @@ async fn handle(engine: Arc<Engine>, req: hyper::Request<Incoming>) -> Answer {
     let resp = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.handle(&ours)))
         .unwrap_or_else(|_| {
             tracing::error!("handler panicked on {} {}", ours.method, ours.path);
-            Response::json(500, &serde_json::json!({"error": "internal error"}))
+            engine.error_for_path(&ours.path, 500, "internal error")
         });
     let (delay, drop) = (resp.delay, resp.drop);
     (to_hyper(resp), delay, drop)

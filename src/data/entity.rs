@@ -111,6 +111,7 @@ impl<'a> Entity<'a> {
         }
         Some(match &fg.kind {
             Gen::Uuid => Value::String(uuid(&mut rng)),
+            Gen::Index => Value::from(self.index + 1),
             Gen::Template(t) => Value::String(self.render(t, &mut rng)),
             Gen::Fake(k) => Value::String(k.draw(&mut rng)),
             Gen::OneOf { values, weights } => pick_weighted(&mut rng, values, weights.as_deref()),

@@ -33,6 +33,8 @@ pub enum TimeArg {
 #[derive(Debug, Clone)]
 pub enum Gen {
     Uuid,
+    /// The entity's 1-based position, as an integer (sequential ids).
+    Index,
     Template(Template),
     Fake(FakeKind),
     OneOf {
@@ -111,6 +113,7 @@ pub fn parse(value: &Value) -> Result<FieldGen, String> {
     let arg = obj.get(main).unwrap_or(&Value::Null);
     let kind = match main {
         "uuid" => Gen::Uuid,
+        "index" => Gen::Index,
         "template" => Gen::Template(Template::parse(
             arg.as_str().ok_or("template takes a string")?,
         )?),
@@ -331,6 +334,7 @@ mod tests {
     fn parses_every_generator() {
         for g in [
             json!({"uuid": {}}),
+            json!({"index": {}}),
             json!({"template": "agent-{uuid}"}),
             json!({"fake": "sentence"}),
             json!({"one-of": ["a", null], "weights": [3, 1]}),

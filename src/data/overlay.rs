@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
@@ -21,6 +21,17 @@ pub struct Overlay {
     pub deleted: HashSet<u32>,
     pub added: Vec<Value>,
     added_keys: HashMap<String, u32>,
+    orders: OrderCache,
+}
+
+/// Orders computed over an overlay, kept until the overlay changes (a copy starts empty).
+#[derive(Debug, Default)]
+struct OrderCache(Mutex<HashMap<String, Arc<Order>>>);
+
+impl Clone for OrderCache {
+    fn clone(&self) -> Self {
+        OrderCache::default()
+    }
 }
 
 impl Overlay {
@@ -44,6 +55,11 @@ impl Overlay {
         self.added.push(v);
         self.added_keys.insert(key, i);
         i
+    }
+
+    /// Drop the orders computed so far (after a change).
+    pub fn forget_orders(&mut self) {
+        self.orders = OrderCache::default();
     }
 
     /// Numbers of (updated, created, deleted) entities.
@@ -115,6 +131,13 @@ impl<'a> View<'a> {
         self.is_live(i).then_some(i)
     }
 
+    /// The index of the entity with this key, deleted or not.
+    pub fn lookup_any(&self, key: &str) -> Option<u32> {
+        self.overlay
+            .and_then(|o| o.added_keys.get(key).copied())
+            .or_else(|| self.base.lookup(key))
+    }
+
     /// The key of entity `i`.
     pub fn key(&self, i: u32) -> String {
         match self.stored(i) {
@@ -139,10 +162,14 @@ impl<'a> View<'a> {
         }
     }
 
-    /// The order by `field`: the base's precomputed one, or one computed now over the overlay.
+    /// The order by `field`: the base's precomputed one, or one computed over the overlay (once
+    /// per change of the overlay).
     pub fn order(&self, field: &str) -> Option<Arc<Order>> {
-        if self.overlay.is_none() {
+        let Some(o) = self.overlay else {
             return self.base.order(field);
+        };
+        if let Some(cached) = crate::scenario::session::lock(&o.orders.0).get(field) {
+            return Some(cached.clone());
         }
         let n = self.len() as u32;
         let tie = self.base.model.order_key.clone();
@@ -163,7 +190,9 @@ impl<'a> View<'a> {
         for (pos, &i) in perm.iter().enumerate() {
             rank[i as usize] = pos as u32;
         }
-        Some(Arc::new(Order { perm, rank }))
+        let order = Arc::new(Order { perm, rank });
+        crate::scenario::session::lock(&o.orders.0).insert(field.to_string(), order.clone());
+        Some(order)
     }
 }
 

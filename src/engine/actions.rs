@@ -74,7 +74,11 @@ impl Engine {
         match x.action {
             ActionKind::Get => {
                 let kp = x.key_param.as_deref().unwrap_or_default();
-                let key = params.get(kp).and_then(Value::as_str).unwrap_or_default();
+                let key = params
+                    .get(kp)
+                    .map(crate::data::CollectionModel::key_text)
+                    .unwrap_or_default();
+                let key = key.as_str();
                 if let Some(re) = &r.op.key_pattern
                     && !re.is_match(key)
                 {

@@ -76,17 +76,24 @@ pub fn handle(engine: &Engine, req: &Request) -> Response {
                 other => error(404, format!("no admin action '{other}'")),
             }
         }
-        ("POST", ["reset"]) => match engine.sessions.get(&sid, seed, engine) {
-            Ok(sess) => match engine.sessions.fresh(&sid, seed, engine) {
-                Ok(fresh) => {
-                    let mut s = session::lock(&sess);
-                    *s = fresh;
-                    Response::json(200, &s.state())
-                }
+        ("POST", ["reset"]) => {
+            match engine
+                .sessions
+                .get(&sid, seed, engine, first_request(engine, &sid))
+            {
+                Ok(sess) => match engine.sessions.fresh(&sid, seed, engine) {
+                    Ok(mut fresh) => {
+                        let mut s = session::lock(&sess);
+                        // Request ids keep counting, so none repeats after a reset.
+                        fresh.requests = s.requests;
+                        *s = fresh;
+                        Response::json(200, &s.state())
+                    }
+                    Err(m) => error(500, m),
+                },
                 Err(m) => error(500, m),
-            },
-            Err(m) => error(500, m),
-        },
+            }
+        }
         ("POST", ["clock", "advance"]) => {
             let by = serde_json::from_slice::<Value>(&req.body)
                 .ok()
@@ -100,11 +107,11 @@ pub fn handle(engine: &Engine, req: &Request) -> Response {
             };
             let by_ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
             with_session(engine, &sid, |s| {
-                s.advance(by_ms, seed, engine).map_err(|m| (500, m))?;
+                s.advance(by_ms, seed, engine).map_err(|m| (400, m))?;
                 Ok(Response::json(200, &s.state()))
             })
         }
-        ("GET", ["state"]) => with_session(engine, &sid, |s| Ok(Response::json(200, &s.state()))),
+        ("GET", ["state"]) => read_session(engine, &sid, |s| Response::json(200, &s.state())),
         (_, ["scenarios"] | ["scenarios", _, _] | ["reset"] | ["clock", "advance"] | ["state"]) => {
             let mut r = error(405, format!("method {method} is not allowed here"));
             let allow =
@@ -127,13 +134,41 @@ fn scenario_state(s: &session::Session, name: &str) -> Response {
     }
 }
 
+/// The request count a new session `sid` starts from.
+fn first_request(engine: &Engine, sid: &str) -> u64 {
+    if sid == session::DEFAULT_SESSION {
+        engine.plain_requests()
+    } else {
+        0
+    }
+}
+
+/// Show session `sid` without creating it: one that does not exist yet is shown as it would
+/// start.
+fn read_session(
+    engine: &Engine,
+    sid: &str,
+    f: impl FnOnce(&session::Session) -> Response,
+) -> Response {
+    match engine.sessions.peek(sid) {
+        Some(sess) => f(&session::lock(&sess)),
+        None => match engine.sessions.fresh(sid, engine.seed(), engine) {
+            Ok(s) => f(&s),
+            Err(m) => error(500, m),
+        },
+    }
+}
+
 /// Run `f` on the locked session `sid`; `Err((status, message))` becomes an error response.
 fn with_session(
     engine: &Engine,
     sid: &str,
     f: impl FnOnce(&mut session::Session) -> Result<Response, (u16, String)>,
 ) -> Response {
-    match engine.sessions.get(sid, engine.seed(), engine) {
+    match engine
+        .sessions
+        .get(sid, engine.seed(), engine, first_request(engine, sid))
+    {
         Ok(sess) => {
             let mut s = session::lock(&sess);
             match f(&mut s) {

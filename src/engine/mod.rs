@@ -216,6 +216,23 @@ impl Engine {
         }
     }
 
+    /// An error for `path` in the envelope of the API mounted there (plain JSON elsewhere), for
+    /// failures found outside the engine (a body too large, a handler that failed).
+    pub fn error_for_path(&self, path: &str, status: u16, message: &str) -> Response {
+        let mount = self.mounts.iter().find(|m| {
+            path.strip_prefix(m.prefix.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        });
+        let n = self.requests.fetch_add(1, Ordering::Relaxed);
+        let request_id = self.request_id(session::DEFAULT_SESSION, n);
+        let mut resp = match mount {
+            Some(m) => error_response(&m.api, &ApiError::new(status, message), &request_id),
+            None => Response::json(status, &json!({ "error": message })),
+        };
+        resp.headers.push(("x-request-id".into(), request_id));
+        resp
+    }
+
     /// The seed of the dataset.
     pub fn seed(&self) -> u64 {
         self.seed
@@ -224,6 +241,11 @@ impl Engine {
     /// The mounted APIs.
     pub fn mounts(&self) -> &[Mount] {
         &self.mounts
+    }
+
+    /// Requests answered so far without a session (the default session continues from here).
+    pub fn plain_requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
     }
 
     fn request_id(&self, session: &str, n: u64) -> String {
@@ -247,7 +269,12 @@ impl Engine {
             (id, resp)
         } else {
             let sid = session_id.unwrap_or(session::DEFAULT_SESSION);
-            match self.sessions.get(sid, self.seed, self) {
+            let first = if sid == session::DEFAULT_SESSION {
+                self.requests.load(Ordering::Relaxed)
+            } else {
+                0
+            };
+            match self.sessions.get(sid, self.seed, self, first) {
                 Ok(sess) => {
                     let mut s = session::lock(&sess);
                     s.requests += 1;
@@ -272,17 +299,9 @@ impl Engine {
                 let mut rule = None;
                 let mut session = session;
                 if let Some(s) = session.as_deref_mut() {
-                    match s.on_request(&r.mount.api.name, &r.op.method, &r.op.path, self.seed, self)
-                    {
-                        Ok(o) => rule = o.map(|o| o.rule),
-                        Err(m) => {
-                            return error_response(
-                                &r.mount.api,
-                                &ApiError::new(500, format!("scenario failed: {m}")),
-                                request_id,
-                            );
-                        }
-                    }
+                    rule = s
+                        .on_request(&r.mount.api.name, &r.op.method, &r.op.path, self.seed, self)
+                        .map(|o| o.rule);
                 }
                 let mut resp = match rule.as_ref().and_then(|x| x.status) {
                     Some(status) => {

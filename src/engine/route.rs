@@ -46,9 +46,9 @@ pub(super) fn route<'a>(mounts: &'a [Mount], req: &Request) -> Route<'a> {
     if candidates.is_empty() {
         return Route::NotFound(Some(mount));
     }
+    // The most specific template wins; if it lacks the method, a less specific one that has
+    // it answers (as path routers do), and only then is the method not allowed.
     candidates.sort_by_key(|c| std::cmp::Reverse(c.2));
-    let best_lits = candidates[0].2;
-    candidates.retain(|c| c.2 == best_lits);
     let method = req.method.to_ascii_uppercase();
     match candidates.iter().position(|c| c.0.method == method) {
         Some(i) => {
@@ -66,10 +66,12 @@ pub(super) fn route<'a>(mounts: &'a [Mount], req: &Request) -> Route<'a> {
                 path_params,
             })
         }
-        None => Route::MethodNotAllowed(
-            mount,
-            candidates.iter().map(|c| c.0.method.clone()).collect(),
-        ),
+        None => {
+            let mut allow: Vec<String> = candidates.iter().map(|c| c.0.method.clone()).collect();
+            allow.sort();
+            allow.dedup();
+            Route::MethodNotAllowed(mount, allow)
+        }
     }
 }
 

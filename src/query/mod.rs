@@ -278,8 +278,8 @@ pub fn list(
             let c = p.cursor.as_ref();
             let cursor_pos = |name: Option<&String>| {
                 name.and_then(|nm| params.get(nm))
-                    .and_then(Value::as_str)
-                    .and_then(|k| coll.lookup(k))
+                    .map(crate::data::CollectionModel::key_text)
+                    .and_then(|k| coll.lookup(&k))
                     .map(|i| seq.pos_of(i))
             };
             let lo = cursor_pos(c.and_then(|c| c.after.as_ref())).map_or(0, |p| p + 1);
@@ -304,9 +304,11 @@ pub fn list(
                     let tok = token::decode(secret, s, filter).map_err(|m| {
                         ApiError::param(bad, "query", &t.param, format!("{}: {m}", t.param))
                     })?;
-                    match coll.lookup(&tok.key) {
-                        Some(i) => seq.pos_of(i) + 1,
-                        None => tok.pos + 1,
+                    // Deleted entities keep their slot, so the key finds its exact position
+                    // even when that item has gone since.
+                    match coll.lookup_any(&tok.key) {
+                        Some(i) => seq.pos_of(i).saturating_add(1),
+                        None => tok.pos.saturating_add(1),
                     }
                 }
             };

@@ -95,10 +95,15 @@ pub fn check(sc: &Arc<Scenario>, api: &Api, data: &dyn Datasets, seed: u64) -> R
         fired: Vec::new(),
         vars: Default::default(),
         rules: Vec::new(),
+        failed: None,
     });
+    let mut clock = 0u64;
     for (k, step) in sc.steps.iter().enumerate() {
+        if let Trigger::At(t) = step.trigger {
+            clock = t;
+        }
         session
-            .fire(0, seed, data)
+            .fire(0, clock, seed, data)
             .map_err(|m| sc.error_at(&format!("steps[{k}]"), m))?;
         let Some(overlay) = session.overlay(&sc.api, &cname) else {
             continue;

@@ -23,6 +23,9 @@ use crate::data::{Collection, CollectionModel, Overlay, View};
 /// Scenario time zero: 2026-11-01T00:00:00.000Z (after every generated timestamp).
 pub const CLOCK_ORIGIN_MS: i64 = 1_793_491_200_000;
 
+/// How far a session's clock may go: 100 years of scenario time.
+pub const MAX_CLOCK_MS: u64 = 100 * 365 * 86_400_000;
+
 /// Where a scenario's collection lives; implemented by the engine.
 pub trait Datasets {
     /// The collection `collection` (or the API's only one) of API `api`.
@@ -47,6 +50,8 @@ pub struct Active {
     pub fired: Vec<String>,
     pub vars: HashMap<String, Value>,
     pub rules: Vec<LiveRule>,
+    /// Why the scenario stopped progressing, if a step could not apply.
+    pub failed: Option<String>,
 }
 
 /// One session's state.
@@ -73,7 +78,8 @@ impl Session {
             .get(&(api.to_string(), collection.to_string()))
     }
 
-    /// Start a scenario (and fire the steps due at once).
+    /// Start a scenario and fire the steps due at once. If one of them cannot apply to this
+    /// session's data, the start is undone entirely and the reason returned.
     pub fn start(
         &mut self,
         sc: Arc<Scenario>,
@@ -83,6 +89,7 @@ impl Session {
         if self.active.iter().any(|a| a.scenario.name == sc.name) {
             return Err(format!("scenario '{}' is already active", sc.name));
         }
+        let overlays = self.overlays.clone();
         self.active.push(Active {
             scenario: sc,
             started_ms: self.clock_ms,
@@ -91,9 +98,16 @@ impl Session {
             fired: Vec::new(),
             vars: HashMap::new(),
             rules: Vec::new(),
+            failed: None,
         });
         let i = self.active.len() - 1;
-        self.settle(i, seed, data)
+        self.settle(i, seed, data);
+        if let Some(reason) = self.active[i].failed.clone() {
+            self.active.pop();
+            self.overlays = overlays;
+            return Err(reason);
+        }
+        Ok(())
     }
 
     /// Stop a scenario: its rules go; the changes it made stay until reset.
@@ -102,13 +116,44 @@ impl Session {
         Some(self.active.remove(i))
     }
 
-    /// Advance the clock and fire every step that comes due.
+    /// Advance the clock by `by_ms`, firing every step that comes due on the way, in time order
+    /// across scenarios and each at its own scheduled time.
     pub fn advance(&mut self, by_ms: u64, seed: u64, data: &dyn Datasets) -> Result<(), String> {
-        self.clock_ms = self.clock_ms.saturating_add(by_ms);
-        for i in 0..self.active.len() {
-            self.settle(i, seed, data)?;
+        let target = self
+            .clock_ms
+            .checked_add(by_ms)
+            .filter(|t| *t <= MAX_CLOCK_MS)
+            .ok_or_else(|| {
+                format!(
+                    "the clock cannot go past {} days",
+                    MAX_CLOCK_MS / 86_400_000
+                )
+            })?;
+        while let Some((i, at)) = self.next_due(target) {
+            self.clock_ms = self.clock_ms.max(at);
+            self.try_fire(i, at, seed, data);
+            self.settle(i, seed, data);
         }
+        self.clock_ms = target;
         Ok(())
+    }
+
+    /// The earliest `at` step due by `target`: (scenario, scheduled time).
+    fn next_due(&self, target: u64) -> Option<(usize, u64)> {
+        self.active
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.failed.is_none())
+            .filter_map(
+                |(i, a)| match a.scenario.steps.get(a.next).map(|s| &s.trigger) {
+                    Some(Trigger::At(t)) => {
+                        let at = a.started_ms.saturating_add(*t);
+                        (at <= target).then_some((i, at))
+                    }
+                    _ => None,
+                },
+            )
+            .min_by_key(|(i, at)| (*at, *i))
     }
 
     /// Fire the next step of `name` if it is manual.
@@ -119,10 +164,15 @@ impl Session {
             .position(|a| a.scenario.name == name)
             .ok_or_else(|| format!("scenario '{name}' is not active"))?;
         let a = &self.active[i];
+        if let Some(f) = &a.failed {
+            return Err(format!("scenario '{name}' has failed: {f}"));
+        }
         match a.scenario.steps.get(a.next).map(|s| &s.trigger) {
             Some(Trigger::Manual) => {
-                self.fire(i, seed, data)?;
-                self.settle(i, seed, data)
+                let now = self.clock_ms;
+                self.fire(i, now, seed, data)?;
+                self.settle(i, seed, data);
+                Ok(())
             }
             Some(_) => Err(format!(
                 "the next step of '{name}' ({}) is not manual",
@@ -141,10 +191,10 @@ impl Session {
         op_path: &str,
         seed: u64,
         data: &dyn Datasets,
-    ) -> Result<Option<Outcome>, String> {
+    ) -> Option<Outcome> {
         for i in 0..self.active.len() {
             let a = &mut self.active[i];
-            if a.scenario.api != api {
+            if a.scenario.api != api || a.failed.is_some() {
                 continue;
             }
             let sc = a.scenario.clone();
@@ -160,8 +210,9 @@ impl Session {
                 _ => false,
             };
             if due {
-                self.fire(i, seed, data)?;
-                self.settle(i, seed, data)?;
+                let now = self.clock_ms;
+                self.try_fire(i, now, seed, data);
+                self.settle(i, seed, data);
             }
         }
         let clock = self.clock_ms;
@@ -178,41 +229,67 @@ impl Session {
                     if let Some(n) = &mut r.remaining {
                         *n -= 1;
                     }
-                    return Ok(Some(Outcome {
+                    return Some(Outcome {
                         rule: r.rule.clone(),
-                    }));
+                    });
                 }
             }
         }
-        Ok(None)
+        None
     }
 
-    /// Fire steps that need no further event: immediate ones and `at` times already reached.
-    fn settle(&mut self, i: usize, seed: u64, data: &dyn Datasets) -> Result<(), String> {
+    /// Fire steps that need no further event: immediate ones, and `at` steps already due (each
+    /// at its scheduled time).
+    fn settle(&mut self, i: usize, seed: u64, data: &dyn Datasets) {
         loop {
             let a = &self.active[i];
-            let due = match a.scenario.steps.get(a.next).map(|s| &s.trigger) {
-                Some(Trigger::Immediate) => true,
-                Some(Trigger::At(t)) => self.clock_ms >= a.started_ms.saturating_add(*t),
-                _ => false,
-            };
-            if !due {
-                return Ok(());
+            if a.failed.is_some() {
+                return;
             }
-            self.fire(i, seed, data)?;
+            let at = match a.scenario.steps.get(a.next).map(|s| &s.trigger) {
+                Some(Trigger::Immediate) => self.clock_ms,
+                Some(Trigger::At(t)) if self.clock_ms >= a.started_ms.saturating_add(*t) => {
+                    a.started_ms.saturating_add(*t)
+                }
+                _ => return,
+            };
+            self.try_fire(i, at, seed, data);
         }
     }
 
-    /// Apply the next step of active scenario `i`.
-    pub fn fire(&mut self, i: usize, seed: u64, data: &dyn Datasets) -> Result<(), String> {
-        let now = Value::String(format_millis(CLOCK_ORIGIN_MS + self.clock_ms as i64));
-        let clock = self.clock_ms;
-        let a = &mut self.active[i];
+    /// Fire, and on failure mark the scenario failed (it stops progressing; the state says
+    /// why) instead of failing the request or clock advance that triggered it.
+    fn try_fire(&mut self, i: usize, at: u64, seed: u64, data: &dyn Datasets) {
+        if let Err(m) = self.fire(i, at, seed, data) {
+            let a = &mut self.active[i];
+            let step = a
+                .scenario
+                .steps
+                .get(a.next)
+                .map_or_else(|| format!("#{}", a.next), |s| s.name.clone());
+            tracing::warn!("scenario {} step {step} failed: {m}", a.scenario.name);
+            a.failed = Some(format!("step {step}: {m}"));
+        }
+    }
+
+    /// Apply the next step of active scenario `i` as of scenario time `at` (ms): whole or not
+    /// at all.
+    pub fn fire(
+        &mut self,
+        i: usize,
+        at: u64,
+        seed: u64,
+        data: &dyn Datasets,
+    ) -> Result<(), String> {
+        let origin_ms = CLOCK_ORIGIN_MS.saturating_add(i64::try_from(at).unwrap_or(i64::MAX));
+        let now = Value::String(format_millis(origin_ms));
+        let a = &self.active[i];
         let sc = a.scenario.clone();
         let step_ix = a.next;
         let Some(step) = sc.steps.get(step_ix) else {
             return Ok(());
         };
+        let mut vars = a.vars.clone();
         for (name, g) in &step.lets {
             let v = match g {
                 LetGen::Now => now.clone(),
@@ -225,9 +302,8 @@ impl Session {
                     eval_free(fg, rng).unwrap_or(Value::Null)
                 }
             };
-            a.vars.insert(name.clone(), v);
+            vars.insert(name.clone(), v);
         }
-        let vars = a.vars.clone();
         let (cname, coll) = data
             .collection(&sc.api, sc.collection.as_deref())
             .ok_or_else(|| format!("API '{}' has no such collection", sc.api))?;
@@ -235,9 +311,11 @@ impl Session {
         // Work on a copy, so that a step applies whole or not at all.
         let mut overlay = self.overlays.get(&key).cloned().unwrap_or_default();
         let created = apply_step(&mut overlay, coll, seed, step, &vars, &now)?;
+        overlay.forget_orders();
         self.overlays.insert(key, overlay);
+        vars.extend(created);
         let a = &mut self.active[i];
-        a.vars.extend(created);
+        a.vars = vars;
         if step.clear_rules {
             a.rules.clear();
         }
@@ -245,7 +323,7 @@ impl Session {
             a.rules.push(LiveRule {
                 rule: r.clone(),
                 remaining: r.times,
-                until_ms: r.window_ms.map(|w| clock.saturating_add(w)),
+                until_ms: r.window_ms.map(|w| at.saturating_add(w)),
             });
         }
         a.fired.push(step.name.clone());
@@ -267,7 +345,7 @@ impl Session {
         json!({
             "session": self.id,
             "clock_ms": self.clock_ms,
-            "now": format_millis(CLOCK_ORIGIN_MS + self.clock_ms as i64),
+            "now": format_millis(CLOCK_ORIGIN_MS.saturating_add(self.clock_ms as i64)),
             "scenarios": self.active.iter().map(active_state).collect::<Vec<_>>(),
             "changes": changes,
         })
@@ -284,6 +362,7 @@ pub fn active_state(a: &Active) -> Value {
         "steps": a.scenario.steps.len(),
         "fired": a.fired,
         "waiting_for": waiting_for(a),
+        "failed": a.failed,
     })
 }
 
@@ -295,7 +374,7 @@ fn waiting_for(a: &Active) -> Option<String> {
             "step {} at {} ms after the start (clock {} ms)",
             step.name,
             t,
-            a.started_ms + t
+            a.started_ms.saturating_add(*t)
         ),
         Trigger::Request {
             method,
@@ -413,7 +492,17 @@ fn apply_step(
         }
     }
     for target in &step.deletes {
-        let i = resolve(&View::new(coll, Some(overlay)), target, &vars)?;
+        // Deleting an agent that is already gone changes nothing (a scenario started again
+        // after it ran once finds its work done).
+        let view = View::new(coll, Some(overlay));
+        let i = match resolve(&view, target, &vars) {
+            Ok(i) => i,
+            Err(e) => match target {
+                Target::Pos(n) if (*n as usize) < coll.len() => *n,
+                Target::Key(k) => view.lookup_any(k).ok_or(e)?,
+                _ => return Err(e),
+            },
+        };
         overlay.deleted.insert(i);
     }
     Ok(created)
@@ -424,10 +513,20 @@ pub struct Sessions {
     pub scenarios: BTreeMap<String, Arc<Scenario>>,
     /// Scenarios every new session starts with (`--scenario`).
     pub initial: Vec<String>,
-    map: Mutex<HashMap<String, Arc<Mutex<Session>>>>,
+    map: Mutex<SessionMap>,
     /// Whether the default session may differ from the plain dataset.
     touched: AtomicBool,
 }
+
+/// Sessions by id, and the order they were created in (for eviction).
+#[derive(Default)]
+struct SessionMap {
+    by_id: HashMap<String, Arc<Mutex<Session>>>,
+    created: std::collections::VecDeque<String>,
+}
+
+/// Most sessions kept at once; past this the oldest (other than the default) is forgotten.
+pub const MAX_SESSIONS: usize = 4096;
 
 /// The name of the session used by requests without the header.
 pub const DEFAULT_SESSION: &str = "default";
@@ -441,7 +540,7 @@ impl Sessions {
                 .map(|s| (s.name.clone(), Arc::new(s)))
                 .collect(),
             initial,
-            map: Mutex::new(HashMap::new()),
+            map: Mutex::new(SessionMap::default()),
             touched,
         }
     }
@@ -451,24 +550,40 @@ impl Sessions {
         !self.touched.load(Ordering::Acquire)
     }
 
-    /// The session `id`, created (with the initial scenarios) on first use.
+    /// The session `id`, created (with the initial scenarios) on first use; `first_request` is
+    /// the number of requests it has already answered (the default session continues the count
+    /// of requests served before it existed, so request ids never repeat).
     pub fn get(
         &self,
         id: &str,
         seed: u64,
         data: &dyn Datasets,
+        first_request: u64,
     ) -> Result<Arc<Mutex<Session>>, String> {
         let mut map = lock(&self.map);
-        if let Some(s) = map.get(id) {
+        if let Some(s) = map.by_id.get(id) {
             return Ok(s.clone());
         }
-        let s = self.fresh(id, seed, data)?;
-        let s = Arc::new(Mutex::new(s));
-        map.insert(id.to_string(), s.clone());
+        let mut fresh = self.fresh(id, seed, data)?;
+        fresh.requests = first_request;
+        let s = Arc::new(Mutex::new(fresh));
+        map.by_id.insert(id.to_string(), s.clone());
         if id == DEFAULT_SESSION {
             self.touched.store(true, Ordering::Release);
+        } else {
+            map.created.push_back(id.to_string());
+            while map.created.len() > MAX_SESSIONS {
+                if let Some(old) = map.created.pop_front() {
+                    map.by_id.remove(&old);
+                }
+            }
         }
         Ok(s)
+    }
+
+    /// The session `id` if it exists (read-only admin calls do not create sessions).
+    pub fn peek(&self, id: &str) -> Option<Arc<Mutex<Session>>> {
+        lock(&self.map).by_id.get(id).cloned()
     }
 
     /// A new session with the initial scenarios started.

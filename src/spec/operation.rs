@@ -8,7 +8,7 @@ use std::sync::Arc;
 use regex::Regex;
 use serde_json::{Map, Value};
 
-use super::ext::{self, ActionKind, OperationExt, SchemeExt};
+use super::ext::{self, ActionKind, OperationExt, PageStyle, SchemeExt};
 use super::schema::Compiler;
 use super::{Operation, Param, ParamIn, ResponseDef, Scheme, SchemeKind, Segment};
 use crate::data::CollectionModel;
@@ -347,6 +347,47 @@ fn check_operation_ext(
                 }
                 if let Some(s) = &p.sort {
                     need_field(&s.field, "pagination.sort")?;
+                }
+                if let Some(c) = &p.cursor {
+                    for name in c.after.iter().chain(&c.before) {
+                        need_param(name, "pagination.cursor")?;
+                    }
+                }
+                if let Some(o) = &p.offset {
+                    need_param(&o.param, "pagination.offset")?;
+                }
+                if let Some(o) = &p.order
+                    && !o.fields.contains(&o.by_default)
+                {
+                    return Err(Error::spec(
+                        file,
+                        format!("{xloc}.pagination.order.by-default"),
+                        format!("'{}' is not one of the order fields", o.by_default),
+                    ));
+                }
+                let needs: &[(&str, bool)] = match p.style {
+                    PageStyle::PageToken => &[
+                        ("token", p.token.is_some()),
+                        (
+                            "next-token (the pointer to the next page's token)",
+                            x.next_token.is_some(),
+                        ),
+                    ],
+                    PageStyle::Cursor => &[(
+                        "cursor",
+                        p.cursor.as_ref().is_some_and(|c| c.after.is_some()),
+                    )],
+                    PageStyle::Offset => &[("offset", p.offset.is_some())],
+                    PageStyle::None => &[],
+                };
+                for (what, present) in needs {
+                    if !present {
+                        return Err(Error::spec(
+                            file,
+                            format!("{xloc}.pagination"),
+                            format!("the {:?} style needs {what}", p.style),
+                        ));
+                    }
                 }
             }
         }

@@ -4,6 +4,7 @@
 mod cli;
 mod contract;
 mod pagination;
+mod robustness;
 mod scenarios;
 mod serve;
 mod support;

@@ -648,3 +648,133 @@ fn shipped_scenarios_validate_offline_and_against_the_json_schema() {
         serde_yaml::from_str("api: letta\nsteps:\n  - at: 1s\n    wait: 2s\n").unwrap();
     assert!(!v.is_valid(&bad));
 }
+
+#[test]
+fn one_advance_or_several_give_the_same_state() {
+    let s = server(&[]);
+    let name = key_of(&s, "pipecat-cloud", 0);
+    let (a, b) = (Client::new(&s, "stepwise"), Client::new(&s, "at-once"));
+    for c in [&a, &b] {
+        c.start("failed-rollout");
+        c.start("outage");
+    }
+    a.advance("30s");
+    a.advance("60s");
+    b.advance("90s");
+    let da = a.get(&format!("/pipecat-cloud/v1/agents/{name}"));
+    let db = b.get(&format!("/pipecat-cloud/v1/agents/{name}"));
+    assert_eq!(
+        da.body, db.body,
+        "timestamps come from each step's scheduled time"
+    );
+    // The outage window is counted from its step's time (10 s), not from the advance: over at 70 s.
+    assert_eq!(b.get("/everruns/v1/agents").status, 200);
+    let c = Client::new(&s, "mid-window");
+    c.start("outage");
+    c.advance("20s");
+    assert_eq!(c.get("/everruns/v1/agents").status, 500);
+}
+
+#[test]
+fn a_clock_that_would_overflow_is_refused() {
+    let s = server(&[]);
+    let c = Client::new(&s, "far");
+    c.start("outage");
+    let r = c.admin(
+        "POST",
+        "/clock/advance",
+        Some(json!({"by": "9223372036854775s"})),
+    );
+    assert_eq!(r.status, 400);
+    let state = c.admin("GET", "/state", None).json();
+    assert_eq!(state["clock_ms"], 0);
+    c.advance("10s");
+    assert_eq!(c.get("/everruns/v1/agents").status, 500);
+}
+
+#[test]
+fn a_scenario_started_again_or_failing_does_not_jam_the_session() {
+    let s = server(&[]);
+    let c = Client::new(&s, "again");
+    c.start("agent-deleted-mid-pagination-vectara");
+    for _ in 0..2 {
+        assert_eq!(c.get("/vectara/v2/agents").status, 200);
+    }
+    assert_eq!(
+        c.admin(
+            "POST",
+            "/scenarios/agent-deleted-mid-pagination-vectara/stop",
+            None
+        )
+        .status,
+        200
+    );
+    c.start("agent-deleted-mid-pagination-vectara");
+    for _ in 0..3 {
+        assert_eq!(c.get("/vectara/v2/agents").status, 200);
+    }
+    let state = c.admin("GET", "/state", None).json();
+    assert_eq!(state["scenarios"][0]["failed"], Value::Null, "{state}");
+
+    // Two scenarios that disagree: B's manual step cannot update what A deleted.
+    let dir = std::env::temp_dir().join(format!("understudy-clash-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("a.yaml"),
+        "api: everruns\nsteps:\n  - delete: [\"@0\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("b.yaml"),
+        "api: everruns\nsteps:\n  - manual: true\n    update:\n      - {agent: \"@0\", set: {name: renamed}}\n",
+    )
+    .unwrap();
+    let s = support::start(Config {
+        scenarios: understudy::scenario::load_dir(&dir).unwrap(),
+        ..support::default_config()
+    });
+    let c = Client::new(&s, "clash");
+    c.start("a");
+    c.start("b");
+    let r = c.admin("POST", "/scenarios/b/next", None);
+    assert_eq!(r.status, 409);
+    assert!(String::from_utf8_lossy(&r.body).contains("no agent at @0"));
+    c.advance("1s");
+    assert_eq!(c.get("/everruns/v1/agents").status, 200);
+    // Starting a scenario whose first step cannot apply is refused and leaves no trace.
+    std::fs::write(
+        dir.join("c.yaml"),
+        "api: everruns\nsteps:\n  - update:\n      - {agent: \"@0\", set: {name: x}}\n",
+    )
+    .unwrap();
+    let s = support::start(Config {
+        scenarios: understudy::scenario::load_dir(&dir).unwrap(),
+        ..support::default_config()
+    });
+    let c = Client::new(&s, "refused");
+    c.start("a");
+    let r = c.admin("POST", "/scenarios/c/start", None);
+    assert_eq!(r.status, 400);
+    let state = c.admin("GET", "/state", None).json();
+    assert_eq!(state["scenarios"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn request_ids_never_repeat_in_the_default_session() {
+    let s = server(&[]);
+    let mut ids = HashSet::new();
+    let mut get = || {
+        let r = support::get(&format!("{}/everruns/v1/agents", s.base));
+        assert!(ids.insert(r.header("x-request-id").unwrap().to_string()));
+    };
+    get();
+    get();
+    let c = Client::new(&s, "default");
+    assert_eq!(c.admin("GET", "/state", None).status, 200);
+    get();
+    c.start("archived-agent");
+    get();
+    get();
+    c.admin("POST", "/reset", None);
+    get();
+}
