@@ -16,6 +16,20 @@ fn server(start: &[&str]) -> TestServer {
     })
 }
 
+/// A server whose scenarios are the given (file name, text) pairs.
+fn server_with_files(tag: &str, files: &[(&str, &str)]) -> TestServer {
+    let dir = std::env::temp_dir().join(format!("understudy-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    support::start(Config {
+        scenarios: understudy::scenario::load_dir(&dir).unwrap(),
+        ..support::default_config()
+    })
+}
+
 /// A client in one scenario session.
 struct Client<'a> {
     s: &'a TestServer,
@@ -512,17 +526,13 @@ fn admin_api_errors() {
 
 #[test]
 fn delay_and_drop_rules() {
-    let dir = std::env::temp_dir().join(format!("understudy-rules-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("flaky.yaml"),
-        "api: everruns\nsteps:\n  - respond:\n      - {match: {path: /v1/agents}, delay: 300ms, times: 1}\n  - manual: true\n    respond:\n      - {match: {path: /v1/agents}, drop: true, times: 1}\n",
-    )
-    .unwrap();
-    let s = support::start(Config {
-        scenarios: understudy::scenario::load_dir(&dir).unwrap(),
-        ..support::default_config()
-    });
+    let s = server_with_files(
+        "rules",
+        &[(
+            "flaky.yaml",
+            "api: everruns\nsteps:\n  - respond:\n      - {match: {path: /v1/agents}, delay: 300ms, times: 1}\n  - manual: true\n    respond:\n      - {match: {path: /v1/agents}, drop: true, times: 1}\n",
+        )],
+    );
     let c = Client::new(&s, "flaky");
     c.start("flaky");
     let t = std::time::Instant::now();
@@ -717,22 +727,12 @@ fn a_scenario_started_again_or_failing_does_not_jam_the_session() {
     assert_eq!(state["scenarios"][0]["failed"], Value::Null, "{state}");
 
     // Two scenarios that disagree: B's manual step cannot update what A deleted.
-    let dir = std::env::temp_dir().join(format!("understudy-clash-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("a.yaml"),
-        "api: everruns\nsteps:\n  - delete: [\"@0\"]\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("b.yaml"),
+    let a = ("a.yaml", "api: everruns\nsteps:\n  - delete: [\"@0\"]\n");
+    let b = (
+        "b.yaml",
         "api: everruns\nsteps:\n  - manual: true\n    update:\n      - {agent: \"@0\", set: {name: renamed}}\n",
-    )
-    .unwrap();
-    let s = support::start(Config {
-        scenarios: understudy::scenario::load_dir(&dir).unwrap(),
-        ..support::default_config()
-    });
+    );
+    let s = server_with_files("clash", &[a, b]);
     let c = Client::new(&s, "clash");
     c.start("a");
     c.start("b");
@@ -742,15 +742,11 @@ fn a_scenario_started_again_or_failing_does_not_jam_the_session() {
     c.advance("1s");
     assert_eq!(c.get("/everruns/v1/agents").status, 200);
     // Starting a scenario whose first step cannot apply is refused and leaves no trace.
-    std::fs::write(
-        dir.join("c.yaml"),
+    let c_file = (
+        "c.yaml",
         "api: everruns\nsteps:\n  - update:\n      - {agent: \"@0\", set: {name: x}}\n",
-    )
-    .unwrap();
-    let s = support::start(Config {
-        scenarios: understudy::scenario::load_dir(&dir).unwrap(),
-        ..support::default_config()
-    });
+    );
+    let s = server_with_files("refused", &[a, c_file]);
     let c = Client::new(&s, "refused");
     c.start("a");
     let r = c.admin("POST", "/scenarios/c/start", None);
