@@ -68,6 +68,12 @@ pub fn parse(
             }
             continue;
         }
+        // A non-exploded array arrives as one comma-separated value.
+        let raw: Vec<&str> = if !p.explode && ty(&p.schema) == "array" {
+            raw.iter().flat_map(|r| r.split(',')).collect()
+        } else {
+            raw
+        };
         let v = typed(&p.schema, &raw)
             .map_err(|m| ApiError::param(status, loc, &p.name, format!("{}: {m}", p.name)))?;
         out.insert(p.name.clone(), v);
@@ -194,7 +200,21 @@ mod tests {
             location: ParamIn::Query,
             required: false,
             schema,
+            explode: true,
         }
+    }
+
+    #[test]
+    fn non_exploded_arrays_split_on_commas() {
+        let p = Param {
+            explode: false,
+            ..param(
+                "ids",
+                json!({"type": "array", "items": {"type": "integer"}}),
+            )
+        };
+        let got = parse(&[p], &q(&[("ids", "1,2,3")]), &[], &[], 400).unwrap();
+        assert_eq!(got["ids"], json!([1, 2, 3]));
     }
 
     fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

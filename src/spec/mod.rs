@@ -79,6 +79,9 @@ pub struct Param {
     pub location: ParamIn,
     pub required: bool,
     pub schema: Value,
+    /// For arrays: repeated keys (`a=1&a=2`, the default for query parameters) rather than
+    /// one comma-separated value (`a=1,2`, `explode: false`, and always for path and header).
+    pub explode: bool,
 }
 
 /// A documented response of an operation.

@@ -148,7 +148,19 @@ pub(super) fn load_operation(
             Some(s) => deref(file, doc, s, &ploc)?.clone(),
             None => Value::Object(Map::new()),
         };
+        let style = p
+            .get("style")
+            .and_then(Value::as_str)
+            .unwrap_or(match location {
+                ParamIn::Query => "form",
+                _ => "simple",
+            });
+        let explode = p
+            .get("explode")
+            .and_then(Value::as_bool)
+            .unwrap_or(style == "form");
         let param = Param {
+            explode,
             required: p.get("required").and_then(Value::as_bool).unwrap_or(false)
                 || location == ParamIn::Path,
             name,

@@ -774,3 +774,69 @@ fn request_ids_never_repeat_in_the_default_session() {
     c.admin("POST", "/reset", None);
     get();
 }
+
+#[test]
+fn every_documented_error_status_is_answered_in_its_documented_shape() {
+    // A scenario rule can answer any status an operation documents; each body must match the
+    // schema documented for that status (the API's own envelope).
+    let apis = understudy::spec::load_embedded().unwrap();
+    let mut files = Vec::new();
+    let mut cases = Vec::new();
+    for api in &apis {
+        for op in &api.operations {
+            for r in &op.responses {
+                let Ok(status) = r.status.parse::<u16>() else {
+                    continue;
+                };
+                if status < 400 {
+                    continue;
+                }
+                let name = format!("{}-{}-{status}", api.name, cases.len());
+                files.push((
+                    format!("{name}.yaml"),
+                    format!(
+                        "api: {}\nsteps:\n  - respond:\n      - {{match: {{method: {}, path: \"{}\"}}, status: {status}, message: \"scripted {status}\"}}\n",
+                        api.name, op.method, op.path
+                    ),
+                ));
+                cases.push((name, api.name.clone(), op.path.clone(), status));
+            }
+        }
+    }
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let s = server_with_files("statuses", &refs);
+    assert!(cases.len() >= 20, "{}", cases.len());
+    for (name, api, path, status) in &cases {
+        let c = Client::new(&s, name);
+        c.start(name);
+        let base = s
+            .engine
+            .mounts()
+            .iter()
+            .find(|m| &m.api.name == api)
+            .unwrap()
+            .prefix
+            .clone();
+        let concrete = path
+            .split('/')
+            .map(|seg| {
+                if seg.starts_with('{') {
+                    key_of(&s, api, 0)
+                } else {
+                    seg.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        let r = c.get(&format!("{base}{concrete}"));
+        assert_eq!(r.status, *status, "{name}");
+        assert_valid(api, "GET", path, &r);
+        assert!(
+            String::from_utf8_lossy(&r.body).contains(&format!("scripted {status}")),
+            "{name}"
+        );
+    }
+}

@@ -47,6 +47,37 @@ fn every_list_and_detail_validates_and_agrees() {
 }
 
 #[test]
+fn timestamps_are_ordered_and_the_data_varies() {
+    let s = support::shared();
+    for c in APIS {
+        let query = if c.name == "letta" {
+            "include=agent.tags"
+        } else {
+            ""
+        };
+        let all = walk(&s.base, c, query);
+        for a in &all {
+            for (created, updated) in [("createdAt", "updatedAt"), ("created_at", "updated_at")] {
+                if let (Some(cr), Some(up)) = (a[created].as_str(), a[updated].as_str()) {
+                    assert!(cr <= up, "{}: {created} {cr} after {updated} {up}", c.name);
+                }
+            }
+        }
+        let distinct =
+            |field: &str| -> HashSet<String> { all.iter().map(|a| a[field].to_string()).collect() };
+        match c.name {
+            "pipecat-cloud" => assert_eq!(distinct("region").len(), 4, "every region occurs"),
+            "vectara" => assert_eq!(distinct("enabled").len(), 2, "enabled and disabled agents"),
+            "letta" => {
+                assert!(distinct("tags").len() > 10, "many tag sets");
+                assert!(distinct("agent_type").len() > 2);
+            }
+            _ => assert!(distinct("tags").len() > 3),
+        }
+    }
+}
+
+#[test]
 fn ids_have_each_apis_format() {
     let s = support::shared();
     let uuid =
