@@ -11,10 +11,12 @@ pub enum Error {
     #[error("{file}: {message}")]
     SpecSyntax { file: String, message: String },
 
-    /// A spec parsed but something in it is wrong; `location` is a JSON-pointer-like path.
-    #[error("{file}: at {location}: {message}")]
+    /// A spec parsed but something in it is wrong; `location` is a dotted path into the
+    /// document, `line` (1-based) where it could be found.
+    #[error("{file}{}: at {location}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
     Spec {
         file: String,
+        line: Option<usize>,
         location: String,
         message: String,
     },
@@ -57,6 +59,7 @@ impl Error {
     pub fn spec(file: &str, location: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Spec {
             file: file.to_string(),
+            line: None,
             location: location.into(),
             message: message.into(),
         }

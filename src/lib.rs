@@ -25,6 +25,7 @@ pub mod error;
 pub mod files;
 pub mod http;
 pub mod lint;
+pub mod locate;
 pub mod query;
 pub mod scenario;
 pub mod spec;

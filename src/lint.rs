@@ -19,14 +19,43 @@ use crate::spec::ext::ActionKind;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finding {
     pub file: String,
+    /// 1-based, where the location could be found in the file.
+    pub line: Option<usize>,
     pub location: String,
     pub message: String,
 }
 
 impl std::fmt::Display for Finding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: at {}: {}", self.file, self.location, self.message)
+        let line = self.line.map(|l| format!(":{l}")).unwrap_or_default();
+        write!(
+            f,
+            "{}{line}: at {}: {}",
+            self.file, self.location, self.message
+        )
     }
+}
+
+/// A location as the line index knows it: a JSON pointer (`/paths/~1a/get/parameters/0`)
+/// becomes `paths./a.get.parameters[0]`; a dotted location loses any trailing remark.
+fn doc_path(location: &str) -> String {
+    let location = location.split(" (").next().unwrap_or(location);
+    let Some(pointer) = location.strip_prefix('/') else {
+        return location.to_string();
+    };
+    let mut out = String::new();
+    for seg in pointer.split('/') {
+        let seg = seg.replace("~1", "/").replace("~0", "~");
+        if !out.is_empty() && seg.chars().all(|c| c.is_ascii_digit()) {
+            out.push_str(&format!("[{seg}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(&seg);
+        }
+    }
+    out
 }
 
 /// Entities generated per collection when checking data.
@@ -54,6 +83,7 @@ pub fn lint(apis: Vec<Api>, scenarios: Vec<Scenario>) -> Vec<Finding> {
         Err(e) => {
             out.push(Finding {
                 file: "(dataset)".into(),
+                line: None,
                 location: "-".into(),
                 message: e.to_string(),
             });
@@ -65,6 +95,7 @@ pub fn lint(apis: Vec<Api>, scenarios: Vec<Scenario>) -> Vec<Finding> {
         if let Err(e) = engine.check_scenario(sc) {
             out.push(Finding {
                 file: sc.file.clone(),
+                line: None,
                 location: "scenario".into(),
                 message: e.to_string(),
             });
@@ -79,9 +110,11 @@ fn push(
     location: impl Into<String>,
     message: impl Into<String>,
 ) {
+    let location = location.into();
     out.push(Finding {
         file: api.file.clone(),
-        location: location.into(),
+        line: api.lines.line(&doc_path(&location)),
+        location,
         message: message.into(),
     });
 }
@@ -265,6 +298,7 @@ fn data(engine: &Engine, files: &BTreeMap<String, String>, out: &mut Vec<Finding
             continue;
         };
         let file = files.get(&api.name).cloned().unwrap_or_default();
+        let lines = api.lines.clone();
         let mut report = |op: &crate::spec::Operation, path: &str, problems: Vec<String>| {
             let x = op.ext.as_ref();
             let items = x.and_then(|x| x.items.clone()).unwrap_or_default();
@@ -276,6 +310,7 @@ fn data(engine: &Engine, files: &BTreeMap<String, String>, out: &mut Vec<Finding
                 };
                 out.push(Finding {
                     file: file.clone(),
+                    line: lines.line(&doc_path(&location)),
                     location,
                     message: format!(
                         "generated data does not match the schema ({} {path}): {p}",
@@ -425,6 +460,15 @@ components:
         assert!(has("/paths/~1a/get/parameters/0/example"), "{all:#?}");
         assert!(has("properties/x/example"), "{all:#?}");
         assert!(has("error envelope does not match"), "{all:#?}");
-        assert!(all.iter().all(|f| f.starts_with("specs/t.yaml: at ")));
+        assert!(all.iter().all(|f| f.starts_with("specs/t.yaml:")));
+        let example = out
+            .iter()
+            .find(|f| f.location.contains("parameters/0/example"))
+            .unwrap();
+        assert_eq!(example.line, Some(10), "{example}");
+        assert_eq!(
+            doc_path("/paths/~1a/get/parameters/0"),
+            "paths./a.get.parameters[0]"
+        );
     }
 }

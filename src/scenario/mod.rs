@@ -3,7 +3,6 @@
 //! checking them against a dataset in [`check`].
 
 pub mod check;
-pub mod locate;
 pub mod session;
 
 use std::collections::BTreeMap;
@@ -17,7 +16,7 @@ use serde_json::{Map, Value};
 use crate::data::generator::{self, FieldGen};
 use crate::error::{Error, Result};
 use crate::files;
-use locate::Lines;
+use crate::locate::Lines;
 
 /// The scenarios shipped in `scenarios/`, embedded at build time.
 static EMBEDDED: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/scenarios");

@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 use crate::data::CollectionModel;
 use crate::error::{Error, Result};
 use crate::files;
+use crate::locate::Lines;
 use ext::{ActionKind, OperationExt, RootExt};
 use operation::{load_operation, load_schemes, security_of};
 use schema::{Compiler, Node};
@@ -40,6 +41,8 @@ pub struct Api {
     pub base_path: String,
     /// The whole document as JSON.
     pub doc: Value,
+    /// Where each node of the document is in the file.
+    pub lines: Arc<Lines>,
     pub root: RootExt,
     pub bad_request_status: u16,
     pub models: BTreeMap<String, Arc<CollectionModel>>,
@@ -233,6 +236,24 @@ pub fn api_name(file: &str) -> String {
 
 /// Load one spec from text.
 pub fn load_str(file: &str, text: &str) -> Result<Api> {
+    let lines = Arc::new(Lines::of(text));
+    load_doc(file, text, lines.clone()).map_err(|e| match e {
+        Error::Spec {
+            file,
+            line: None,
+            location,
+            message,
+        } => Error::Spec {
+            line: lines.line(&location),
+            file,
+            location,
+            message,
+        },
+        other => other,
+    })
+}
+
+fn load_doc(file: &str, text: &str, lines: Arc<Lines>) -> Result<Api> {
     let doc = parse_yaml(file, text)?;
     // Structural check of the OpenAPI document itself.
     let _typed: openapiv3::OpenAPI = serde_json::from_value(doc.clone()).map_err(|e| {
@@ -302,6 +323,7 @@ pub fn load_str(file: &str, text: &str) -> Result<Api> {
         file: file.to_string(),
         base_path,
         doc,
+        lines,
         root,
         bad_request_status,
         models,

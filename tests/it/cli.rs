@@ -29,8 +29,15 @@ fn a_broken_spec_stops_start_up_naming_file_and_location() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("zz-broken.yaml"), "{err}");
-    assert!(err.contains("x-understudy.collections.agents"), "{err}");
+    assert!(err.contains("zz-broken.yaml:"), "{err}");
+    assert!(err.contains("x-understudy.collections.agents.key"), "{err}");
+    // The line of the offending key is given.
+    let line = good
+        .lines()
+        .position(|l| l.trim() == "key: id")
+        .map(|i| i + 1)
+        .unwrap();
+    assert!(err.contains(&format!("zz-broken.yaml:{line}: at")), "{err}");
     assert!(err.contains("identifier"), "{err}");
 
     std::fs::write(d.join("zz-broken.yaml"), "openapi: 3.0.0\ninfo: [oops\n").unwrap();
@@ -110,7 +117,7 @@ fn lint_is_clean_on_the_shipped_files_and_names_what_is_broken() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains(
-            "broken-specs/vectara.yaml: at x-understudy.collections.agents.fields.enabled"
+            "broken-specs/vectara.yaml:112: at x-understudy.collections.agents.fields.enabled"
         ),
         "{err}"
     );
