@@ -108,16 +108,26 @@ type Answer = (
 
 async fn handle(engine: Arc<Engine>, req: hyper::Request<Incoming>) -> Answer {
     let (parts, body) = req.into_parts();
+    let too_large = || {
+        let r = engine.error_for_path(
+            parts.uri.path(),
+            413,
+            "the request body is too large or unreadable",
+        );
+        (to_hyper(r), None, false)
+    };
+    // A declared length over the limit is refused before reading a byte of the body.
+    let declared = parts
+        .headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY) {
+        return too_large();
+    }
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
-        Err(_) => {
-            let r = engine.error_for_path(
-                parts.uri.path(),
-                413,
-                "the request body is too large or unreadable",
-            );
-            return (to_hyper(r), None, false);
-        }
+        Err(_) => return too_large(),
     };
     let ours = Request {
         method: parts.method.as_str().to_string(),

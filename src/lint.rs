@@ -37,16 +37,24 @@ impl std::fmt::Display for Finding {
 }
 
 /// A location as the line index knows it: a JSON pointer (`/paths/~1a/get/parameters/0`)
-/// becomes `paths./a.get.parameters[0]`; a dotted location loses any trailing remark.
-fn doc_path(location: &str) -> String {
+/// becomes `paths./a.get.parameters[0]` (an index only where `doc` has an array: `200` under
+/// `responses` stays a key); a dotted location loses any trailing remark.
+fn doc_path(location: &str, doc: &Value) -> String {
     let location = location.split(" (").next().unwrap_or(location);
     let Some(pointer) = location.strip_prefix('/') else {
         return location.to_string();
     };
     let mut out = String::new();
+    let mut cur = Some(doc);
     for seg in pointer.split('/') {
         let seg = seg.replace("~1", "/").replace("~0", "~");
-        if !out.is_empty() && seg.chars().all(|c| c.is_ascii_digit()) {
+        let in_array = matches!(cur, Some(Value::Array(_)));
+        cur = match cur {
+            Some(Value::Array(a)) => seg.parse::<usize>().ok().and_then(|i| a.get(i)),
+            Some(Value::Object(m)) => m.get(&seg),
+            _ => None,
+        };
+        if in_array {
             out.push_str(&format!("[{seg}]"));
         } else {
             if !out.is_empty() {
@@ -113,7 +121,7 @@ fn push(
     let location = location.into();
     out.push(Finding {
         file: api.file.clone(),
-        line: api.lines.line(&doc_path(&location)),
+        line: api.lines.line(&doc_path(&location, &api.doc)),
         location,
         message: message.into(),
     });
@@ -310,7 +318,7 @@ fn data(engine: &Engine, files: &BTreeMap<String, String>, out: &mut Vec<Finding
                 };
                 out.push(Finding {
                     file: file.clone(),
-                    line: lines.line(&doc_path(&location)),
+                    line: lines.line(&doc_path(&location, &api.doc)),
                     location,
                     message: format!(
                         "generated data does not match the schema ({} {path}): {p}",
@@ -467,8 +475,13 @@ components:
             .unwrap();
         assert_eq!(example.line, Some(10), "{example}");
         assert_eq!(
-            doc_path("/paths/~1a/get/parameters/0"),
+            doc_path("/paths/~1a/get/parameters/0", &api.doc),
             "paths./a.get.parameters[0]"
         );
+        let x = out
+            .iter()
+            .find(|f| f.location.contains("properties/x/example"))
+            .unwrap();
+        assert_eq!(x.line, Some(16), "{x}");
     }
 }

@@ -120,16 +120,16 @@ impl Engine {
                         })
                     })
                     .collect();
-                let mut body = Value::Null;
+                let mut extras = Vec::new();
                 if let (Some(t), Some(n)) = (&x.total, out.total) {
-                    render::set_pointer(&mut body, t, Value::from(n));
+                    extras.push((t.as_str(), Value::from(n)));
                 }
                 if let (Some(p), Some(tok)) = (&x.next_token, out.next_token) {
-                    render::set_pointer(&mut body, p, Value::String(tok));
+                    extras.push((p.as_str(), Value::String(tok)));
                 }
                 Ok(Response::bytes(
                     200,
-                    render::envelope_with_items(body, items_ptr, &items),
+                    render::envelope_with_items(items_ptr, &items, extras),
                 ))
             }
         }

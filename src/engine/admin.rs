@@ -34,12 +34,9 @@ pub fn handle(engine: &Engine, req: &Request) -> Response {
                     json!({"name": s.name, "api": s.api, "description": s.description, "steps": s.steps.len()})
                 })
                 .collect();
-            with_session(engine, &sid, |s| {
+            read_session(engine, &sid, |s| {
                 let active: Vec<Value> = s.active.iter().map(active_state).collect();
-                Ok(Response::json(
-                    200,
-                    &json!({"available": available, "active": active}),
-                ))
+                Response::json(200, &json!({"available": available, "active": active}))
             })
         }
         ("POST", ["scenarios", name, action]) => {

@@ -223,8 +223,7 @@ impl Engine {
             path.strip_prefix(m.prefix.as_str())
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
         });
-        let n = self.requests.fetch_add(1, Ordering::Relaxed);
-        let request_id = self.request_id(session::DEFAULT_SESSION, n);
+        let request_id = self.next_default_request_id();
         let mut resp = match mount {
             Some(m) => error_response(&m.api, &ApiError::new(status, message), &request_id),
             None => Response::json(status, &json!({ "error": message })),
@@ -241,6 +240,21 @@ impl Engine {
     /// The mounted APIs.
     pub fn mounts(&self) -> &[Mount] {
         &self.mounts
+    }
+
+    /// The next request id of the default session (whether or not it exists yet), for answers
+    /// made outside a session.
+    fn next_default_request_id(&self) -> String {
+        let sid = session::DEFAULT_SESSION;
+        if !self.sessions.default_is_plain()
+            && let Some(sess) = self.sessions.peek(sid)
+        {
+            let mut s = session::lock(&sess);
+            s.requests += 1;
+            return self.request_id(sid, s.requests);
+        }
+        let n = self.requests.fetch_add(1, Ordering::Relaxed);
+        self.request_id(sid, n)
     }
 
     /// Requests answered so far without a session (the default session continues from here).

@@ -88,15 +88,20 @@ pub fn item(entity: &Value, node: Option<&Node>, x: &OperationExt, params: &Para
     }
 }
 
-/// A JSON body whose array at `items` is made of already-serialized items.
-pub fn envelope_with_items(mut body: Value, items_ptr: &str, items: &[Bytes]) -> Bytes {
+/// A JSON body whose array at `items` is made of already-serialized items, followed by the
+/// `extras` (total, next-page token) at their pointers.
+pub fn envelope_with_items(items_ptr: &str, items: &[Bytes], extras: Vec<(&str, Value)>) -> Bytes {
     // A placeholder that holds NUL characters, which JSON always escapes: no serialized value
     // of the body can contain its serialized form by accident.
+    let mut body = Value::Null;
     set_pointer(
         &mut body,
         items_ptr,
         Value::String("\u{0}understudy:items\u{0}".into()),
     );
+    for (pointer, v) in extras {
+        set_pointer(&mut body, pointer, v);
+    }
     let text = serde_json::to_vec(&body).unwrap_or_default();
     let marker: &[u8] = b"\"\\u0000understudy:items\\u0000\"";
     let total: usize = items.iter().map(Bytes::len).sum::<usize>() + items.len() + 2;
@@ -280,17 +285,16 @@ mod tests {
     #[test]
     fn envelopes_splice_serialized_items() {
         let items = [Bytes::from_static(b"{\"a\":1}"), Bytes::from_static(b"[2]")];
-        let mut body = Value::Null;
-        set_pointer(&mut body, "/metadata/total_count", json!(2));
-        let out = envelope_with_items(body, "/agents", &items);
+        let out = envelope_with_items("/agents", &items, vec![("/metadata/total_count", json!(2))]);
+        assert!(out.starts_with(b"{\"agents\":["), "items come first");
         let v: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(
             v,
             json!({"metadata": {"total_count": 2}, "agents": [{"a": 1}, [2]]})
         );
-        let bare = envelope_with_items(Value::Null, "", &items);
+        let bare = envelope_with_items("", &items, Vec::new());
         assert_eq!(&bare[..], b"[{\"a\":1},[2]]");
-        let empty = envelope_with_items(Value::Null, "/data", &[]);
+        let empty = envelope_with_items("/data", &[], Vec::new());
         assert_eq!(&empty[..], b"{\"data\":[]}");
     }
 

@@ -68,11 +68,14 @@ pub fn parse(
             }
             continue;
         }
-        // A non-exploded array arrives as one comma-separated value.
-        let raw: Vec<&str> = if !p.explode && ty(&p.schema) == "array" {
-            raw.iter().flat_map(|r| r.split(',')).collect()
-        } else {
-            raw
+        // A delimited array arrives as one value holding them all (`1,2,3`).
+        let raw: Vec<&str> = match p.delimiter {
+            Some(d) if ty(&p.schema) == "array" => raw
+                .iter()
+                .filter(|r| !r.is_empty())
+                .flat_map(|r| r.split(d))
+                .collect(),
+            _ => raw,
         };
         let v = typed(&p.schema, &raw)
             .map_err(|m| ApiError::param(status, loc, &p.name, format!("{}: {m}", p.name)))?;
@@ -200,21 +203,27 @@ mod tests {
             location: ParamIn::Query,
             required: false,
             schema,
-            explode: true,
+            delimiter: None,
         }
     }
 
     #[test]
-    fn non_exploded_arrays_split_on_commas() {
+    fn delimited_arrays_split_on_their_delimiter() {
+        let ints = json!({"type": "array", "items": {"type": "integer"}});
         let p = Param {
-            explode: false,
-            ..param(
-                "ids",
-                json!({"type": "array", "items": {"type": "integer"}}),
-            )
+            delimiter: Some(','),
+            ..param("ids", ints)
         };
-        let got = parse(&[p], &q(&[("ids", "1,2,3")]), &[], &[], 400).unwrap();
+        let got = parse(&[p.clone()], &q(&[("ids", "1,2,3")]), &[], &[], 400).unwrap();
         assert_eq!(got["ids"], json!([1, 2, 3]));
+        let got = parse(&[p], &q(&[("ids", "")]), &[], &[], 400).unwrap();
+        assert_eq!(got["ids"], json!([]));
+        let pipes = Param {
+            delimiter: Some('|'),
+            ..param("t", json!({"type": "array", "items": {"type": "string"}}))
+        };
+        let got = parse(&[pipes], &q(&[("t", "a,b|c")]), &[], &[], 400).unwrap();
+        assert_eq!(got["t"], json!(["a,b", "c"]));
     }
 
     fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -52,6 +52,21 @@ pub struct Active {
     pub rules: Vec<LiveRule>,
     /// Why the scenario stopped progressing, if a step could not apply.
     pub failed: Option<String>,
+    /// Scenario time at which the last step fired (an `at` step never fires earlier).
+    pub last_fired_ms: u64,
+}
+
+impl Active {
+    /// When the next step, if it is an `at` step, is due: its scheduled time, but never before
+    /// the step ahead of it fired.
+    fn due_at(&self) -> Option<u64> {
+        match self.scenario.steps.get(self.next).map(|s| &s.trigger) {
+            Some(Trigger::At(t)) => {
+                Some(self.started_ms.saturating_add(*t).max(self.last_fired_ms))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// One session's state.
@@ -99,6 +114,7 @@ impl Session {
             vars: HashMap::new(),
             rules: Vec::new(),
             failed: None,
+            last_fired_ms: self.clock_ms,
         });
         let i = self.active.len() - 1;
         self.settle(i, seed, data);
@@ -144,15 +160,7 @@ impl Session {
             .iter()
             .enumerate()
             .filter(|(_, a)| a.failed.is_none())
-            .filter_map(
-                |(i, a)| match a.scenario.steps.get(a.next).map(|s| &s.trigger) {
-                    Some(Trigger::At(t)) => {
-                        let at = a.started_ms.saturating_add(*t);
-                        (at <= target).then_some((i, at))
-                    }
-                    _ => None,
-                },
-            )
+            .filter_map(|(i, a)| a.due_at().filter(|at| *at <= target).map(|at| (i, at)))
             .min_by_key(|(i, at)| (*at, *i))
     }
 
@@ -248,9 +256,10 @@ impl Session {
             }
             let at = match a.scenario.steps.get(a.next).map(|s| &s.trigger) {
                 Some(Trigger::Immediate) => self.clock_ms,
-                Some(Trigger::At(t)) if self.clock_ms >= a.started_ms.saturating_add(*t) => {
-                    a.started_ms.saturating_add(*t)
-                }
+                Some(Trigger::At(_)) => match a.due_at().filter(|at| *at <= self.clock_ms) {
+                    Some(at) => at,
+                    None => return,
+                },
                 _ => return,
             };
             self.try_fire(i, at, seed, data);
@@ -329,6 +338,7 @@ impl Session {
         a.fired.push(step.name.clone());
         a.next += 1;
         a.seen = 0;
+        a.last_fired_ms = a.last_fired_ms.max(at);
         Ok(())
     }
 
@@ -518,14 +528,16 @@ pub struct Sessions {
     touched: AtomicBool,
 }
 
-/// Sessions by id, and the order they were created in (for eviction).
+/// Sessions by id, and when each was last used (for eviction).
 #[derive(Default)]
 struct SessionMap {
     by_id: HashMap<String, Arc<Mutex<Session>>>,
-    created: std::collections::VecDeque<String>,
+    last_used: HashMap<String, u64>,
+    tick: u64,
 }
 
-/// Most sessions kept at once; past this the oldest (other than the default) is forgotten.
+/// Most sessions kept at once; past this the least recently used one (never the default) is
+/// forgotten, and starts afresh if it comes back.
 pub const MAX_SESSIONS: usize = 4096;
 
 /// The name of the session used by requests without the header.
@@ -561,8 +573,13 @@ impl Sessions {
         first_request: u64,
     ) -> Result<Arc<Mutex<Session>>, String> {
         let mut map = lock(&self.map);
-        if let Some(s) = map.by_id.get(id) {
-            return Ok(s.clone());
+        map.tick += 1;
+        let tick = map.tick;
+        if let Some(s) = map.by_id.get(id).cloned() {
+            if id != DEFAULT_SESSION {
+                map.last_used.insert(id.to_string(), tick);
+            }
+            return Ok(s);
         }
         let mut fresh = self.fresh(id, seed, data)?;
         fresh.requests = first_request;
@@ -571,11 +588,16 @@ impl Sessions {
         if id == DEFAULT_SESSION {
             self.touched.store(true, Ordering::Release);
         } else {
-            map.created.push_back(id.to_string());
-            while map.created.len() > MAX_SESSIONS {
-                if let Some(old) = map.created.pop_front() {
-                    map.by_id.remove(&old);
-                }
+            map.last_used.insert(id.to_string(), tick);
+            if map.last_used.len() > MAX_SESSIONS
+                && let Some(oldest) = map
+                    .last_used
+                    .iter()
+                    .min_by_key(|(_, t)| **t)
+                    .map(|(k, _)| k.clone())
+            {
+                map.last_used.remove(&oldest);
+                map.by_id.remove(&oldest);
             }
         }
         Ok(s)
@@ -607,4 +629,33 @@ impl Sessions {
 /// every mutation is applied whole or not at all).
 pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct NoData;
+    impl Datasets for NoData {
+        fn collection(&self, _: &str, _: Option<&str>) -> Option<(String, &Collection)> {
+            None
+        }
+    }
+
+    #[test]
+    fn the_least_recently_used_session_is_forgotten() {
+        let sessions = Sessions::new(Vec::new(), Vec::new());
+        let keep = sessions.get("keep", 1, &NoData, 0).unwrap();
+        lock(&keep).clock_ms = 5;
+        sessions.get("first-other", 1, &NoData, 0).unwrap();
+        for i in 0..MAX_SESSIONS {
+            sessions.get(&format!("s{i}"), 1, &NoData, 0).unwrap();
+            if i % 100 == 0 {
+                sessions.get("keep", 1, &NoData, 0).unwrap();
+            }
+        }
+        assert_eq!(lock(&sessions.peek("keep").unwrap()).clock_ms, 5);
+        assert!(sessions.peek("first-other").is_none());
+        assert!(sessions.peek(&format!("s{}", MAX_SESSIONS - 1)).is_some());
+    }
 }

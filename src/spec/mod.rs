@@ -82,9 +82,11 @@ pub struct Param {
     pub location: ParamIn,
     pub required: bool,
     pub schema: Value,
-    /// For arrays: repeated keys (`a=1&a=2`, the default for query parameters) rather than
-    /// one comma-separated value (`a=1,2`, `explode: false`, and always for path and header).
-    pub explode: bool,
+    /// For arrays, how the values are delimited inside one raw value: `None` for repeated
+    /// keys (`a=1&a=2`, query `form` with `explode`, the default), else `,` (`form` without
+    /// `explode`, and `simple`, the path and header style), ` ` (`spaceDelimited`) or `|`
+    /// (`pipeDelimited`).
+    pub delimiter: Option<char>,
 }
 
 /// A documented response of an operation.

@@ -159,8 +159,14 @@ pub(super) fn load_operation(
             .get("explode")
             .and_then(Value::as_bool)
             .unwrap_or(style == "form");
+        let delimiter = match style {
+            "form" if explode => None,
+            "spaceDelimited" => Some(' '),
+            "pipeDelimited" => Some('|'),
+            _ => Some(','),
+        };
         let param = Param {
-            explode,
+            delimiter,
             required: p.get("required").and_then(Value::as_bool).unwrap_or(false)
                 || location == ParamIn::Path,
             name,
@@ -324,6 +330,31 @@ fn check_operation_ext(
             need_param(kp, "key-param")?;
         }
         ActionKind::List => {
+            let items = x.items.as_deref().unwrap_or("");
+            let pointers = [
+                ("items", Some(items)),
+                ("total", x.total.as_deref()),
+                ("next-token", x.next_token.as_deref()),
+            ];
+            for (what, ptr) in pointers {
+                if let Some(p) = ptr
+                    && !p.is_empty()
+                    && !p.starts_with('/')
+                {
+                    return Err(Error::spec(
+                        file,
+                        format!("{xloc}.{what}"),
+                        format!("'{p}' is not a JSON pointer (it starts with '/')"),
+                    ));
+                }
+            }
+            if items.is_empty() && (x.total.is_some() || x.next_token.is_some()) {
+                return Err(Error::spec(
+                    file,
+                    &xloc,
+                    "a bare-array list (items \"\") has no room for total or next-token",
+                ));
+            }
             for f in x.where_.keys() {
                 need_field(f, "where")?;
             }

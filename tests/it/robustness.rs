@@ -67,22 +67,10 @@ fn a_less_specific_route_answers_before_405() {
 #[test]
 fn an_oversized_body_is_refused_in_the_apis_shape() {
     let s = support::shared();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let big = vec![b'x'; 2 << 20];
-    let req = ureq::http::Request::builder()
-        .method("POST")
-        .uri(format!("{}/vectara/v2/agents", s.base))
-        .header("x-api-key", "k")
-        .body(big)
-        .unwrap();
-    let mut r = agent.run(req).unwrap();
-    assert_eq!(r.status().as_u16(), 413);
-    assert!(r.headers().get("x-request-id").is_some());
-    let v: serde_json::Value =
-        serde_json::from_slice(&r.body_mut().read_to_vec().unwrap()).unwrap();
+    let r = support::declare_body(&s.base, "POST", "/vectara/v2/agents", 2 << 20);
+    assert_eq!(r.status, 413);
+    assert!(r.header("x-request-id").is_some());
+    let v = r.json();
     assert!(
         v["messages"][0].as_str().unwrap().contains("too large"),
         "{v}"

@@ -686,6 +686,31 @@ fn one_advance_or_several_give_the_same_state() {
 }
 
 #[test]
+fn a_timed_step_that_waited_for_a_manual_one_starts_its_window_when_it_fires() {
+    let s = server_with_files(
+        "late",
+        &[(
+            "late.yaml",
+            "api: everruns\nsteps:\n  - name: go\n    manual: true\n  - name: outage\n    at: 10s\n    respond:\n      - {status: 500, for: 30s}\n",
+        )],
+    );
+    let c = Client::new(&s, "late");
+    c.start("late");
+    c.advance("60s");
+    assert_eq!(c.get("/everruns/v1/agents").status, 200);
+    assert_eq!(c.admin("POST", "/scenarios/late/next", None).status, 200);
+    assert_eq!(
+        c.get("/everruns/v1/agents").status,
+        500,
+        "the window runs from 60 s"
+    );
+    c.advance("29s");
+    assert_eq!(c.get("/everruns/v1/agents").status, 500);
+    c.advance("1s");
+    assert_eq!(c.get("/everruns/v1/agents").status, 200);
+}
+
+#[test]
 fn a_clock_that_would_overflow_is_refused() {
     let s = server(&[]);
     let c = Client::new(&s, "far");
@@ -773,6 +798,12 @@ fn request_ids_never_repeat_in_the_default_session() {
     get();
     c.admin("POST", "/reset", None);
     get();
+    // Answers made outside the engine (a body too large) count in the same sequence.
+    for _ in 0..2 {
+        let r = support::declare_body(&s.base, "POST", "/everruns/v1/agents", 2 << 20);
+        assert_eq!(r.status, 413);
+        assert!(ids.insert(r.header("x-request-id").unwrap().to_string()));
+    }
 }
 
 #[test]

@@ -285,3 +285,38 @@ pub fn walk(base: &str, case: &ApiCase, query: &str) -> Vec<Value> {
     }
     panic!("{}: pagination did not end", case.name);
 }
+
+/// Send request headers declaring a body of `len` bytes without sending it, and read the
+/// answer (the server refuses an oversized body before reading it).
+pub fn declare_body(base: &str, method: &str, path: &str, len: usize) -> Resp {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nx-api-key: k\r\nContent-Length: {len}\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Resp {
+        status,
+        headers,
+        body: body.as_bytes().to_vec(),
+    }
+}
