@@ -214,7 +214,14 @@ mod tests {
             delimiter: Some(','),
             ..param("ids", ints)
         };
-        let got = parse(&[p.clone()], &q(&[("ids", "1,2,3")]), &[], &[], 400).unwrap();
+        let got = parse(
+            std::slice::from_ref(&p),
+            &q(&[("ids", "1,2,3")]),
+            &[],
+            &[],
+            400,
+        )
+        .unwrap();
         assert_eq!(got["ids"], json!([1, 2, 3]));
         let got = parse(&[p], &q(&[("ids", "")]), &[], &[], 400).unwrap();
         assert_eq!(got["ids"], json!([]));
