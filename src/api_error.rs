@@ -53,7 +53,7 @@ impl ApiError {
 
 /// The standard reason phrase as a snake-case code (`not_found`).
 pub fn reason_code(status: u16) -> String {
-    let reason = hyper_free_reason(status);
+    let reason = reason_phrase(status);
     reason
         .chars()
         .map(|c| {
@@ -67,7 +67,7 @@ pub fn reason_code(status: u16) -> String {
 }
 
 /// Reason phrases for the statuses understudy sends.
-pub fn hyper_free_reason(status: u16) -> &'static str {
+pub fn reason_phrase(status: u16) -> &'static str {
     match status {
         400 => "Bad Request",
         401 => "Unauthorized",

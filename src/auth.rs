@@ -119,6 +119,23 @@ pub fn check<'h>(
     }
 }
 
+/// The headers that present `token` the way `op`'s first security alternative asks
+/// (`Authorization: Bearer …`, or the scheme's own header): what a client of the spec sends.
+pub fn credential_headers(api: &Api, op: &Operation, token: &str) -> Vec<(String, String)> {
+    let Some(alt) = op.security.first() else {
+        return Vec::new();
+    };
+    alt.iter()
+        .filter_map(|name| match api.schemes.get(name).map(|s| &s.kind) {
+            Some(SchemeKind::Bearer) => {
+                Some(("authorization".to_string(), format!("Bearer {token}")))
+            }
+            Some(SchemeKind::Header(h)) => Some((h.clone(), token.to_string())),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The token carried by a header value, if well-formed for the scheme.
 fn extract(kind: &SchemeKind, pattern: Option<&Regex>, raw: &str) -> Option<String> {
     let raw = raw.trim();

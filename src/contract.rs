@@ -79,62 +79,50 @@ fn definitions(api: &Api) -> Map<String, Value> {
         .unwrap_or_default()
 }
 
-/// A validator for one component schema of `api`.
-pub fn component_validator(api: &Api, name: &str) -> Result<jsonschema::Validator, String> {
-    let root = json!({
-        "$ref": format!("#/definitions/{name}"),
-        "definitions": definitions(api),
-    });
+/// A draft-4 validator for an OpenAPI schema, with the document's components (`defs`, from
+/// [`definitions`]) available to its `$ref`s.
+fn compile(schema: &Value, defs: &Map<String, Value>) -> Result<jsonschema::Validator, String> {
+    let mut root = match to_json_schema(schema) {
+        Value::Object(m) => m,
+        other => {
+            let mut m = Map::new();
+            m.insert("allOf".into(), json!([other]));
+            m
+        }
+    };
+    root.insert("definitions".into(), Value::Object(defs.clone()));
     jsonschema::draft4::options()
         .should_validate_formats(true)
-        .build(&root)
-        .map_err(|e| format!("{}: components.schemas.{name}: {e}", api.file))
+        .build(&Value::Object(root))
+        .map_err(|e| e.to_string())
+}
+
+/// A validator for any OpenAPI schema of `api`.
+pub fn validator(api: &Api, schema: &Value) -> Result<jsonschema::Validator, String> {
+    compile(schema, &definitions(api))
+}
+
+/// A validator for one component schema of `api`.
+pub fn component_validator(api: &Api, name: &str) -> Result<jsonschema::Validator, String> {
+    validator(
+        api,
+        &json!({ "$ref": format!("#/components/schemas/{name}") }),
+    )
+    .map_err(|e| format!("{}: components.schemas.{name}: {e}", api.file))
 }
 
 /// Validators for operations' JSON request bodies, by operation index: (required, validator).
 pub fn request_body_validators(
     api: &Api,
 ) -> Result<std::collections::BTreeMap<usize, (bool, jsonschema::Validator)>, String> {
+    let defs = definitions(api);
     let mut out = std::collections::BTreeMap::new();
-    let Some(paths) = api.doc.get("paths").and_then(Value::as_object) else {
-        return Ok(out);
-    };
     for (i, op) in api.operations.iter().enumerate() {
-        let Some(raw) = paths
-            .get(&op.path)
-            .and_then(|item| item.get(op.method.to_ascii_lowercase()))
-        else {
-            continue;
-        };
-        let Some(mut body) = raw.get("requestBody") else {
-            continue;
-        };
-        if let Some(r) = body.get("$ref").and_then(Value::as_str)
-            && let Some(target) = r.strip_prefix('#').and_then(|p| api.doc.pointer(p))
-        {
-            body = target;
+        if let Some((required, schema)) = &op.request_body {
+            let v = compile(schema, &defs)
+                .map_err(|e| format!("{}: {} {} requestBody: {e}", api.file, op.method, op.path))?;
+            out.insert(i, (*required, v));
         }
-        let Some(schema) = body.pointer("/content/application~1json/schema") else {
-            continue;
-        };
-        let required = body
-            .get("required")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        let mut root = match to_json_schema(schema) {
-            Value::Object(m) => m,
-            other => {
-                let mut m = Map::new();
-                m.insert("allOf".into(), json!([other]));
-                m
-            }
-        };
-        root.insert("definitions".into(), Value::Object(definitions(api)));
-        let v = jsonschema::draft4::options()
-            .should_validate_formats(true)
-            .build(&Value::Object(root))
-            .map_err(|e| format!("{}: {} {} requestBody: {e}", api.file, op.method, op.path))?;
-        out.insert(i, (required, v));
     }
     Ok(out)
 }
@@ -147,24 +135,12 @@ impl Contract {
         for (i, op) in api.operations.iter().enumerate() {
             for r in &op.responses {
                 let Some(schema) = &r.schema else { continue };
-                let mut root = match to_json_schema(schema) {
-                    Value::Object(m) => m,
-                    other => {
-                        let mut m = Map::new();
-                        m.insert("allOf".into(), json!([other]));
-                        m
-                    }
-                };
-                root.insert("definitions".into(), Value::Object(defs.clone()));
-                let v = jsonschema::draft4::options()
-                    .should_validate_formats(true)
-                    .build(&Value::Object(root))
-                    .map_err(|e| {
-                        format!(
-                            "{}: {} {} response {}: {e}",
-                            api.file, op.method, op.path, r.status
-                        )
-                    })?;
+                let v = compile(schema, &defs).map_err(|e| {
+                    format!(
+                        "{}: {} {} response {}: {e}",
+                        api.file, op.method, op.path, r.status
+                    )
+                })?;
                 validators.insert((i, r.status.clone()), v);
             }
         }

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use crate::api_error::{self, ApiError};
 use crate::contract::{self, Contract};
@@ -72,20 +72,23 @@ const SAMPLE: u64 = 25;
 /// Lint loaded specs and scenarios.
 pub fn lint(apis: Vec<Api>, scenarios: Vec<Scenario>) -> Vec<Finding> {
     let mut out = Vec::new();
+    let mut contracts = BTreeMap::new();
     for api in &apis {
         refs(api, &api.doc, "", &mut out);
         examples(api, &mut out);
-        error_envelopes(api, &mut out);
+        match Contract::new(api) {
+            Ok(c) => {
+                error_envelopes(api, &c, &mut out);
+                contracts.insert(api.name.clone(), c);
+            }
+            Err(e) => push(&mut out, api, "(response schemas)", e),
+        }
     }
     let cfg = Config {
         count: Some(SAMPLE),
         scenarios,
         ..Config::default()
     };
-    let files: BTreeMap<String, String> = apis
-        .iter()
-        .map(|a| (a.name.clone(), a.file.clone()))
-        .collect();
     let engine = match Engine::new(apis, &cfg) {
         Ok(e) => e,
         Err(e) => {
@@ -98,7 +101,7 @@ pub fn lint(apis: Vec<Api>, scenarios: Vec<Scenario>) -> Vec<Finding> {
             return out;
         }
     };
-    data(&engine, &files, &mut out);
+    data(&engine, &contracts, &mut out);
     for sc in engine.sessions.scenarios.values() {
         if let Err(e) = engine.check_scenario(sc) {
             out.push(Finding {
@@ -166,34 +169,8 @@ fn esc(k: &str) -> String {
     k.replace('~', "~0").replace('/', "~1")
 }
 
-fn validator_for(api: &Api, schema: &Value) -> Result<jsonschema::Validator, String> {
-    let mut root = match contract::to_json_schema(schema) {
-        Value::Object(m) => m,
-        other => {
-            let mut m = Map::new();
-            m.insert("allOf".into(), json!([other]));
-            m
-        }
-    };
-    let defs: Map<String, Value> = api
-        .doc
-        .pointer("/components/schemas")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), contract::to_json_schema(v)))
-                .collect()
-        })
-        .unwrap_or_default();
-    root.insert("definitions".into(), Value::Object(defs));
-    jsonschema::draft4::options()
-        .should_validate_formats(true)
-        .build(&Value::Object(root))
-        .map_err(|e| e.to_string())
-}
-
 fn check_example(api: &Api, schema: &Value, example: &Value, at: &str, out: &mut Vec<Finding>) {
-    match validator_for(api, schema) {
+    match contract::validator(api, schema) {
         Ok(v) => {
             if let Some(e) = v.iter_errors(example).next() {
                 push(
@@ -252,10 +229,7 @@ fn examples(api: &Api, out: &mut Vec<Finding>) {
 }
 
 /// Each documented error status, rendered in the API's envelope, matches its schema.
-fn error_envelopes(api: &Api, out: &mut Vec<Finding>) {
-    let Ok(contract) = Contract::new(api) else {
-        return;
-    };
+fn error_envelopes(api: &Api, contract: &Contract, out: &mut Vec<Finding>) {
     for (i, op) in api.operations.iter().enumerate() {
         for r in &op.responses {
             let Ok(status) = r.status.parse::<u16>() else {
@@ -299,13 +273,13 @@ fn error_envelopes(api: &Api, out: &mut Vec<Finding>) {
 }
 
 /// Generated data, as each operation shows it, matches the response schemas.
-fn data(engine: &Engine, files: &BTreeMap<String, String>, out: &mut Vec<Finding>) {
+fn data(engine: &Engine, contracts: &BTreeMap<String, Contract>, out: &mut Vec<Finding>) {
     for m in engine.mounts() {
         let api = &m.api;
-        let Ok(contract) = Contract::new(api) else {
+        let Some(contract) = contracts.get(&api.name) else {
             continue;
         };
-        let file = files.get(&api.name).cloned().unwrap_or_default();
+        let file = api.file.clone();
         let lines = api.lines.clone();
         let mut report = |op: &crate::spec::Operation, path: &str, problems: Vec<String>| {
             let x = op.ext.as_ref();
@@ -332,12 +306,13 @@ fn data(engine: &Engine, files: &BTreeMap<String, String>, out: &mut Vec<Finding
             let Some(coll) = m.collections.get(&x.collection) else {
                 continue;
             };
+            let credentials = crate::auth::credential_headers(api, op, "lint");
             let get = |path: &str| {
-                engine.handle(
-                    &Request::get(&format!("{}{path}", m.prefix))
-                        .header("authorization", "Bearer lint")
-                        .header("x-api-key", "lint"),
-                )
+                let mut req = Request::get(&format!("{}{path}", m.prefix));
+                for (k, v) in &credentials {
+                    req = req.header(k, v);
+                }
+                engine.handle(&req)
             };
             match x.action {
                 ActionKind::List => {
@@ -461,7 +436,7 @@ components:
         let mut out = Vec::new();
         refs(&api, &api.doc, "", &mut out);
         examples(&api, &mut out);
-        error_envelopes(&api, &mut out);
+        error_envelopes(&api, &Contract::new(&api).unwrap(), &mut out);
         let all: Vec<String> = out.iter().map(|f| f.to_string()).collect();
         let has = |s: &str| all.iter().any(|f| f.contains(s));
         assert!(has("points nowhere"), "{all:#?}");

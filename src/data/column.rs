@@ -146,6 +146,46 @@ pub fn extract(v: &Value, path: &str) -> Value {
     }
 }
 
+/// Set the value at a dotted path, creating objects on the way; `None` removes the field (and
+/// creates nothing).
+pub fn set_path(v: &mut Value, path: &str, new: Option<Value>) {
+    let segs: Vec<&str> = path.split('.').collect();
+    let mut cur = v;
+    for (i, seg) in segs.iter().enumerate() {
+        if i + 1 == segs.len() {
+            match (cur, new) {
+                (Value::Object(m), None) => {
+                    m.remove(*seg);
+                }
+                (cur, Some(x)) => {
+                    if !cur.is_object() {
+                        *cur = Value::Object(Map::new());
+                    }
+                    if let Value::Object(m) = cur {
+                        m.insert((*seg).to_string(), x);
+                    }
+                }
+                _ => {}
+            }
+            return;
+        }
+        if new.is_none() {
+            match cur.get_mut(*seg) {
+                Some(next) => cur = next,
+                None => return,
+            }
+            continue;
+        }
+        if !cur.is_object() {
+            *cur = Value::Object(Map::new());
+        }
+        let Value::Object(m) = cur else { return };
+        cur = m
+            .entry((*seg).to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+    }
+}
+
 /// `extract` on a bare field value: wraps it as `{root: value}` first.
 pub fn extract_from_root(root: &str, value: Value, path: &str) -> Value {
     if root == path {
@@ -175,6 +215,17 @@ mod tests {
         assert_eq!(c.get(2), Some(&json!("a")));
         assert_eq!(c.get(3), Some(&json!(["x", 1])));
         assert_eq!(c.get(9), None);
+    }
+
+    #[test]
+    fn paths_are_set_and_removed() {
+        let mut v = json!({"a": {"b": 1}});
+        set_path(&mut v, "a.c.d", Some(json!(2)));
+        set_path(&mut v, "a.b", None);
+        set_path(&mut v, "x.y", None);
+        assert_eq!(v, json!({"a": {"c": {"d": 2}}}));
+        assert_eq!(extract(&v, "a.c.d"), json!(2));
+        assert_eq!(extract(&v, "a.x"), Value::Null);
     }
 
     #[test]

@@ -52,6 +52,22 @@ pub struct Order {
     pub rank: Vec<u32>,
 }
 
+impl Order {
+    /// Entities `0..n` ascending by (sort value, tie-breaker); `keys(i)` gives both for `i`.
+    pub fn by<'v>(n: usize, keys: impl Fn(usize) -> (&'v Value, &'v Value)) -> Order {
+        let mut perm: Vec<u32> = (0..n as u32).collect();
+        perm.sort_by(|&a, &b| {
+            let ((va, ta), (vb, tb)) = (keys(a as usize), keys(b as usize));
+            compare(va, vb).then_with(|| compare(ta, tb))
+        });
+        let mut rank = vec![0u32; perm.len()];
+        for (pos, &i) in perm.iter().enumerate() {
+            rank[i as usize] = pos as u32;
+        }
+        Order { perm, rank }
+    }
+}
+
 /// One collection of generated entities.
 #[derive(Debug)]
 pub struct Collection {
@@ -184,19 +200,10 @@ impl Collection {
                 let empty = Column::default();
                 let col = self.column(field).unwrap_or(&empty);
                 let tie = self.column(&self.model.order_key).unwrap_or(&empty);
-                let null = Value::Null;
-                let mut perm: Vec<u32> = (0..self.keys.len() as u32).collect();
-                perm.sort_by(|&a, &b| {
-                    let (a, b) = (a as usize, b as usize);
-                    let (va, vb) = (col.get(a).unwrap_or(&null), col.get(b).unwrap_or(&null));
-                    let (ta, tb) = (tie.get(a).unwrap_or(&null), tie.get(b).unwrap_or(&null));
-                    compare(va, vb).then_with(|| compare(ta, tb))
-                });
-                let mut rank = vec![0u32; perm.len()];
-                for (pos, &i) in perm.iter().enumerate() {
-                    rank[i as usize] = pos as u32;
-                }
-                Arc::new(Order { perm, rank })
+                static NULL: Value = Value::Null;
+                Arc::new(Order::by(self.keys.len(), |i| {
+                    (col.get(i).unwrap_or(&NULL), tie.get(i).unwrap_or(&NULL))
+                }))
             })
             .clone(),
         )

@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
-use super::{Collection, CollectionModel, Order, compare};
+use super::column::extract;
+use super::{Collection, CollectionModel, Order};
+use crate::sync::lock;
 
 /// One session's changes to one collection.
 #[derive(Debug, Clone, Default)]
@@ -83,10 +85,6 @@ impl<'a> View<'a> {
         }
     }
 
-    pub fn model(&self) -> &CollectionModel {
-        &self.base.model
-    }
-
     /// Number of index slots (base plus added; deleted ones included).
     pub fn len(&self) -> usize {
         self.base.len() + self.overlay.map_or(0, |o| o.added.len())
@@ -141,7 +139,7 @@ impl<'a> View<'a> {
     /// The key of entity `i`.
     pub fn key(&self, i: u32) -> String {
         match self.stored(i) {
-            Some(v) => CollectionModel::key_text(&get_path(v, &self.base.model.key)),
+            Some(v) => CollectionModel::key_text(&extract(v, &self.base.model.key)),
             None => self.base.key(i).to_string(),
         }
     }
@@ -157,7 +155,7 @@ impl<'a> View<'a> {
     /// One field of entity `i` (dotted path, `[]` through arrays).
     pub fn value(&self, i: u32, path: &str) -> Cow<'a, Value> {
         match self.stored(i) {
-            Some(v) => Cow::Owned(get_path(v, path)),
+            Some(v) => Cow::Owned(extract(v, path)),
             None => self.base.value(i, path),
         }
     }
@@ -168,7 +166,7 @@ impl<'a> View<'a> {
         let Some(o) = self.overlay else {
             return self.base.order(field);
         };
-        if let Some(cached) = crate::scenario::session::lock(&o.orders.0).get(field) {
+        if let Some(cached) = lock(&o.orders.0).get(field) {
             return Some(cached.clone());
         }
         let n = self.len() as u32;
@@ -181,64 +179,8 @@ impl<'a> View<'a> {
                 )
             })
             .collect();
-        let mut perm: Vec<u32> = (0..n).collect();
-        perm.sort_by(|&a, &b| {
-            let (va, vb) = (&vals[a as usize], &vals[b as usize]);
-            compare(&va.0, &vb.0).then_with(|| compare(&va.1, &vb.1))
-        });
-        let mut rank = vec![0u32; perm.len()];
-        for (pos, &i) in perm.iter().enumerate() {
-            rank[i as usize] = pos as u32;
-        }
-        let order = Arc::new(Order { perm, rank });
-        crate::scenario::session::lock(&o.orders.0).insert(field.to_string(), order.clone());
+        let order = Arc::new(Order::by(vals.len(), |i| (&vals[i].0, &vals[i].1)));
+        lock(&o.orders.0).insert(field.to_string(), order.clone());
         Some(order)
-    }
-}
-
-/// The value at a dotted path (`a.b.c`, `[]` through arrays), or null.
-pub fn get_path(v: &Value, path: &str) -> Value {
-    super::column::extract(v, path)
-}
-
-/// Set the value at a dotted path, creating objects on the way; `None` removes the field.
-pub fn set_path(v: &mut Value, path: &str, new: Option<Value>) {
-    let segs: Vec<&str> = path.split('.').collect();
-    let mut cur = v;
-    for (i, seg) in segs.iter().enumerate() {
-        if !cur.is_object() {
-            *cur = Value::Object(serde_json::Map::new());
-        }
-        let Value::Object(m) = cur else { return };
-        if i + 1 == segs.len() {
-            match new {
-                Some(x) => {
-                    m.insert((*seg).to_string(), x);
-                }
-                None => {
-                    m.remove(*seg);
-                }
-            }
-            return;
-        }
-        cur = m
-            .entry((*seg).to_string())
-            .or_insert_with(|| Value::Object(serde_json::Map::new()));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn paths_get_and_set() {
-        let mut v = json!({"a": {"b": 1}});
-        set_path(&mut v, "a.c.d", Some(json!(2)));
-        set_path(&mut v, "a.b", None);
-        assert_eq!(v, json!({"a": {"c": {"d": 2}}}));
-        assert_eq!(get_path(&v, "a.c.d"), json!(2));
-        assert_eq!(get_path(&v, "a.x"), Value::Null);
     }
 }

@@ -2,6 +2,7 @@
 //! stop and reset scenarios, advance a session's clock, fire manual steps, read the state.
 //! Every call acts on the session named by `X-Understudy-Session` (or the default one).
 
+use crate::sync::lock;
 use serde_json::{Value, json};
 
 use super::{Engine, Request, Response, SESSION_HEADER};
@@ -76,11 +77,11 @@ pub fn handle(engine: &Engine, req: &Request) -> Response {
         ("POST", ["reset"]) => {
             match engine
                 .sessions
-                .get(&sid, seed, engine, first_request(engine, &sid))
+                .get(&sid, seed, engine, engine.first_request(&sid))
             {
                 Ok(sess) => match engine.sessions.fresh(&sid, seed, engine) {
                     Ok(mut fresh) => {
-                        let mut s = session::lock(&sess);
+                        let mut s = lock(&sess);
                         // Request ids keep counting, so none repeats after a reset.
                         fresh.requests = s.requests;
                         *s = fresh;
@@ -131,15 +132,6 @@ fn scenario_state(s: &session::Session, name: &str) -> Response {
     }
 }
 
-/// The request count a new session `sid` starts from.
-fn first_request(engine: &Engine, sid: &str) -> u64 {
-    if sid == session::DEFAULT_SESSION {
-        engine.plain_requests()
-    } else {
-        0
-    }
-}
-
 /// Show session `sid` without creating it: one that does not exist yet is shown as it would
 /// start.
 fn read_session(
@@ -148,7 +140,7 @@ fn read_session(
     f: impl FnOnce(&session::Session) -> Response,
 ) -> Response {
     match engine.sessions.peek(sid) {
-        Some(sess) => f(&session::lock(&sess)),
+        Some(sess) => f(&lock(&sess)),
         None => match engine.sessions.fresh(sid, engine.seed(), engine) {
             Ok(s) => f(&s),
             Err(m) => error(500, m),
@@ -164,10 +156,10 @@ fn with_session(
 ) -> Response {
     match engine
         .sessions
-        .get(sid, engine.seed(), engine, first_request(engine, sid))
+        .get(sid, engine.seed(), engine, engine.first_request(sid))
     {
         Ok(sess) => {
-            let mut s = session::lock(&sess);
+            let mut s = lock(&sess);
             match f(&mut s) {
                 Ok(r) => r,
                 Err((status, m)) => error(status, m),

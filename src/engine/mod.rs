@@ -9,6 +9,7 @@ mod message;
 pub mod render;
 mod route;
 
+use crate::sync::lock;
 pub use message::{Request, Response};
 use route::{Route, Routed};
 
@@ -249,17 +250,27 @@ impl Engine {
         if !self.sessions.default_is_plain()
             && let Some(sess) = self.sessions.peek(sid)
         {
-            let mut s = session::lock(&sess);
+            let mut s = lock(&sess);
             s.requests += 1;
             return self.request_id(sid, s.requests);
         }
-        let n = self.requests.fetch_add(1, Ordering::Relaxed);
-        self.request_id(sid, n)
+        self.plain_request_id()
     }
 
-    /// Requests answered so far without a session (the default session continues from here).
-    pub fn plain_requests(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
+    /// The next request id of requests answered without a session.
+    fn plain_request_id(&self) -> String {
+        let n = self.requests.fetch_add(1, Ordering::Relaxed);
+        self.request_id(session::DEFAULT_SESSION, n)
+    }
+
+    /// The request count a new session `sid` starts from: the default session continues the
+    /// count of requests answered before it existed, so its request ids never repeat.
+    pub fn first_request(&self, sid: &str) -> u64 {
+        if sid == session::DEFAULT_SESSION {
+            self.requests.load(Ordering::Relaxed)
+        } else {
+            0
+        }
     }
 
     fn request_id(&self, session: &str, n: u64) -> String {
@@ -277,27 +288,24 @@ impl Engine {
         let session_id = req.header_value(SESSION_HEADER);
         let plain = session_id.is_none() && self.sessions.default_is_plain();
         let (request_id, mut resp) = if plain {
-            let n = self.requests.fetch_add(1, Ordering::Relaxed);
-            let id = self.request_id(session::DEFAULT_SESSION, n);
+            let id = self.plain_request_id();
             let resp = self.dispatch(req, None, &id);
             (id, resp)
         } else {
             let sid = session_id.unwrap_or(session::DEFAULT_SESSION);
-            let first = if sid == session::DEFAULT_SESSION {
-                self.requests.load(Ordering::Relaxed)
-            } else {
-                0
-            };
-            match self.sessions.get(sid, self.seed, self, first) {
+            match self
+                .sessions
+                .get(sid, self.seed, self, self.first_request(sid))
+            {
                 Ok(sess) => {
-                    let mut s = session::lock(&sess);
+                    let mut s = lock(&sess);
                     s.requests += 1;
                     let id = self.request_id(sid, s.requests);
                     let resp = self.dispatch(req, Some(&mut s), &id);
                     (id, resp)
                 }
                 Err(m) => {
-                    let id = self.request_id(sid, 0);
+                    let id = self.plain_request_id();
                     (id, Response::json(500, &json!({ "error": m })))
                 }
             }
@@ -323,9 +331,7 @@ impl Engine {
                             status,
                             rule.as_ref()
                                 .and_then(|x| x.message.clone())
-                                .unwrap_or_else(|| {
-                                    api_error::hyper_free_reason(status).to_string()
-                                }),
+                                .unwrap_or_else(|| api_error::reason_phrase(status).to_string()),
                         );
                         if let Some(x) = &rule {
                             e.headers.extend(

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 use siphasher::sip::SipHasher13;
 
+use crate::data::column::set_path;
 use crate::query::params::Params;
 use crate::spec::ext::OperationExt;
 use crate::spec::schema::{Kind, Node};
@@ -202,7 +203,7 @@ pub fn apply_optional_fields(item: &mut Value, node: &Node, x: &OperationExt, pa
     for e in &x.expand {
         if params.get(&e.param).and_then(Value::as_bool) != Some(true) {
             for f in &e.fields {
-                remove_path(item, f);
+                set_path(item, f, None);
             }
         }
     }
@@ -219,11 +220,11 @@ pub fn apply_optional_fields(item: &mut Value, node: &Node, x: &OperationExt, pa
             for f in fields {
                 match node.at_path(f) {
                     Some(n) if matches!(n.kind, Kind::Array { .. }) => {
-                        set_path(item, f, Value::Array(Vec::new()))
+                        replace_path(item, f, Value::Array(Vec::new()))
                     }
-                    Some(n) if n.nullable => set_path(item, f, Value::Null),
+                    Some(n) if n.nullable => replace_path(item, f, Value::Null),
                     Some(n) if !node.requires(f) || !matches!(n.kind, Kind::Object { .. }) => {
-                        remove_path(item, f)
+                        set_path(item, f, None)
                     }
                     _ => {}
                 }
@@ -232,24 +233,11 @@ pub fn apply_optional_fields(item: &mut Value, node: &Node, x: &OperationExt, pa
     }
 }
 
-fn remove_path(item: &mut Value, path: &str) {
-    let (parent, last) = match path.rsplit_once('.') {
-        Some((p, l)) => (Some(p), l),
-        None => (None, path),
-    };
-    let target = match parent {
-        Some(p) => p.split('.').try_fold(item, |cur, seg| cur.get_mut(seg)),
-        None => Some(item),
-    };
-    if let Some(Value::Object(m)) = target {
-        m.remove(last);
-    }
-}
-
-fn set_path(item: &mut Value, path: &str, v: Value) {
+/// Set a dotted path only where the item already has it (or at the top level).
+fn replace_path(item: &mut Value, path: &str, v: Value) {
     let pointer: String = path.split('.').map(|s| format!("/{s}")).collect();
     if item.pointer(&pointer).is_some() || !path.contains('.') {
-        set_pointer(item, &pointer, v);
+        set_path(item, path, Some(v));
     }
 }
 

@@ -9,15 +9,17 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hasher;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
+
+use crate::sync::lock;
 
 use rand::SeedableRng;
 use serde_json::{Value, json};
 use siphasher::sip::SipHasher13;
 
 use super::{Expr, LetGen, Rule, Scenario, Target, Trigger};
+use crate::data::column::{extract, set_path};
 use crate::data::entity::{Entity, eval_free, format_millis};
-use crate::data::overlay::{get_path, set_path};
 use crate::data::{Collection, CollectionModel, Overlay, View};
 
 /// Scenario time zero: 2026-11-01T00:00:00.000Z (after every generated timestamp).
@@ -442,7 +444,7 @@ fn eval(
                 .cloned()
                 .ok_or_else(|| format!("no variable '{n}'"))?,
         ),
-        Expr::Field(p) => Some(get_path(before, p)),
+        Expr::Field(p) => Some(extract(before, p)),
         Expr::Now => Some(now.clone()),
         Expr::Omit => None,
     })
@@ -491,7 +493,7 @@ fn apply_step(
         let index = View::new(coll, Some(overlay)).len() as u64;
         let mut e = Entity::new(&coll.model, seed, index).full();
         apply_sets(&mut e, sets, &vars, now, &key_field)?;
-        let key = CollectionModel::key_text(&get_path(&e, &key_field));
+        let key = CollectionModel::key_text(&extract(&e, &key_field));
         if View::new(coll, Some(overlay)).lookup(&key).is_some() {
             return Err(format!("a created agent's key '{key}' is already taken"));
         }
@@ -623,12 +625,6 @@ impl Sessions {
         }
         Ok(s)
     }
-}
-
-/// Lock a mutex, recovering the data if a holder panicked (the state is still consistent:
-/// every mutation is applied whole or not at all).
-pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]

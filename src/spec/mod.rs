@@ -107,13 +107,14 @@ pub struct Operation {
     pub method: String,
     pub path: String,
     pub segments: Vec<Segment>,
-    pub operation_id: Option<String>,
     pub params: Vec<Param>,
     /// Security alternatives: each inner list must all be satisfied; empty outer = no auth.
     pub security: Vec<Vec<String>>,
     pub ext: Option<OperationExt>,
     pub key_pattern: Option<Regex>,
     pub responses: Vec<ResponseDef>,
+    /// The JSON request body schema, if the operation takes one, and whether it is required.
+    pub request_body: Option<(bool, Value)>,
 }
 
 impl Operation {

@@ -191,6 +191,17 @@ pub(super) fn load_operation(
             }
         }
     }
+    let request_body = match op.get("requestBody") {
+        Some(b) => {
+            let b = deref(file, doc, b, &format!("{loc}.requestBody"))?;
+            b.pointer("/content/application~1json/schema")
+                .map(|schema| {
+                    let required = b.get("required").and_then(Value::as_bool).unwrap_or(false);
+                    (required, schema.clone())
+                })
+        }
+        None => None,
+    };
     let mut responses = Vec::new();
     if let Some(rs) = op.get("responses").and_then(Value::as_object) {
         for (status, r) in rs {
@@ -259,15 +270,12 @@ pub(super) fn load_operation(
         method: method.to_ascii_uppercase(),
         path: path.to_string(),
         segments,
-        operation_id: op
-            .get("operationId")
-            .and_then(Value::as_str)
-            .map(str::to_string),
         params,
         security,
         ext: opext,
         key_pattern,
         responses,
+        request_body,
     })
 }
 

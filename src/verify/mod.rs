@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::contract::Contract;
 use crate::engine::render::node_at_pointer;
 use crate::spec::ext::{ActionKind, OperationExt, PageStyle};
-use crate::spec::{Api, Operation, SchemeKind};
+use crate::spec::{Api, Operation};
 pub use report::{Check, Kind, Report, Violation};
 
 /// How to verify.
@@ -118,22 +118,6 @@ impl Verifier<'_> {
         url
     }
 
-    fn auth_headers(&self, op: &Operation) -> Vec<(String, String)> {
-        let Some(alt) = op.security.first() else {
-            return Vec::new();
-        };
-        alt.iter()
-            .filter_map(|name| match self.api.schemes.get(name).map(|s| &s.kind) {
-                Some(SchemeKind::Bearer) => Some((
-                    "authorization".to_string(),
-                    format!("Bearer {}", self.opts.token),
-                )),
-                Some(SchemeKind::Header(h)) => Some((h.clone(), self.opts.token.clone())),
-                _ => None,
-            })
-            .collect()
-    }
-
     /// Send a GET for operation `op_i`, check status and body, and return the response.
     fn send(
         &mut self,
@@ -148,7 +132,7 @@ impl Verifier<'_> {
         let request = format!("GET {url}");
         let mut b = ureq::http::Request::builder().method("GET").uri(&url);
         if auth {
-            for (k, v) in self.auth_headers(op) {
+            for (k, v) in crate::auth::credential_headers(self.api, op, &self.opts.token) {
                 b = b.header(k, v);
             }
         }

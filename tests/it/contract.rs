@@ -1,7 +1,5 @@
 //! Request validation and the `--strict` response self-check.
 
-use understudy::engine::Config;
-
 use crate::support::{self, request};
 
 fn fixture(dir: &str) -> std::path::PathBuf {
@@ -23,13 +21,7 @@ fn strict_turns_a_contract_violation_into_a_loud_500() {
     assert!(r.json()["messages"].is_array());
     // Without --strict the broken body goes out as it is.
     let apis = understudy::spec::load_dir(&fixture("broken-specs")).unwrap();
-    let lax = support::start_with(
-        apis,
-        Config {
-            strict: false,
-            ..support::default_config()
-        },
-    );
+    let lax = support::start_with(apis, support::lax_config());
     assert_eq!(
         support::get(&format!("{}/vectara/v2/agents", lax.base)).status,
         200
@@ -39,13 +31,7 @@ fn strict_turns_a_contract_violation_into_a_loud_500() {
 #[test]
 fn request_bodies_and_header_parameters_are_validated() {
     let apis = understudy::spec::load_dir(&fixture("specs")).unwrap();
-    let s = support::start_with(
-        apis,
-        Config {
-            strict: false,
-            ..support::default_config()
-        },
-    );
+    let s = support::start_with(apis, support::lax_config());
     let url = format!("{}/widgets/api/widgets", s.base);
     let post = |headers: &[(&str, &str)], body: &str| {
         let agent: ureq::Agent = ureq::Agent::config_builder()

@@ -287,6 +287,15 @@ fn letta_deprecated_ordering_parameters() {
     );
 }
 
+/// Whether a Letta agent has an identity whose `field` is `value`.
+fn has_identity(agent: &Value, field: &str, value: &str) -> bool {
+    agent["identities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|i| i[field] == value)
+}
+
 #[test]
 fn letta_filters_match_the_oracle() {
     let base = &support::shared().base;
@@ -327,25 +336,11 @@ fn letta_filters_match_the_oracle() {
     {
         let id = ident["id"].as_str().unwrap();
         let got = ids(&format!("identity_id={id}"));
-        assert_eq!(
-            got,
-            expect(&|a| a["identities"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|i| i["id"] == id))
-        );
+        assert_eq!(got, expect(&|a| has_identity(a, "id", id)));
         assert!(!got.is_empty());
         let key = ident["identifier_key"].as_str().unwrap();
         let got = ids(&format!("identifier_keys={}", enc(key)));
-        assert_eq!(
-            got,
-            expect(&|a| a["identities"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|i| i["identifier_key"] == key))
-        );
+        assert_eq!(got, expect(&|a| has_identity(a, "identifier_key", key)));
     }
     // Filters combine with each other.
     let p = all[0]["project_id"].as_str().unwrap();

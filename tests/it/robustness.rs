@@ -1,18 +1,13 @@
 //! Hard to break: odd keys, ambiguous routes, oversized bodies and hostile inputs get clear
 //! answers in the API's own shape.
 
-use understudy::engine::Config;
-
 use crate::support::{self, request};
 
 fn widgets() -> support::TestServer {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/specs");
     support::start_with(
         understudy::spec::load_dir(&dir).unwrap(),
-        Config {
-            strict: false,
-            ..support::default_config()
-        },
+        support::lax_config(),
     )
 }
 

@@ -85,6 +85,15 @@ pub fn default_config() -> Config {
     }
 }
 
+/// The default configuration without `--strict`: for servers meant to send what a broken or
+/// partial spec produces.
+pub fn lax_config() -> Config {
+    Config {
+        strict: false,
+        ..default_config()
+    }
+}
+
 pub fn config_with_tokens(text: &str) -> Config {
     Config {
         tokens: Some(TokenDb::parse(std::path::Path::new("tokens"), text).unwrap()),

@@ -54,10 +54,7 @@ fn a_broken_configuration_is_caught() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/broken-specs");
     let s = support::start_with(
         understudy::spec::load_dir(&dir).unwrap(),
-        understudy::engine::Config {
-            strict: false,
-            ..support::default_config()
-        },
+        support::lax_config(),
     );
     let r = run("vectara", &format!("{}/vectara", s.base));
     assert!(!r.clean());
