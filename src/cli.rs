@@ -142,6 +142,17 @@ pub struct ServeArgs {
     /// Start this scenario in every session (repeatable).
     #[arg(long = "scenario", value_name = "NAME")]
     pub scenario: Vec<String>,
+    /// Answer API in its declared variant VARIANT unless a request's X-Understudy-Variant
+    /// header names another (repeatable), e.g. `--variant letta=sdk`.
+    #[arg(long = "variant", value_name = "API=VARIANT", value_parser = parse_variant)]
+    pub variant: Vec<(String, String)>,
     #[command(flatten)]
     pub source: ScenarioSource,
+}
+
+fn parse_variant(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((a, v)) if !a.is_empty() && !v.is_empty() => Ok((a.to_string(), v.to_string())),
+        _ => Err(format!("'{s}': write API=VARIANT, e.g. letta=sdk")),
+    }
 }

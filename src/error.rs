@@ -66,5 +66,29 @@ impl Error {
     }
 }
 
+impl Error {
+    /// The same error, its message prefixed with `what` (e.g. which variant of a spec).
+    pub fn context(self, what: &str) -> Self {
+        match self {
+            Error::Spec {
+                file,
+                line,
+                location,
+                message,
+            } => Error::Spec {
+                file,
+                line,
+                location,
+                message: format!("{what}: {message}"),
+            },
+            Error::SpecSyntax { file, message } => Error::SpecSyntax {
+                file,
+                message: format!("{what}: {message}"),
+            },
+            other => other,
+        }
+    }
+}
+
 /// Result alias used across the library.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

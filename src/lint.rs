@@ -275,15 +275,42 @@ fn error_envelopes(api: &Api, contract: &Contract, out: &mut Vec<Finding>) {
 /// Generated data, as each operation shows it, matches the response schemas.
 fn data(engine: &Engine, contracts: &BTreeMap<String, Contract>, out: &mut Vec<Finding>) {
     for m in engine.mounts() {
-        let api = &m.api;
-        let Some(contract) = contracts.get(&api.name) else {
+        let Some(contract) = contracts.get(&m.api.name) else {
             continue;
         };
+        data_of(engine, m, None, &m.api, contract, out);
+        for (name, v) in &m.api.variants {
+            match Contract::new(&v.api) {
+                Ok(c) => data_of(engine, m, Some(name), &v.api, &c, out),
+                Err(e) => push(
+                    out,
+                    &m.api,
+                    format!("x-understudy.variants.{name}"),
+                    format!("the variant's schemas do not compile: {e}"),
+                ),
+            }
+        }
+    }
+}
+
+/// The generated data of one mounted API in one shape (the document's, or a variant's).
+fn data_of(
+    engine: &Engine,
+    m: &crate::engine::Mount,
+    variant: Option<&str>,
+    api: &crate::spec::Api,
+    contract: &Contract,
+    out: &mut Vec<Finding>,
+) {
+    {
+        let shape = variant.map_or(String::new(), |v| format!(", variant {v}"));
         let file = api.file.clone();
         let lines = api.lines.clone();
         let mut report = |op: &crate::spec::Operation, path: &str, problems: Vec<String>| {
             let x = op.ext.as_ref();
-            let items = x.and_then(|x| x.items.clone()).unwrap_or_default();
+            let items = x
+                .and_then(|x| x.items.clone().or_else(|| x.item.clone()))
+                .unwrap_or_default();
             let model = x.and_then(|x| api.models.get(&x.collection));
             for p in problems.into_iter().take(3) {
                 let location = match model {
@@ -295,7 +322,7 @@ fn data(engine: &Engine, contracts: &BTreeMap<String, Contract>, out: &mut Vec<F
                     line: lines.line(&doc_path(&location, &api.doc)),
                     location,
                     message: format!(
-                        "generated data does not match the schema ({} {path}): {p}",
+                        "generated data does not match the schema ({} {path}{shape}): {p}",
                         op.method
                     ),
                 });
@@ -308,9 +335,12 @@ fn data(engine: &Engine, contracts: &BTreeMap<String, Contract>, out: &mut Vec<F
             };
             let credentials = crate::auth::credential_headers(api, op, "lint");
             let get = |path: &str| {
-                let mut req = Request::get(&format!("{}{path}", m.prefix));
+                let mut req = Request::get(&format!("{}{path}", m.prefix)).with_method(&op.method);
                 for (k, v) in &credentials {
                     req = req.header(k, v);
+                }
+                if let Some(v) = variant {
+                    req = req.header(crate::spec::VARIANT_HEADER, v);
                 }
                 engine.handle(&req)
             };
@@ -331,7 +361,7 @@ fn data(engine: &Engine, contracts: &BTreeMap<String, Contract>, out: &mut Vec<F
                         report(op, &path, contract.check(api, i, r.status, &r.body));
                     }
                 }
-                ActionKind::Get => {
+                ActionKind::Get | ActionKind::Respond => {
                     let param = x.key_param.clone().unwrap_or_default();
                     for idx in 0..coll.len().min(SAMPLE as usize) as u32 {
                         let key: String = percent_encoding::utf8_percent_encode(
@@ -362,11 +392,13 @@ fn generator_location(
         return base;
     };
     let mut segs: Vec<&str> = at.split('/').skip(1).collect();
-    if action == Some(ActionKind::List) {
-        let skip =
-            items.split('/').filter(|s| !s.is_empty()).count() + usize::from(!segs.is_empty());
-        segs = segs.into_iter().skip(skip).collect();
-    }
+    // Past the envelope: the list's items pointer and an index, or the detail's item pointer.
+    let envelope = items.split('/').filter(|s| !s.is_empty()).count();
+    let skip = match action {
+        Some(ActionKind::List) => envelope + usize::from(!segs.is_empty()),
+        _ => envelope,
+    };
+    segs = segs.into_iter().skip(skip).collect();
     let mut path = String::new();
     for s in segs {
         if s.chars().all(|c| c.is_ascii_digit()) {

@@ -183,6 +183,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 scenarios: load_scenarios(&args.source)?,
                 start: args.scenario.clone(),
                 strict: args.strict,
+                variants: args.variant.clone(),
             };
             let started = std::time::Instant::now();
             let engine = Arc::new(Engine::new(apis, &cfg)?);

@@ -49,12 +49,23 @@ impl<'a> Entity<'a> {
 
     /// The whole entity.
     pub fn full(&self) -> Value {
+        if let Some(rows) = &self.model.rows {
+            return usize::try_from(self.index)
+                .ok()
+                .and_then(|i| rows.get(i))
+                .cloned()
+                .unwrap_or(Value::Object(Map::new()));
+        }
         self.gen_at("", "", &self.model.node)
             .unwrap_or(Value::Object(Map::new()))
     }
 
     /// One field by dotted path (`None` when the field is omitted or the path is unknown).
     pub fn field(&self, path: &str) -> Option<Value> {
+        if let Some(rows) = &self.model.rows {
+            let row = usize::try_from(self.index).ok().and_then(|i| rows.get(i))?;
+            return Some(super::column::extract(row, path)).filter(|v| !v.is_null());
+        }
         if let Some(v) = self.cache.borrow().get(path) {
             return v.clone();
         }
@@ -136,7 +147,7 @@ impl<'a> Entity<'a> {
             }
             Gen::SameAs(p) => return self.field(p),
             Gen::Const(v) => v.clone(),
-            Gen::Omit => return None,
+            Gen::Omit | Gen::MemberOf { .. } => return None,
             Gen::Auto => return self.auto(rpath, gkey, node, false),
             Gen::Array { min, max, items } => {
                 let n = rng.random_range(*min..=*max);
@@ -326,6 +337,7 @@ pub fn eval_free(fg: &FieldGen, rng: ChaCha8Rng) -> Option<Value> {
         order_key: String::new(),
         count: 0,
         schemas: Vec::new(),
+        rows: None,
     });
     let e = Entity::new(model, 0, 0);
     e.eval_with(fg, rng, "", "", &ANY)
@@ -475,6 +487,7 @@ mod tests {
             order_key: "id".into(),
             count: 10,
             schemas: Vec::new(),
+            rows: None,
         }
     }
 

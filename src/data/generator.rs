@@ -71,6 +71,12 @@ pub enum Gen {
         then: Box<FieldGen>,
         otherwise: Box<FieldGen>,
     },
+    /// One of the values of a static collection's field (`member-of: regions.code`); replaced
+    /// by a [`Gen::OneOf`] over those values when the spec loads ([`FieldGen::resolve_members`]).
+    MemberOf {
+        collection: String,
+        field: String,
+    },
 }
 
 /// Default window for timestamps: 2024-01-01T00:00:00Z ..= 2026-06-30T00:00:00Z.
@@ -144,6 +150,19 @@ pub fn parse(value: &Value) -> Result<FieldGen, String> {
             }
         }
         "timestamp" => parse_timestamp(arg)?,
+        "member-of" => {
+            let text = arg
+                .as_str()
+                .ok_or("member-of takes COLLECTION.FIELD (a static collection's field)")?;
+            let (collection, field) = text
+                .split_once('.')
+                .filter(|(c, f)| !c.is_empty() && !f.is_empty())
+                .ok_or_else(|| format!("member-of '{text}': write COLLECTION.FIELD"))?;
+            Gen::MemberOf {
+                collection: collection.to_string(),
+                field: field.to_string(),
+            }
+        }
         "same-as" => Gen::SameAs(arg.as_str().ok_or("same-as takes a field path")?.into()),
         "const" => Gen::Const(arg.clone()),
         "omit" => Gen::Omit,
@@ -289,7 +308,41 @@ fn parse_timestamp(arg: &Value) -> Result<Gen, String> {
     Ok(Gen::Timestamp { from, to, within })
 }
 
+/// The values of a static collection's field, by (collection, field), for `member-of`.
+pub type MemberValues<'a> = dyn Fn(&str, &str) -> Result<Vec<Value>, String> + 'a;
+
 impl FieldGen {
+    /// Replace every `member-of` by a `one-of` over the values `values(collection, field)`
+    /// gives (the distinct values of a static collection's field, in row order).
+    pub fn resolve_members(&mut self, values: &MemberValues) -> Result<(), String> {
+        match &mut self.kind {
+            Gen::MemberOf { collection, field } => {
+                let vals = values(collection, field)?;
+                if vals.is_empty() {
+                    return Err(format!("member-of {collection}.{field}: no values"));
+                }
+                self.kind = Gen::OneOf {
+                    values: vals,
+                    weights: None,
+                };
+            }
+            Gen::Array { items: Some(i), .. } => i.resolve_members(values)?,
+            Gen::Object(subs) => {
+                for (_, g) in subs {
+                    g.resolve_members(values)?;
+                }
+            }
+            Gen::If {
+                then, otherwise, ..
+            } => {
+                then.resolve_members(values)?;
+                otherwise.resolve_members(values)?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
     /// Every field path this generator reads (for cycle and existence checks at load).
     pub fn refs(&self, out: &mut Vec<String>) {
         match &self.kind {
@@ -342,6 +395,7 @@ mod tests {
             json!({"int": {"min": "$a.b", "max": 9}}),
             json!({"timestamp": {"from": "$createdAt", "within": "90d"}}),
             json!({"same-as": "x"}),
+            json!({"member-of": "regions.code"}),
             json!({"const": null}),
             json!({"omit": true}),
             json!({"auto": {}}),
@@ -374,6 +428,7 @@ mod tests {
             ),
             (json!({"unique-of": ["a"], "array": {"max": 3}}), "exceeds"),
             (json!("uuid"), "is a map"),
+            (json!({"member-of": "regions"}), "COLLECTION.FIELD"),
         ];
         for (g, want) in cases {
             let err = parse(&g).unwrap_err();

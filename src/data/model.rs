@@ -1,7 +1,8 @@
 //! A collection's model: the merged entity schema and its field generators, built from the
 //! spec's `x-understudy.collections` entry and checked at load.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -22,7 +23,12 @@ pub struct CollectionModel {
     pub count: u64,
     /// The component schemas the entity merges (for validation).
     pub schemas: Vec<String>,
+    /// A static collection's fixed entities (`rows`), in order.
+    pub rows: Option<Vec<Value>>,
 }
+
+/// Models built so far, for `member-of` references to static collections.
+pub type Models = BTreeMap<String, Arc<CollectionModel>>;
 
 impl CollectionModel {
     /// Build and check a model; errors name the spec file and location.
@@ -32,8 +38,23 @@ impl CollectionModel {
         name: &str,
         ext: &CollectionExt,
         compiler: &Compiler,
+        built: &Models,
     ) -> Result<Self> {
         let loc = format!("x-understudy.collections.{name}");
+        let count = match (&ext.rows, ext.count) {
+            (Some(rows), None) => rows.len() as u64,
+            (None, Some(n)) => n,
+            (Some(_), Some(_)) => {
+                return Err(Error::spec(
+                    file,
+                    format!("{loc}.count"),
+                    "a collection with rows has as many entities as rows: drop count",
+                ));
+            }
+            (None, None) => {
+                return Err(Error::spec(file, &loc, "needs count (or rows)"));
+            }
+        };
         let mut node: Option<Node> = None;
         if ext.schemas.is_empty() {
             return Err(Error::spec(
@@ -52,19 +73,14 @@ impl CollectionModel {
             });
         }
         let node = node.ok_or_else(|| Error::spec(file, &loc, "no schema"))?;
-        let mut fields = HashMap::new();
-        for (path, g) in &ext.fields {
-            let at = format!("{loc}.fields.{path}");
-            if node.at_path(path).is_none() {
-                return Err(Error::spec(
-                    file,
-                    at,
-                    "no such field in the collection's schemas",
-                ));
-            }
-            let fg = generator::parse(g).map_err(|e| Error::spec(file, &at, e))?;
-            fields.insert(path.clone(), fg);
+        if ext.rows.is_some() && !ext.fields.is_empty() {
+            return Err(Error::spec(
+                file,
+                format!("{loc}.fields"),
+                "a collection with rows takes its values from the rows, not from generators",
+            ));
         }
+        let fields = parse_fields(file, &loc, &node, &ext.fields, built)?;
         let order_key = ext.order_key.as_ref().unwrap_or(&ext.key);
         for (path, key) in [("key", &ext.key), ("order-key", order_key)] {
             if node.at_path(key).is_none() {
@@ -82,11 +98,44 @@ impl CollectionModel {
             fields,
             key: ext.key.clone(),
             order_key: ext.order_key.clone().unwrap_or_else(|| ext.key.clone()),
-            count: ext.count,
+            count,
             schemas: ext.schemas.clone(),
+            rows: ext.rows.clone(),
         };
         model.check_refs(file, &loc)?;
         Ok(model)
+    }
+
+    /// A model for one generated body (an operation's `respond` answer): `node` with the
+    /// generators `fields`, at location `loc` for messages.
+    pub fn for_body(
+        api: &str,
+        file: &str,
+        loc: &str,
+        name: &str,
+        node: Node,
+        fields: &BTreeMap<String, Value>,
+        built: &Models,
+    ) -> Result<Self> {
+        let fields = parse_fields(file, loc, &node, fields, built)?;
+        let model = CollectionModel {
+            api: api.to_string(),
+            name: name.to_string(),
+            node,
+            fields,
+            key: String::new(),
+            order_key: String::new(),
+            count: 0,
+            schemas: Vec::new(),
+            rows: None,
+        };
+        model.check_refs(file, loc)?;
+        Ok(model)
+    }
+
+    /// Whether the collection is a fixed list of rows (never scaled by `--count`).
+    pub fn is_static(&self) -> bool {
+        self.rows.is_some()
     }
 
     /// Every reference names a field, and references form no cycle.
@@ -154,6 +203,19 @@ impl CollectionModel {
         Ok(())
     }
 
+    /// The distinct values of `field` over a static collection's rows, in row order.
+    pub fn row_values(&self, field: &str) -> Option<Vec<Value>> {
+        let rows = self.rows.as_ref()?;
+        let mut out: Vec<Value> = Vec::new();
+        for r in rows {
+            let v = super::column::extract(r, field);
+            if !v.is_null() && !out.contains(&v) {
+                out.push(v);
+            }
+        }
+        Some(out)
+    }
+
     /// The value an entity's key field holds, as text (keys are compared as strings).
     pub fn key_text(v: &Value) -> String {
         match v {
@@ -161,4 +223,38 @@ impl CollectionModel {
             other => other.to_string(),
         }
     }
+}
+
+/// Parse the generators of `fields` (paths into `node`), resolving `member-of` against the
+/// static collections in `built`.
+fn parse_fields(
+    file: &str,
+    loc: &str,
+    node: &Node,
+    fields: &BTreeMap<String, Value>,
+    built: &Models,
+) -> Result<HashMap<String, FieldGen>> {
+    let members = |collection: &str, field: &str| -> std::result::Result<Vec<Value>, String> {
+        built
+            .get(collection)
+            .and_then(|m| m.row_values(field))
+            .ok_or_else(|| {
+                format!(
+                    "member-of {collection}.{field}: '{collection}' is not a static collection \
+                     (one with rows)"
+                )
+            })
+    };
+    let mut out = HashMap::new();
+    for (path, g) in fields {
+        let at = format!("{loc}.fields.{path}");
+        if node.at_path(path).is_none() {
+            return Err(Error::spec(file, at, "no such field in the schema"));
+        }
+        let mut fg = generator::parse(g).map_err(|e| Error::spec(file, &at, e))?;
+        fg.resolve_members(&members)
+            .map_err(|e| Error::spec(file, &at, e))?;
+        out.insert(path.clone(), fg);
+    }
+    Ok(out)
 }

@@ -112,6 +112,38 @@ impl Template {
         })
     }
 
+    /// Whether the template only copies other fields (no random parts), so that it can be
+    /// rendered from an existing entity with [`Template::render_from`].
+    pub fn is_derived(&self) -> bool {
+        self.parts.iter().all(|p| {
+            matches!(
+                p,
+                Part::Lit(_) | Part::Ref(_) | Part::Slug(_) | Part::Snake(_)
+            )
+        })
+    }
+
+    /// Render a derived template (see [`Template::is_derived`]) from the fields of `entity`;
+    /// random parts render as nothing.
+    pub fn render_from(&self, entity: &serde_json::Value) -> String {
+        let text = |path: &str| match super::column::extract(entity, path) {
+            serde_json::Value::String(s) => s,
+            serde_json::Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        let mut out = String::new();
+        for p in &self.parts {
+            match p {
+                Part::Lit(s) => out.push_str(s),
+                Part::Ref(r) => out.push_str(&text(r)),
+                Part::Slug(r) => out.push_str(&case_words(&text(r), '-')),
+                Part::Snake(r) => out.push_str(&case_words(&text(r), '_')),
+                _ => {}
+            }
+        }
+        out
+    }
+
     /// Field paths the template reads.
     pub fn refs(&self) -> Vec<String> {
         self.parts

@@ -2,17 +2,21 @@
 //! parameters have been checked: the dataset as the session sees it, shaped by the response
 //! schema and the API's list envelope.
 
+use std::hash::Hasher;
+
 use serde_json::Value;
+use siphasher::sip::SipHasher13;
 
 use super::render;
 use super::route::Routed;
 use super::{Engine, Request, Response};
 use crate::api_error::ApiError;
 use crate::auth;
-use crate::data::View;
-use crate::query::{self, params};
+use crate::data::{Entity, View};
+use crate::query;
+use crate::query::params::{self, Params};
 use crate::scenario::session::Session;
-use crate::spec::ext::ActionKind;
+use crate::spec::ext::{ActionKind, OperationExt};
 
 impl Engine {
     /// The serialized item for entity `i`: cached when the entity is the dataset's own (not
@@ -70,53 +74,60 @@ impl Engine {
             .ok_or_else(|| ApiError::new(500, "collection missing"))?;
         let overlay = session.and_then(|s| s.overlay(&api.name, &x.collection));
         let view = View::new(coll, overlay);
-        let ok_node = r.op.response(200).and_then(|d| d.node.as_ref());
+        let shape = r.shape_op();
+        let ok_node = shape.response(200).and_then(|d| d.node.as_ref());
+        let coll_name = x.collection.as_str();
         match x.action {
             ActionKind::Get => {
-                let kp = x.key_param.as_deref().unwrap_or_default();
-                let key = params
-                    .get(kp)
-                    .map(crate::data::CollectionModel::key_text)
-                    .unwrap_or_default();
-                let key = key.as_str();
-                if let Some(re) = &r.op.key_pattern
-                    && !re.is_match(key)
-                {
-                    return Err(ApiError::param(
-                        bad,
-                        "path",
-                        kp,
-                        format!("{kp}: '{key}' is not a valid identifier"),
-                    ));
-                }
-                let i = view.lookup(key).ok_or_else(|| {
-                    ApiError::not_found(
-                        key,
-                        format!("{} '{key}' not found", singular(&x.collection)),
-                    )
-                })?;
-                let variant = render::variant(x, &params);
+                let i = self.lookup(r, x, &params, &view, bad)?;
+                let item_ptr = x.item.as_deref().unwrap_or("");
+                let node = ok_node.and_then(|n| n.at_pointer(item_ptr));
+                let variant = render::variant(x, &params) ^ r.variant_tag();
                 let body = self.rendered(r, &view, variant, i, || {
-                    render::item(&view.entity(i), ok_node, x, &params)
+                    render::item(&r.shaped(coll_name, view.entity(i)), node, x, &params)
                 });
-                Ok(Response::bytes(200, body))
+                Ok(Response::bytes(
+                    200,
+                    render::envelope_with_item(item_ptr, body),
+                ))
+            }
+            ActionKind::Respond => {
+                let i = self.lookup(r, x, &params, &view, bad)?;
+                let Some((status, model)) = &shape.respond else {
+                    return Err(ApiError::new(500, "respond model missing"));
+                };
+                // The body is a pure function of (seed, operation, entity key).
+                let mut h = SipHasher13::new_with_keys(self.seed, r.op_index as u64);
+                h.write(view.key(i).as_bytes());
+                let body = Entity::new(model, self.seed, h.finish()).full();
+                let body = bytes::Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+                Ok(Response::bytes(
+                    *status,
+                    render::envelope_with_item(x.item.as_deref().unwrap_or(""), body),
+                ))
             }
             ActionKind::List => {
                 let out = query::list(&view, x, &params, self.seed, bad)?;
                 let items_ptr = x.items.as_deref().unwrap_or("");
-                let item_node = ok_node
-                    .and_then(|n| render::node_at_pointer(n, items_ptr))
-                    .and_then(|n| match &n.kind {
-                        crate::spec::schema::Kind::Array { items, .. } => Some(&**items),
-                        _ => None,
-                    });
-                let variant = render::variant(x, &params);
+                let item_node =
+                    ok_node
+                        .and_then(|n| n.at_pointer(items_ptr))
+                        .and_then(|n| match &n.kind {
+                            crate::spec::schema::Kind::Array { items, .. } => Some(&**items),
+                            _ => None,
+                        });
+                let variant = render::variant(x, &params) ^ r.variant_tag();
                 let items: Vec<bytes::Bytes> = out
                     .items
                     .iter()
                     .map(|&i| {
                         self.rendered(r, &view, variant, i, || {
-                            render::item(&view.entity(i), item_node, x, &params)
+                            render::item(
+                                &r.shaped(coll_name, view.entity(i)),
+                                item_node,
+                                x,
+                                &params,
+                            )
                         })
                     })
                     .collect();
@@ -133,6 +144,41 @@ impl Engine {
                 ))
             }
         }
+    }
+}
+
+impl Engine {
+    /// The entity an operation's key parameter names: 400 (the API's bad-request status) when
+    /// it does not match the key pattern, 404 when no such entity is visible.
+    fn lookup(
+        &self,
+        r: &Routed,
+        x: &OperationExt,
+        params: &Params,
+        view: &View,
+        bad: u16,
+    ) -> Result<u32, ApiError> {
+        let kp = x.key_param.as_deref().unwrap_or_default();
+        let key = params
+            .get(kp)
+            .map(crate::data::CollectionModel::key_text)
+            .unwrap_or_default();
+        if let Some(re) = &r.op.key_pattern
+            && !re.is_match(&key)
+        {
+            return Err(ApiError::param(
+                bad,
+                "path",
+                kp,
+                format!("{kp}: '{key}' is not a valid identifier"),
+            ));
+        }
+        view.lookup(&key).ok_or_else(|| {
+            ApiError::not_found(
+                &key,
+                format!("{} '{key}' not found", singular(&x.collection)),
+            )
+        })
     }
 }
 

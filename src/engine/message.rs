@@ -29,6 +29,12 @@ impl Request {
         }
     }
 
+    /// A request with another method.
+    pub fn with_method(mut self, method: &str) -> Self {
+        self.method = method.to_ascii_uppercase();
+        self
+    }
+
     /// Add a header (name lower-cased).
     pub fn header(mut self, name: &str, value: &str) -> Self {
         self.headers

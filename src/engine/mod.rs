@@ -45,6 +45,8 @@ pub struct Config {
     pub start: Vec<String>,
     /// Validate every response against the spec; a violation becomes a logged 500.
     pub strict: bool,
+    /// (API, variant): the variant an API answers in when a request names none.
+    pub variants: Vec<(String, String)>,
 }
 
 /// The header that selects a scenario session.
@@ -61,6 +63,64 @@ pub struct Mount {
     bodies: BTreeMap<usize, (bool, jsonschema::Validator)>,
     /// Serialized items of unchanged entities.
     rendered: render::RenderCache,
+    /// The API's variants, by name, and the one used when a request names none.
+    variants: BTreeMap<String, MountVariant>,
+    default_variant: Option<String>,
+}
+
+/// A variant of a mounted API: its shapes and, with `--strict`, their validators.
+pub struct MountVariant {
+    pub variant: Arc<spec::Variant>,
+    contract: Option<Contract>,
+    /// Mixed into render-cache keys, so variants never share cached items.
+    tag: u64,
+}
+
+impl MountVariant {
+    /// The entity in this variant's shape: its derived fields set from the document's ones.
+    fn derive(&self, collection: &str, mut entity: Value) -> Value {
+        if let Some(fields) = self.variant.derive.get(collection) {
+            let base = entity.clone();
+            for (path, t) in fields {
+                crate::data::column::set_path(
+                    &mut entity,
+                    path,
+                    Some(Value::String(t.render_from(&base))),
+                );
+            }
+        }
+        entity
+    }
+}
+
+impl Mount {
+    /// The variant a request asks for (header, else the mount's default); an unknown name is
+    /// the API's bad request.
+    fn variant_for(&self, req: &Request) -> Result<Option<&MountVariant>, ApiError> {
+        let name = req
+            .header_value(spec::VARIANT_HEADER)
+            .or(self.default_variant.as_deref());
+        match name {
+            None => Ok(None),
+            Some(n) => self.variants.get(n).map(Some).ok_or_else(|| {
+                let known: Vec<&str> = self.variants.keys().map(String::as_str).collect();
+                ApiError::param(
+                    self.api.bad_request_status,
+                    "header",
+                    spec::VARIANT_HEADER,
+                    format!(
+                        "{}: no variant '{n}' of this API (variants: {})",
+                        spec::VARIANT_HEADER,
+                        if known.is_empty() {
+                            "none".to_string()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                )
+            }),
+        }
+    }
 }
 
 /// The engine.
@@ -92,7 +152,10 @@ impl Engine {
             let mut collections = BTreeMap::new();
             for (cname, model) in &api.models {
                 let (cols, sorts) = indexed.get(cname).cloned().unwrap_or_default();
-                let count = cfg.count.unwrap_or(model.count);
+                let count = match cfg.count {
+                    Some(n) if !model.is_static() => n,
+                    _ => model.count,
+                };
                 let c = Collection::build(model.clone(), cfg.seed, count, &cols, &sorts)?;
                 collections.insert(cname.clone(), Arc::new(c));
             }
@@ -107,6 +170,38 @@ impl Engine {
                 None
             };
             let bodies = contract::request_body_validators(&api).map_err(Error::Config)?;
+            let mut variants = BTreeMap::new();
+            for (vname, v) in &api.variants {
+                let contract = if cfg.strict {
+                    Some(Contract::new(&v.api).map_err(Error::Config)?)
+                } else {
+                    None
+                };
+                let mut h = SipHasher13::new_with_keys(0x7661_7269, 0x0061_6e74);
+                h.write(vname.as_bytes());
+                variants.insert(
+                    vname.clone(),
+                    MountVariant {
+                        variant: v.clone(),
+                        contract,
+                        tag: h.finish(),
+                    },
+                );
+            }
+            let default_variant = cfg
+                .variants
+                .iter()
+                .find(|(a, _)| *a == api.name)
+                .map(|(_, v)| v.clone());
+            if let Some(v) = &default_variant
+                && !variants.contains_key(v)
+            {
+                return Err(Error::Config(format!(
+                    "--variant {}={v}: the API has no such variant (variants: {})",
+                    api.name,
+                    variants.keys().cloned().collect::<Vec<_>>().join(", ")
+                )));
+            }
             mounts.push(Mount {
                 prefix,
                 api: Arc::new(api),
@@ -114,7 +209,16 @@ impl Engine {
                 contract,
                 bodies,
                 rendered: render::RenderCache::default(),
+                variants,
+                default_variant,
             });
+        }
+        for (a, v) in &cfg.variants {
+            if !mounts.iter().any(|m| m.api.name == *a) {
+                return Err(Error::Config(format!(
+                    "--variant {a}={v}: no such API is served"
+                )));
+            }
         }
         // Longest prefix first, so `/a/v1` wins over `/a`.
         mounts.sort_by_key(|m| std::cmp::Reverse(m.prefix.len()));
@@ -169,12 +273,13 @@ impl Engine {
     fn strict_check(
         &self,
         c: &Contract,
+        api: &Api,
         r: &Routed,
         req: &Request,
         resp: Response,
         request_id: &str,
     ) -> Response {
-        let mut problems = c.check(&r.mount.api, r.op_index, resp.status, &resp.body);
+        let mut problems = c.check(api, r.op_index, resp.status, &resp.body);
         if let Some(def) = r.op.response(resp.status) {
             for h in &def.required_headers {
                 if !resp.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(h)) {
@@ -317,7 +422,11 @@ impl Engine {
     /// Route and answer, within a session when there is one.
     fn dispatch(&self, req: &Request, session: Option<&mut Session>, request_id: &str) -> Response {
         match route::route(&self.mounts, req) {
-            Route::Found(r) => {
+            Route::Found(mut r) => {
+                match r.mount.variant_for(req) {
+                    Ok(v) => r.variant = v,
+                    Err(e) => return error_response(&r.mount.api, &e, request_id),
+                }
                 let mut rule = None;
                 let mut session = session;
                 if let Some(s) = session.as_deref_mut() {
@@ -347,8 +456,12 @@ impl Engine {
                         Err(e) => error_response(&r.mount.api, &e, request_id),
                     },
                 };
-                if let Some(c) = &r.mount.contract {
-                    resp = self.strict_check(c, &r, req, resp, request_id);
+                let contract = match r.variant {
+                    Some(v) => v.contract.as_ref().map(|c| (c, &v.variant.api)),
+                    None => r.mount.contract.as_ref().map(|c| (c, &r.mount.api)),
+                };
+                if let Some((c, api)) = contract {
+                    resp = self.strict_check(c, api, &r, req, resp, request_id);
                 }
                 if let Some(x) = &rule {
                     if x.status.is_none() {

@@ -92,12 +92,43 @@ pub fn item(entity: &Value, node: Option<&Node>, x: &OperationExt, params: &Para
 /// A JSON body whose array at `items` is made of already-serialized items, followed by the
 /// `extras` (total, next-page token) at their pointers.
 pub fn envelope_with_items(items_ptr: &str, items: &[Bytes], extras: Vec<(&str, Value)>) -> Bytes {
+    let len: usize = items.iter().map(Bytes::len).sum::<usize>() + items.len() + 2;
+    splice_at(items_ptr, extras, len, |out| {
+        out.push(b'[');
+        for (i, it) in items.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(it);
+        }
+        out.push(b']');
+    })
+}
+
+/// A JSON body with one already-serialized value at `pointer` (the whole body when empty).
+pub fn envelope_with_item(pointer: &str, item: Bytes) -> Bytes {
+    if pointer.is_empty() {
+        return item;
+    }
+    splice_at(pointer, Vec::new(), item.len(), |out| {
+        out.extend_from_slice(&item)
+    })
+}
+
+/// Serialize a body holding `extras` at their pointers and, at `pointer`, the bytes `write`
+/// appends (`len` of them, for the allocation).
+fn splice_at(
+    pointer: &str,
+    extras: Vec<(&str, Value)>,
+    len: usize,
+    write: impl FnOnce(&mut Vec<u8>),
+) -> Bytes {
     // A placeholder that holds NUL characters, which JSON always escapes: no serialized value
     // of the body can contain its serialized form by accident.
     let mut body = Value::Null;
     set_pointer(
         &mut body,
-        items_ptr,
+        pointer,
         Value::String("\u{0}understudy:items\u{0}".into()),
     );
     for (pointer, v) in extras {
@@ -105,20 +136,12 @@ pub fn envelope_with_items(items_ptr: &str, items: &[Bytes], extras: Vec<(&str, 
     }
     let text = serde_json::to_vec(&body).unwrap_or_default();
     let marker: &[u8] = b"\"\\u0000understudy:items\\u0000\"";
-    let total: usize = items.iter().map(Bytes::len).sum::<usize>() + items.len() + 2;
     let Some(at) = find(&text, marker) else {
         return Bytes::from(text);
     };
-    let mut out = Vec::with_capacity(text.len() + total);
+    let mut out = Vec::with_capacity(text.len() + len);
     out.extend_from_slice(&text[..at]);
-    out.push(b'[');
-    for (i, it) in items.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(it);
-    }
-    out.push(b']');
+    write(&mut out);
     out.extend_from_slice(&text[at + marker.len()..]);
     Bytes::from(out)
 }
@@ -159,19 +182,6 @@ pub fn project(v: &Value, node: &Node) -> Value {
         }
         _ => v.clone(),
     }
-}
-
-/// The node a JSON pointer reaches (through object properties and array items).
-pub fn node_at_pointer<'a>(node: &'a Node, pointer: &str) -> Option<&'a Node> {
-    let mut cur = node;
-    for seg in pointer.split('/').skip(1) {
-        cur = match &cur.kind {
-            Kind::Object { .. } => cur.prop(seg)?,
-            Kind::Array { items, .. } => items,
-            _ => return None,
-        };
-    }
-    Some(cur)
 }
 
 /// Set `v` at `pointer` inside `root`, creating objects on the way.
@@ -296,7 +306,7 @@ mod tests {
             json!({"type": "object", "properties": {"agents": {"type": "array", "items": {"type": "string"}}}}),
         );
         assert!(matches!(
-            node_at_pointer(&n, "/agents").map(|n| &n.kind),
+            n.at_pointer("/agents").map(|n| &n.kind),
             Some(Kind::Array { .. })
         ));
     }

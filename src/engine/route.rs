@@ -1,7 +1,7 @@
 //! Routing: which mounted API and which operation a request is for, with its path parameters;
 //! or why none is (no API at that path, no such path, or another method).
 
-use super::{Mount, Request};
+use super::{Mount, MountVariant, Request};
 use crate::spec::{Operation, Segment};
 
 /// An operation whose path matches: (operation, path parameters, literal segments).
@@ -13,6 +13,30 @@ pub(super) struct Routed<'a> {
     pub(super) op: &'a Operation,
     pub(super) op_index: usize,
     pub(super) path_params: Vec<(String, String)>,
+    /// The variant the request is answered in (set after routing).
+    pub(super) variant: Option<&'a MountVariant>,
+}
+
+impl<'a> Routed<'a> {
+    /// The operation whose response shapes apply: the variant's copy, or the operation.
+    pub(super) fn shape_op(&self) -> &'a crate::spec::Operation {
+        self.variant
+            .and_then(|v| v.variant.api.operations.get(self.op_index))
+            .unwrap_or(self.op)
+    }
+
+    /// An entity of `collection` in the shape the request is answered in.
+    pub(super) fn shaped(&self, collection: &str, entity: serde_json::Value) -> serde_json::Value {
+        match self.variant {
+            Some(v) => v.derive(collection, entity),
+            None => entity,
+        }
+    }
+
+    /// Mixed into render-cache keys: 0 for the document's shape.
+    pub(super) fn variant_tag(&self) -> u64 {
+        self.variant.map_or(0, |v| v.tag)
+    }
 }
 
 pub(super) enum Route<'a> {
@@ -64,6 +88,7 @@ pub(super) fn route<'a>(mounts: &'a [Mount], req: &Request) -> Route<'a> {
                 op,
                 op_index,
                 path_params,
+                variant: None,
             })
         }
         None => {

@@ -199,6 +199,7 @@ mod tests {
 
     fn param(name: &str, schema: Value) -> Param {
         Param {
+            example: None,
             name: name.into(),
             location: ParamIn::Query,
             required: false,

@@ -21,6 +21,23 @@ pub struct RootExt {
     pub errors: ErrorsExt,
     #[serde(default)]
     pub collections: BTreeMap<String, CollectionExt>,
+    #[serde(default)]
+    pub variants: BTreeMap<String, VariantExt>,
+}
+
+/// `x-understudy.variants.NAME`: another shape of the same data, for clients that disagree with
+/// the document (selected per request by a header, or per mount).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct VariantExt {
+    #[serde(default)]
+    pub description: Option<String>,
+    /// JSON merge patches (RFC 7386) on `components.schemas`, by schema name.
+    #[serde(default)]
+    pub schemas: BTreeMap<String, Value>,
+    /// Per collection: field path -> template over the document-shaped entity.
+    #[serde(default)]
+    pub derive: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// `x-understudy.errors`: the API's error envelope.
@@ -46,7 +63,12 @@ pub struct StatusErrorExt {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct CollectionExt {
-    pub count: u64,
+    /// Default number of entities; for a collection with `rows`, the number of rows.
+    #[serde(default)]
+    pub count: Option<u64>,
+    /// Fixed entities (a static collection, never scaled by `--count`).
+    #[serde(default)]
+    pub rows: Option<Vec<Value>>,
     pub schemas: Vec<String>,
     pub key: String,
     #[serde(default)]
@@ -83,6 +105,13 @@ pub struct OperationExt {
     pub key_param: Option<String>,
     #[serde(default)]
     pub key_pattern: Option<String>,
+    /// For `get` and `respond`: where the entity (or body) sits in the response (a JSON
+    /// pointer; default: the whole body).
+    #[serde(default)]
+    pub item: Option<String>,
+    /// For `respond`: generators for paths of the response body.
+    #[serde(default)]
+    pub fields: BTreeMap<String, Value>,
 }
 
 /// What an operation does with its collection.
@@ -91,6 +120,8 @@ pub struct OperationExt {
 pub enum ActionKind {
     List,
     Get,
+    /// Look the entity up (404 if absent), answer a body generated from the response schema.
+    Respond,
 }
 
 /// Fields shown only when a boolean parameter is true.

@@ -48,7 +48,23 @@ pub struct Api {
     pub models: BTreeMap<String, Arc<CollectionModel>>,
     pub operations: Vec<Operation>,
     pub schemes: BTreeMap<String, Scheme>,
+    /// Other shapes of the same data (`x-understudy.variants`), by name.
+    pub variants: BTreeMap<String, Arc<Variant>>,
 }
+
+/// A variant: the document with its schema patches applied (operations in the same order as
+/// the base API's, sharing its collections), and the fields derived for it.
+#[derive(Debug)]
+pub struct Variant {
+    pub name: String,
+    pub description: Option<String>,
+    pub api: Arc<Api>,
+    /// Per collection: (field path, template over the document-shaped entity).
+    pub derive: BTreeMap<String, Vec<(String, crate::data::template::Template)>>,
+}
+
+/// The header that selects a variant per request.
+pub const VARIANT_HEADER: &str = "x-understudy-variant";
 
 /// A path segment of an operation's template.
 #[derive(Debug, Clone, PartialEq)]
@@ -87,6 +103,9 @@ pub struct Param {
     /// `explode`, and `simple`, the path and header style), ` ` (`spaceDelimited`) or `|`
     /// (`pipeDelimited`).
     pub delimiter: Option<char>,
+    /// A value for tools to send: the parameter's `example`, else its schema's `example`,
+    /// `default` or first `enum` value.
+    pub example: Option<Value>,
 }
 
 /// A documented response of an operation.
@@ -115,6 +134,8 @@ pub struct Operation {
     pub responses: Vec<ResponseDef>,
     /// The JSON request body schema, if the operation takes one, and whether it is required.
     pub request_body: Option<(bool, Value)>,
+    /// For a `respond` action: the documented success status and the model of its body.
+    pub respond: Option<(u16, Arc<CollectionModel>)>,
 }
 
 impl Operation {
@@ -258,6 +279,111 @@ pub fn load_str(file: &str, text: &str) -> Result<Api> {
 
 fn load_doc(file: &str, text: &str, lines: Arc<Lines>) -> Result<Api> {
     let doc = parse_yaml(file, text)?;
+    let mut api = build_api(file, doc, lines, None)?;
+    api.variants = load_variants(&api)?;
+    Ok(api)
+}
+
+/// Build each declared variant of `base`: its document with the schema patches applied, its
+/// operations (sharing the base collections), and its derived fields checked.
+fn load_variants(base: &Api) -> Result<BTreeMap<String, Arc<Variant>>> {
+    let file = base.file.as_str();
+    let mut out = BTreeMap::new();
+    for (vname, v) in &base.root.variants {
+        let loc = format!("x-understudy.variants.{vname}");
+        let mut doc = base.doc.clone();
+        if let Some(x) = doc.get_mut("x-understudy").and_then(Value::as_object_mut) {
+            x.remove("variants");
+        }
+        for (schema, patch) in &v.schemas {
+            let target = doc
+                .pointer_mut(&format!("/components/schemas/{schema}"))
+                .ok_or_else(|| {
+                    Error::spec(
+                        file,
+                        format!("{loc}.schemas.{schema}"),
+                        format!("no component schema '{schema}' to patch"),
+                    )
+                })?;
+            merge_patch(target, patch);
+        }
+        let api = build_api(file, doc, base.lines.clone(), Some(&base.models))
+            .map_err(|e| e.context(&format!("variant '{vname}'")))?;
+        let mut derive = BTreeMap::new();
+        for (cname, fields) in &v.derive {
+            let model = base.models.get(cname).ok_or_else(|| {
+                Error::spec(
+                    file,
+                    format!("{loc}.derive.{cname}"),
+                    format!("no collection '{cname}'"),
+                )
+            })?;
+            let mut list = Vec::new();
+            for (path, text) in fields {
+                let at = format!("{loc}.derive.{cname}.{path}");
+                let t = crate::data::template::Template::parse(text)
+                    .map_err(|e| Error::spec(file, &at, e))?;
+                if !t.is_derived() {
+                    return Err(Error::spec(
+                        file,
+                        &at,
+                        "a derived field copies other fields: only {ref:..}, {slug:..}, {snake:..} and text",
+                    ));
+                }
+                for r in t.refs() {
+                    if model.node.at_path(&r).is_none() {
+                        return Err(Error::spec(
+                            file,
+                            &at,
+                            format!("'{r}' is not a field of collection '{cname}'"),
+                        ));
+                    }
+                }
+                list.push((path.clone(), t));
+            }
+            derive.insert(cname.clone(), list);
+        }
+        out.insert(
+            vname.clone(),
+            Arc::new(Variant {
+                name: vname.clone(),
+                description: v.description.clone(),
+                api: Arc::new(api),
+                derive,
+            }),
+        );
+    }
+    Ok(out)
+}
+
+/// Apply a JSON merge patch (RFC 7386) to `target`.
+pub fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(p) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(Map::new());
+    }
+    if let Value::Object(t) = target {
+        for (k, v) in p {
+            if v.is_null() {
+                t.remove(k);
+            } else {
+                merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+    }
+}
+
+/// Build an API from its parsed document; a variant passes the base API's collection models
+/// (its data is the base API's, only its shapes differ).
+fn build_api(
+    file: &str,
+    doc: Value,
+    lines: Arc<Lines>,
+    shared_models: Option<&BTreeMap<String, Arc<CollectionModel>>>,
+) -> Result<Api> {
     // Structural check of the OpenAPI document itself.
     let _typed: openapiv3::OpenAPI = serde_json::from_value(doc.clone()).map_err(|e| {
         Error::spec(
@@ -277,10 +403,17 @@ fn load_doc(file: &str, text: &str, lines: Arc<Lines>) -> Result<Api> {
         .and_then(Value::as_object)
         .unwrap_or(&empty);
     let compiler = Compiler { file, components };
+    // Static collections (fixed rows) first: other collections' `member-of` reads them.
     let mut models = BTreeMap::new();
-    for (cname, cext) in &root.collections {
-        let m = CollectionModel::build(&name, file, cname, cext, &compiler)?;
-        models.insert(cname.clone(), Arc::new(m));
+    if let Some(shared) = shared_models {
+        models = shared.clone();
+    } else {
+        let (statics, generated): (Vec<_>, Vec<_>) =
+            root.collections.iter().partition(|(_, c)| c.rows.is_some());
+        for (cname, cext) in statics.into_iter().chain(generated) {
+            let m = CollectionModel::build(&name, file, cname, cext, &compiler, &models)?;
+            models.insert(cname.clone(), Arc::new(m));
+        }
     }
     let schemes = load_schemes(file, &doc)?;
     let root_security = security_of(doc.get("security"));
@@ -332,6 +465,7 @@ fn load_doc(file: &str, text: &str, lines: Arc<Lines>) -> Result<Api> {
         models,
         operations,
         schemes,
+        variants: BTreeMap::new(),
     })
 }
 

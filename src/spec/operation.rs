@@ -165,7 +165,14 @@ pub(super) fn load_operation(
             "pipeDelimited" => Some('|'),
             _ => Some(','),
         };
+        let example = p
+            .get("example")
+            .or_else(|| schema.get("example"))
+            .or_else(|| schema.get("default"))
+            .or_else(|| schema.pointer("/enum/0"))
+            .cloned();
         let param = Param {
+            example,
             delimiter,
             required: p.get("required").and_then(Value::as_bool).unwrap_or(false)
                 || location == ParamIn::Path,
@@ -250,8 +257,12 @@ pub(super) fn load_operation(
         None => None,
     };
     let mut key_pattern = None;
+    let mut respond = None;
     if let Some(x) = &opext {
         check_operation_ext(file, &loc, x, models, &params, &responses)?;
+        if x.action == ActionKind::Respond {
+            respond = Some(respond_model(file, &loc, x, &responses, models)?);
+        }
         key_pattern = x
             .key_pattern
             .as_deref()
@@ -276,7 +287,57 @@ pub(super) fn load_operation(
         key_pattern,
         responses,
         request_body,
+        respond,
     })
+}
+
+/// The body model of a `respond` action: its first documented 2xx response's schema (at the
+/// `item` pointer), with the operation's `fields` generators.
+fn respond_model(
+    file: &str,
+    loc: &str,
+    x: &OperationExt,
+    responses: &[ResponseDef],
+    models: &BTreeMap<String, Arc<CollectionModel>>,
+) -> Result<(u16, Arc<CollectionModel>)> {
+    let xloc = format!("{loc}.x-understudy");
+    let (status, node) = responses
+        .iter()
+        .filter_map(|r| {
+            let s = r
+                .status
+                .parse::<u16>()
+                .ok()
+                .filter(|s| (200..300).contains(s))?;
+            Some((s, r.node.as_ref()))
+        })
+        .min_by_key(|(s, _)| *s)
+        .ok_or_else(|| Error::spec(file, loc, "a respond action documents no 2xx response"))?;
+    let node = node.ok_or_else(|| {
+        Error::spec(
+            file,
+            loc,
+            format!("the {status} response of a respond action has no JSON schema"),
+        )
+    })?;
+    let ptr = x.item.as_deref().unwrap_or("");
+    let node = node.at_pointer(ptr).ok_or_else(|| {
+        Error::spec(
+            file,
+            format!("{xloc}.item"),
+            format!("'{ptr}' is not in the {status} response's schema"),
+        )
+    })?;
+    let model = CollectionModel::for_body(
+        &super::api_name(file),
+        file,
+        &xloc,
+        &format!("{loc}.response"),
+        node.clone(),
+        &x.fields,
+        models,
+    )?;
+    Ok((status, Arc::new(model)))
 }
 
 /// Cross-checks between an operation's extension and the rest of the document.
@@ -322,19 +383,45 @@ fn check_operation_ext(
             ))
         }
     };
-    if !responses.iter().any(|r| r.status == "200") {
+    if x.action != ActionKind::Respond && !responses.iter().any(|r| r.status == "200") {
         return Err(Error::spec(
             file,
             loc,
             "an x-understudy operation documents no 200 response",
         ));
     }
+    if let Some(p) = &x.item {
+        if x.action == ActionKind::List {
+            return Err(Error::spec(
+                file,
+                format!("{xloc}.item"),
+                "a list action places its entities with items, not item",
+            ));
+        }
+        if !p.is_empty() && !p.starts_with('/') {
+            return Err(Error::spec(
+                file,
+                format!("{xloc}.item"),
+                format!("'{p}' is not a JSON pointer (it starts with '/')"),
+            ));
+        }
+    }
+    if !x.fields.is_empty() && x.action != ActionKind::Respond {
+        return Err(Error::spec(
+            file,
+            format!("{xloc}.fields"),
+            "only a respond action generates its body from fields",
+        ));
+    }
     match x.action {
-        ActionKind::Get => {
-            let kp = x
-                .key_param
-                .as_deref()
-                .ok_or_else(|| Error::spec(file, &xloc, "a get action needs key-param"))?;
+        ActionKind::Get | ActionKind::Respond => {
+            let kp = x.key_param.as_deref().ok_or_else(|| {
+                Error::spec(
+                    file,
+                    &xloc,
+                    format!("a {:?} action needs key-param", x.action).to_lowercase(),
+                )
+            })?;
             need_param(kp, "key-param")?;
         }
         ActionKind::List => {

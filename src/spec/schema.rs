@@ -68,6 +68,20 @@ impl Node {
         }
     }
 
+    /// The node at a JSON pointer into a value of this schema (`/agents`: an array's items for
+    /// any index segment).
+    pub fn at_pointer(&self, pointer: &str) -> Option<&Node> {
+        let mut cur = self;
+        for seg in pointer.split('/').skip(1) {
+            cur = match &cur.kind {
+                Kind::Object { .. } => cur.prop(seg)?,
+                Kind::Array { items, .. } => items,
+                _ => return None,
+            };
+        }
+        Some(cur)
+    }
+
     /// The node at a dotted path (`a.b`, `tools[].name`), walking objects and array items.
     pub fn at_path(&self, path: &str) -> Option<&Node> {
         let mut node = self;

@@ -13,7 +13,6 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::contract::Contract;
-use crate::engine::render::node_at_pointer;
 use crate::spec::ext::{ActionKind, OperationExt, PageStyle};
 use crate::spec::{Api, Operation};
 pub use report::{Check, Kind, Report, Violation};
@@ -105,6 +104,26 @@ pub fn run(api: &Api, opts: &Options) -> Result<Report, String> {
     Ok(v.report)
 }
 
+/// `path` with every path parameter still in braces (`{org}`) replaced by the parameter's
+/// example value (its example, default or first enum value; else `example`).
+fn example_path(op: &Operation, path: &str) -> String {
+    let mut out = path.to_string();
+    for p in &op.params {
+        let slot = format!("{{{}}}", p.name);
+        if out.contains(&slot) {
+            let v = p
+                .example
+                .as_ref()
+                .map(crate::data::CollectionModel::key_text)
+                .unwrap_or_else(|| "example".to_string());
+            let enc = percent_encoding::utf8_percent_encode(&v, percent_encoding::NON_ALPHANUMERIC)
+                .to_string();
+            out = out.replace(&slot, &enc);
+        }
+    }
+    out
+}
+
 impl Verifier<'_> {
     fn url(&self, path: &str, query: &[(String, String)]) -> String {
         let mut url = format!("{}{}", self.opts.base_url.trim_end_matches('/'), path);
@@ -128,6 +147,7 @@ impl Verifier<'_> {
         auth: bool,
     ) -> Option<Resp> {
         let op = &self.api.operations[op_i];
+        let path = &example_path(op, path);
         let url = self.url(path, query);
         let request = format!("GET {url}");
         let mut b = ureq::http::Request::builder().method("GET").uri(&url);
@@ -375,12 +395,29 @@ impl Verifier<'_> {
         out
     }
 
-    fn detail_op<'b>(api: &'b Api, x: &OperationExt) -> Option<(usize, &'b Operation, String)> {
-        api.operations.iter().enumerate().find_map(|(i, o)| {
-            let ox = o.ext.as_ref()?;
-            (ox.action == ActionKind::Get && ox.collection == x.collection)
-                .then(|| (i, o, ox.key_param.clone().unwrap_or_default()))
-        })
+    /// The detail operation of a list's collection: the one under the list's path if there is
+    /// one (`/orgs/{org}/things/{id}` for `/orgs/{org}/things`), else the first.
+    fn detail_op<'b>(
+        api: &'b Api,
+        list: &Operation,
+        x: &OperationExt,
+    ) -> Option<(usize, &'b Operation, String)> {
+        let details: Vec<(usize, &Operation, String)> = api
+            .operations
+            .iter()
+            .enumerate()
+            .filter_map(|(i, o)| {
+                let ox = o.ext.as_ref()?;
+                (ox.action == ActionKind::Get && ox.collection == x.collection)
+                    .then(|| (i, o, ox.key_param.clone().unwrap_or_default()))
+            })
+            .collect();
+        let under = format!("{}/", list.path.trim_end_matches('/'));
+        let i = details
+            .iter()
+            .position(|(_, o, _)| o.path.starts_with(&under))
+            .unwrap_or(0);
+        details.into_iter().nth(i)
     }
 
     fn detail_path(op: &Operation, param: &str, key: &str) -> String {
@@ -397,7 +434,7 @@ impl Verifier<'_> {
         key: &str,
         items: &[Value],
     ) {
-        let Some((di, dop, param)) = Self::detail_op(self.api, x) else {
+        let Some((di, dop, param)) = Self::detail_op(self.api, list_op, x) else {
             return;
         };
         let mut check = Check::new(format!(
@@ -419,7 +456,7 @@ impl Verifier<'_> {
         let item_node = dop
             .response(200)
             .and_then(|d| d.node.as_ref())
-            .and_then(|n| node_at_pointer(n, ""));
+            .and_then(|n| n.at_pointer(""));
         for item in items.iter().step_by(step).take(self.opts.sample) {
             let k = key_of(item, key);
             let path = Self::detail_path(dop, &param, &k);
@@ -435,7 +472,12 @@ impl Verifier<'_> {
                 );
                 continue;
             }
-            let Some(detail) = resp.json else { continue };
+            let Some(mut detail) = resp.json else {
+                continue;
+            };
+            if let Some(ptr) = dop.ext.as_ref().and_then(|d| d.item.as_deref()) {
+                detail = detail.pointer(ptr).cloned().unwrap_or(Value::Null);
+            }
             let (Some(a), Some(b)) = (item.as_object(), detail.as_object()) else {
                 continue;
             };
@@ -523,7 +565,7 @@ impl Verifier<'_> {
             self.expect(name, op_i, &op.path, &[], false, Expect::Status(401));
         }
         // An unknown id.
-        if let Some((di, dop, param)) = Self::detail_op(self.api, x) {
+        if let Some((di, dop, param)) = Self::detail_op(self.api, op, x) {
             let known: HashSet<String> = items.iter().map(|i| key_of(i, key)).collect();
             let pattern = dop.key_pattern.clone();
             let unknown = items

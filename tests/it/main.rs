@@ -3,6 +3,7 @@
 
 mod cli;
 mod contract;
+mod features;
 mod pagination;
 mod robustness;
 mod scenarios;
