@@ -334,7 +334,16 @@ fn data_of(
                 continue;
             };
             let credentials = crate::auth::credential_headers(api, op, "lint");
+            // A scoped operation is reached inside the scope collection's first entity.
+            let scope = x.scope.as_ref().and_then(|sc| {
+                let c = m.collections.get(&sc.collection)?;
+                (!c.is_empty()).then(|| (format!("{{{}}}", sc.param), c.key(0).to_string()))
+            });
             let get = |path: &str| {
+                let path = match &scope {
+                    Some((slot, key)) => path.replace(slot, key),
+                    None => path.to_string(),
+                };
                 let mut req = Request::get(&format!("{}{path}", m.prefix)).with_method(&op.method);
                 for (k, v) in &credentials {
                     req = req.header(k, v);

@@ -16,7 +16,7 @@ use crate::data::{Entity, View};
 use crate::query;
 use crate::query::params::{self, Params};
 use crate::scenario::session::Session;
-use crate::spec::ext::{ActionKind, OperationExt};
+use crate::spec::ext::{ActionKind, OperationExt, ScopeExt};
 
 impl Engine {
     /// The serialized item for entity `i`: cached when the entity is the dataset's own (not
@@ -44,6 +44,7 @@ impl Engine {
         r: &Routed,
         req: &Request,
         session: Option<&Session>,
+        request_id: &str,
     ) -> Result<Response, ApiError> {
         let api = &r.mount.api;
         auth::check(
@@ -67,6 +68,9 @@ impl Engine {
                 format!("{} {} has no x-understudy action", r.op.method, r.op.path),
             ));
         };
+        if let Some(sc) = &x.scope {
+            check_scope(r, sc, &params, session)?;
+        }
         let coll = r
             .mount
             .collections
@@ -96,9 +100,13 @@ impl Engine {
                 let Some((status, model)) = &shape.respond else {
                     return Err(ApiError::new(500, "respond model missing"));
                 };
-                // The body is a pure function of (seed, operation, entity key).
+                // Each answer is new (a session, a run), yet a pure function of (seed,
+                // operation, entity key, request id): a replayed sequence of requests gets the
+                // same bytes.
                 let mut h = SipHasher13::new_with_keys(self.seed, r.op_index as u64);
                 h.write(view.key(i).as_bytes());
+                h.write_u8(0);
+                h.write(request_id.as_bytes());
                 let body = Entity::new(model, self.seed, h.finish()).full();
                 let body = bytes::Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
                 Ok(Response::bytes(
@@ -180,6 +188,34 @@ impl Engine {
             )
         })
     }
+}
+
+/// A scoped operation exists only inside an entity (an organisation) that the scope parameter
+/// names; any other value gets the scope's status.
+fn check_scope(
+    r: &Routed,
+    sc: &ScopeExt,
+    params: &Params,
+    session: Option<&Session>,
+) -> Result<(), ApiError> {
+    let value = params
+        .get(&sc.param)
+        .map(crate::data::CollectionModel::key_text)
+        .unwrap_or_default();
+    let coll = r
+        .mount
+        .collections
+        .get(&sc.collection)
+        .ok_or_else(|| ApiError::new(500, "scope collection missing"))?;
+    let overlay = session.and_then(|s| s.overlay(&r.mount.api.name, &sc.collection));
+    if View::new(coll, overlay).lookup(&value).is_some() {
+        return Ok(());
+    }
+    let noun = singular(&sc.collection);
+    Err(match sc.status.unwrap_or(404) {
+        404 => ApiError::not_found(&value, format!("{noun} '{value}' not found")),
+        status => ApiError::new(status, format!("no access to {noun} '{value}'")),
+    })
 }
 
 /// Validate a JSON request body.

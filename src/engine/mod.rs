@@ -451,7 +451,7 @@ impl Engine {
                         }
                         error_response(&r.mount.api, &e, request_id)
                     }
-                    None => match self.serve(&r, req, session.as_deref()) {
+                    None => match self.serve(&r, req, session.as_deref(), request_id) {
                         Ok(resp) => resp,
                         Err(e) => error_response(&r.mount.api, &e, request_id),
                     },
@@ -526,10 +526,15 @@ impl Datasets for Engine {
         let m = self.mounts.iter().find(|m| m.api.name == api)?;
         match collection {
             Some(c) => m.collections.get(c).map(|x| (c.to_string(), &**x)),
-            None if m.collections.len() == 1 => {
-                m.collections.iter().next().map(|(k, v)| (k.clone(), &**v))
+            // Unnamed: the API's one generated collection (static rows are not what a
+            // scenario changes by default).
+            None => {
+                let mut generated = m.collections.iter().filter(|(_, c)| !c.model.is_static());
+                match (generated.next(), generated.next()) {
+                    (Some((k, v)), None) => Some((k.clone(), &**v)),
+                    _ => None,
+                }
             }
-            None => None,
         }
     }
 }

@@ -39,8 +39,9 @@ impl FieldRef {
 #[derive(Debug)]
 pub enum Pred {
     Equals(FieldRef, Value),
-    /// Case-insensitive substring, as a compiled literal pattern.
-    Contains(FieldRef, Regex),
+    /// Case-insensitive substrings, as compiled literal patterns: every pattern is found in
+    /// one of the fields (one pattern, or one per word with `words`).
+    Contains(Vec<FieldRef>, Vec<Regex>),
     Regex(Vec<FieldRef>, Regex),
     AnyOf {
         field: FieldRef,
@@ -55,7 +56,9 @@ impl Pred {
         let text = |re: &Regex, v: &Value| v.as_str().is_some_and(|s| re.is_match(s));
         match self {
             Pred::Equals(f, want) => f.any(coll, i, |v| v == want),
-            Pred::Contains(f, re) => f.any(coll, i, |v| text(re, v)),
+            Pred::Contains(fields, res) => res
+                .iter()
+                .all(|re| fields.iter().any(|f| f.any(coll, i, |v| text(re, v)))),
             Pred::Regex(fields, re) => fields.iter().any(|f| f.any(coll, i, |v| text(re, v))),
             Pred::AnyOf { field, values, all } => {
                 if *all {
@@ -98,22 +101,28 @@ pub fn compile(
                 let s = value
                     .as_str()
                     .map_or_else(|| value.to_string(), str::to_string);
-                let re = RegexBuilder::new(&regex::escape(&s))
-                    .case_insensitive(true)
-                    .build()
-                    .map_err(|e| bad(format!("{}: {e}", f.param)))?;
-                Pred::Contains(field, re)
+                check_length(f, &s).map_err(bad)?;
+                let terms: Vec<&str> = match f.words {
+                    Some(n) => s.split_whitespace().take(n).collect(),
+                    None => vec![s.as_str()],
+                };
+                if terms.is_empty() {
+                    continue;
+                }
+                let res = terms
+                    .iter()
+                    .map(|t| {
+                        RegexBuilder::new(&regex::escape(t))
+                            .case_insensitive(true)
+                            .build()
+                            .map_err(|e| bad(format!("{}: {e}", f.param)))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Pred::Contains(field_refs(f), res)
             }
             FilterKind::Regex => {
                 let pattern = value.as_str().unwrap_or_default();
-                if let Some(max) = f.max_length
-                    && pattern.chars().count() > max
-                {
-                    return Err(bad(format!(
-                        "{}: the pattern is longer than {max} characters",
-                        f.param
-                    )));
-                }
+                check_length(f, pattern).map_err(bad)?;
                 let re = RegexBuilder::new(pattern)
                     .size_limit(REGEX_SIZE_LIMIT)
                     .dfa_size_limit(REGEX_SIZE_LIMIT)
@@ -125,11 +134,7 @@ pub fn compile(
                             first_line(&e.to_string())
                         ))
                     })?;
-                let mut fields: Vec<FieldRef> = f.fields.iter().map(|p| FieldRef::new(p)).collect();
-                if let Some(one) = &f.field {
-                    fields.push(FieldRef::new(one));
-                }
-                Pred::Regex(fields, re)
+                Pred::Regex(field_refs(f), re)
             }
             FilterKind::AnyOf => {
                 let values = match value {
@@ -151,6 +156,26 @@ pub fn compile(
         preds.push(pred);
     }
     Ok(preds)
+}
+
+/// Every field a filter names (`field` and `fields`).
+fn field_refs(f: &FilterExt) -> Vec<FieldRef> {
+    f.field
+        .iter()
+        .chain(&f.fields)
+        .map(|p| FieldRef::new(p))
+        .collect()
+}
+
+/// A text value over the filter's `max-length` is refused.
+fn check_length(f: &FilterExt, text: &str) -> Result<(), String> {
+    match f.max_length {
+        Some(max) if text.chars().count() > max => Err(format!(
+            "{}: the value is longer than {max} characters",
+            f.param
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn first_line(s: &str) -> String {
@@ -175,11 +200,37 @@ mod tests {
             fields: Vec::new(),
             all_param: None,
             max_length: None,
+            words: None,
         };
         let preds = compile(&Default::default(), &[f], &params, 400).unwrap();
-        let Pred::Contains(_, re) = &preds[0] else {
+        let Pred::Contains(_, res) = &preds[0] else {
             panic!("not a contains filter")
         };
-        assert!(re.is_match("xa.BY") && !re.is_match("aXb"));
+        assert_eq!(res.len(), 1);
+        assert!(res[0].is_match("xa.BY") && !res[0].is_match("aXb"));
+    }
+
+    #[test]
+    fn contains_by_words_keeps_the_first_words_and_reads_every_field() {
+        let params: Params = [("q".to_string(), Value::String(" a  b c d ".into()))].into();
+        let f = FilterExt {
+            param: "q".into(),
+            kind: FilterKind::Contains,
+            field: None,
+            fields: vec!["name".into(), "description".into()],
+            all_param: None,
+            max_length: Some(12),
+            words: Some(3),
+        };
+        let preds = compile(&Default::default(), std::slice::from_ref(&f), &params, 400).unwrap();
+        let Pred::Contains(fields, res) = &preds[0] else {
+            panic!("not a contains filter")
+        };
+        assert_eq!(fields.len(), 2);
+        let words: Vec<&str> = res.iter().map(|r| r.as_str()).collect();
+        assert_eq!(words, ["a", "b", "c"]);
+        let long: Params = [("q".to_string(), Value::String("x".repeat(13)))].into();
+        let err = compile(&Default::default(), &[f], &long, 400).unwrap_err();
+        assert!(err.message.contains("longer than 12"), "{}", err.message);
     }
 }

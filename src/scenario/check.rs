@@ -21,7 +21,7 @@ pub fn check(sc: &Arc<Scenario>, api: &Api, data: &dyn Datasets, seed: u64) -> R
                 sc.api,
                 sc.collection
                     .as_deref()
-                    .unwrap_or("(it has several: name one)")
+                    .unwrap_or("(it has several generated ones: name one)")
             ),
         ));
     };

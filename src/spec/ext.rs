@@ -112,6 +112,20 @@ pub struct OperationExt {
     /// For `respond`: generators for paths of the response body.
     #[serde(default)]
     pub fields: BTreeMap<String, Value>,
+    /// A path parameter that must name an entity of another collection (an organisation).
+    #[serde(default)]
+    pub scope: Option<ScopeExt>,
+}
+
+/// `scope`: the operation only exists inside an entity of `collection` named by `param`;
+/// any other value is answered with `status` (default 404).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ScopeExt {
+    pub param: String,
+    pub collection: String,
+    #[serde(default)]
+    pub status: Option<u16>,
 }
 
 /// What an operation does with its collection.
@@ -261,6 +275,10 @@ pub struct FilterExt {
     pub all_param: Option<String>,
     #[serde(default)]
     pub max_length: Option<usize>,
+    /// For `contains`: split the value at white space, keep the first N words, and require
+    /// each word in one of the fields (a search box); without it the value is one literal.
+    #[serde(default)]
+    pub words: Option<usize>,
 }
 
 /// The filter kinds understudy implements.

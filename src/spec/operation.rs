@@ -406,6 +406,28 @@ fn check_operation_ext(
             ));
         }
     }
+    if let Some(sc) = &x.scope {
+        need_param(&sc.param, "scope")?;
+        if !models.contains_key(&sc.collection) {
+            return Err(Error::spec(
+                file,
+                format!("{xloc}.scope.collection"),
+                format!(
+                    "no collection '{}' in x-understudy.collections",
+                    sc.collection
+                ),
+            ));
+        }
+        if let Some(st) = sc.status
+            && !(400..500).contains(&st)
+        {
+            return Err(Error::spec(
+                file,
+                format!("{xloc}.scope.status"),
+                format!("{st} is not a 4xx status"),
+            ));
+        }
+    }
     if !x.fields.is_empty() && x.action != ActionKind::Respond {
         return Err(Error::spec(
             file,

@@ -81,6 +81,19 @@ fn respond_answers_a_seeded_body_for_an_existing_entity_only() {
     let s = stores(support::default_config());
     let base = format!("{}/stores/v1", s.base);
     let open = |name: &str| request("POST", &format!("{base}/stores/{name}/open"), &[AUTH]);
+    // Replayed on a fresh server, the same sequence of requests gets the same bytes.
+    let replay = stores(support::default_config());
+    let replayed: Vec<Vec<u8>> = ["store-004", "store-004"]
+        .iter()
+        .map(|n| {
+            request(
+                "POST",
+                &format!("{}/stores/v1/stores/{n}/open", replay.base),
+                &[AUTH],
+            )
+            .body
+        })
+        .collect();
     let a = open("store-004");
     assert_eq!(a.status, 201);
     let body = a.json();
@@ -92,9 +105,11 @@ fn respond_answers_a_seeded_body_for_an_existing_entity_only() {
         "{body}"
     );
     assert_eq!(body["session_id"].as_str().unwrap().len(), 36);
-    // A pure function of (seed, operation, key): the same store gets the same answer, another
-    // store another one.
-    assert_eq!(open("store-004").body, a.body);
+    // Each answer is a new one (a session), a pure function of (seed, operation, key, request
+    // id).
+    let again = open("store-004");
+    assert_ne!(again.json()["session_id"], body["session_id"]);
+    assert_eq!(replayed, [a.body.clone(), again.body.clone()]);
     assert_ne!(open("store-005").json()["session_id"], body["session_id"]);
     let missing = open("store-999");
     assert_eq!(missing.status, 404);
