@@ -20,7 +20,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the loaded APIs over HTTP.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// List the loaded APIs and their base paths, without serving.
     Apis(SpecArgs),
     /// Work with scenario files offline.
@@ -142,6 +142,33 @@ pub struct ServeArgs {
     /// Start this scenario in every session (repeatable).
     #[arg(long = "scenario", value_name = "NAME")]
     pub scenario: Vec<String>,
+    /// Token the admin API (/__understudy/) requires, as `Authorization: Bearer TOKEN`.
+    /// Required when --host is not a loopback address.
+    #[arg(long, value_name = "TOKEN", env = "UNDERSTUDY_ADMIN_TOKEN")]
+    pub admin_token: Option<String>,
+    /// A host name the admin API accepts in `Host` and `Origin` besides loopback names
+    /// (repeatable).
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    pub allowed_hosts: Vec<String>,
+    /// Longest a request's head may take to arrive, from its first byte.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_timeout: std::time::Duration,
+    /// Longest a request's body may take to arrive, after its head (408 past it).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub body_timeout: std::time::Duration,
+    /// How long a keep-alive connection may sit idle between requests.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub idle_timeout: std::time::Duration,
+    /// HTTP/2 keep-alive: ping interval, and how long the answer may take.
+    #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = humantime::parse_duration)]
+    pub h2_keepalive: std::time::Duration,
+    /// Connections served at once; more are answered 503 in the API's error shape.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    pub max_connections: usize,
+    /// On SIGTERM or SIGINT, how long in-flight requests may take to finish (a second signal
+    /// exits at once).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub shutdown_timeout: std::time::Duration,
     /// Answer API in its declared variant VARIANT unless a request's X-Understudy-Variant
     /// header names another (repeatable), e.g. `--variant letta=sdk`.
     #[arg(long = "variant", value_name = "API=VARIANT", value_parser = parse_variant)]

@@ -35,6 +35,51 @@ fn load_one_spec(path: &std::path::Path) -> anyhow::Result<Api> {
         .ok_or_else(|| anyhow::anyhow!("{name}: no such file, nor an embedded spec of that name"))
 }
 
+/// Resolves on the first SIGTERM or SIGINT; a second one ends the process at once.
+async fn shutdown_signal() {
+    wait_for_signal().await;
+    tracing::info!("shutting down: finishing in-flight requests (a second signal exits now)");
+    tokio::spawn(async {
+        wait_for_signal().await;
+        std::process::exit(130);
+    });
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Raise the soft limit on open files to the hard limit, so that many clients (and a retry
+/// storm) do not exhaust it.
+fn raise_fd_limit() {
+    #[cfg(unix)]
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!("open-file limit: {n}"),
+        Err(e) => tracing::warn!("cannot raise the open-file limit: {e}"),
+    }
+}
+
 static PROGRESS: std::sync::OnceLock<indicatif::ProgressBar> = std::sync::OnceLock::new();
 
 fn tick(n: usize) {
@@ -184,7 +229,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 start: args.scenario.clone(),
                 strict: args.strict,
                 variants: args.variant.clone(),
+                admin: understudy::engine::admin::Guard {
+                    token: args.admin_token.clone(),
+                    hosts: args.allowed_hosts.clone(),
+                },
             };
+            if !args.host.is_loopback() {
+                if args.admin_token.is_none() {
+                    anyhow::bail!(
+                        "--host {}: bound beyond loopback, the admin API (scenarios, clock) \
+                         would be open to the network; give --admin-token TOKEN (or \
+                         UNDERSTUDY_ADMIN_TOKEN)",
+                        args.host
+                    );
+                }
+                tracing::warn!(
+                    "listening on {} (not loopback): every API is reachable from the network; \
+                     the admin API requires the admin token",
+                    args.host
+                );
+            }
             let started = std::time::Instant::now();
             let engine = Arc::new(Engine::new(apis, &cfg)?);
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -193,7 +257,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("starting the async runtime")?;
             runtime.block_on(async move {
                 let addr = SocketAddr::new(args.host, args.port);
-                let server = Server::bind(addr, engine.clone()).await?;
+                raise_fd_limit();
+                let opts = understudy::http::Options {
+                    timeouts: understudy::http::Timeouts {
+                        header: args.header_timeout,
+                        body: args.body_timeout,
+                        idle: args.idle_timeout,
+                        h2_keepalive: args.h2_keepalive,
+                    },
+                    max_connections: args.max_connections,
+                    shutdown_grace: args.shutdown_timeout,
+                    ..understudy::http::Options::default()
+                };
+                let server = Server::bind_with(addr, engine.clone(), opts).await?;
                 let local = server.local_addr()?;
                 let warm = engine.clone();
                 std::thread::spawn(move || {
@@ -209,11 +285,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     cfg.seed,
                     started.elapsed().as_millis()
                 );
-                server
-                    .run(async {
-                        let _ = tokio::signal::ctrl_c().await;
-                    })
-                    .await?;
+                server.run(shutdown_signal()).await?;
+                tracing::info!("understudy stopped");
                 anyhow::Ok(())
             })
         }

@@ -11,7 +11,6 @@ use super::render;
 use super::route::Routed;
 use super::{Engine, Request, Response};
 use crate::api_error::ApiError;
-use crate::auth;
 use crate::data::{Entity, View};
 use crate::query;
 use crate::query::params::{self, Params};
@@ -47,13 +46,6 @@ impl Engine {
         request_id: &str,
     ) -> Result<Response, ApiError> {
         let api = &r.mount.api;
-        auth::check(
-            api,
-            r.op,
-            r.op.ext.as_ref().and_then(|x| x.permission.as_deref()),
-            |h| req.header_value(h),
-            self.tokens.as_ref(),
-        )?;
         let query: Vec<(String, String)> = form_urlencoded::parse(req.query.as_bytes())
             .into_owned()
             .collect();

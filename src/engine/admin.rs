@@ -11,8 +11,105 @@ use crate::scenario::session::{self, active_state};
 /// Where the admin API is mounted.
 pub const PREFIX: &str = "/__understudy";
 
+/// Longest error message sent back (client input quoted in it is cut).
+const MAX_MESSAGE: usize = 512;
+/// Largest admin request body.
+const MAX_ADMIN_BODY: usize = 64 << 10;
+
 fn error(status: u16, message: impl Into<String>) -> Response {
-    Response::json(status, &json!({ "error": message.into() }))
+    let mut m: String = message.into();
+    if m.len() > MAX_MESSAGE {
+        let mut end = MAX_MESSAGE;
+        while !m.is_char_boundary(end) {
+            end -= 1;
+        }
+        m.truncate(end);
+        m.push_str("...");
+    }
+    Response::json(status, &json!({ "error": m }))
+}
+
+/// Who may use the admin API, beyond reaching the port.
+#[derive(Debug, Clone, Default)]
+pub struct Guard {
+    /// Required as `Authorization: Bearer TOKEN` (or `X-Understudy-Admin-Token`) when set.
+    pub token: Option<String>,
+    /// Host names accepted in `Host` (and `Origin`) besides loopback names.
+    pub hosts: Vec<String>,
+}
+
+impl Guard {
+    /// Whether `host` (a `Host` header value, with or without a port) names this server: a
+    /// loopback name or a configured one. Anything else is a DNS-rebinding attempt.
+    fn host_ok(&self, host: &str) -> bool {
+        let name = match host.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or(""),
+            None => host.rsplit_once(':').map_or(host, |(h, p)| {
+                if p.chars().all(|c| c.is_ascii_digit()) {
+                    h
+                } else {
+                    host
+                }
+            }),
+        };
+        let name = name.to_ascii_lowercase();
+        name == "localhost"
+            || name.ends_with(".localhost")
+            || name
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+            || self.hosts.iter().any(|h| h.eq_ignore_ascii_case(&name))
+    }
+
+    /// Refuse what a stray web page or another host could send: a foreign `Host`, a
+    /// cross-origin or non-JSON state change, a missing admin token.
+    fn refusal(&self, req: &Request, method: &str) -> Option<Response> {
+        if let Some(host) = req.header_value("host")
+            && !self.host_ok(host)
+        {
+            return Some(error(
+                403,
+                "the admin API answers only to loopback host names (or --allowed-host)",
+            ));
+        }
+        if let Some(token) = &self.token {
+            let given = req.header_value("x-understudy-admin-token").or_else(|| {
+                req.header_value("authorization")
+                    .and_then(|a| a.strip_prefix("Bearer "))
+            });
+            if given != Some(token.as_str()) {
+                let mut r = error(401, "the admin API needs the admin token (--admin-token)");
+                r.headers.push((
+                    "www-authenticate".into(),
+                    "Bearer realm=\"understudy admin\"".into(),
+                ));
+                return Some(r);
+            }
+        }
+        if method != "GET" && method != "HEAD" {
+            if let Some(origin) = req.header_value("origin") {
+                let host = origin.split_once("://").map_or(origin, |(_, h)| h);
+                if !self.host_ok(host.trim_end_matches('/')) {
+                    return Some(error(403, "cross-origin admin calls are refused"));
+                }
+            }
+            let json = req.header_value("content-type").is_some_and(|c| {
+                c.split(';')
+                    .next()
+                    .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+            });
+            if !json {
+                return Some(error(
+                    415,
+                    "admin calls that change state need Content-Type: application/json",
+                ));
+            }
+            if req.body.len() > MAX_ADMIN_BODY {
+                return Some(error(413, "the admin request body is larger than 64 KiB"));
+            }
+        }
+        None
+    }
 }
 
 /// Answer an admin request.
@@ -20,10 +117,16 @@ pub fn handle(engine: &Engine, req: &Request) -> Response {
     let rest = req.path[PREFIX.len()..].trim_end_matches('/');
     let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     let method = req.method.to_ascii_uppercase();
+    if let Some(r) = engine.admin.refusal(req, &method) {
+        return r;
+    }
     let sid = req
         .header_value(SESSION_HEADER)
         .unwrap_or(session::DEFAULT_SESSION)
         .to_string();
+    if let Err(m) = session::check_id(&sid) {
+        return error(400, m);
+    }
     let seed = engine.seed();
     match (method.as_str(), segs.as_slice()) {
         ("GET", ["scenarios"]) => {
@@ -166,5 +269,38 @@ fn with_session(
             }
         }
         Err(m) => error(500, m),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_and_configured_hosts_pass() {
+        let g = Guard {
+            token: None,
+            hosts: vec!["mock.internal".into()],
+        };
+        for ok in [
+            "localhost",
+            "localhost:4010",
+            "127.0.0.1:4010",
+            "127.9.9.9",
+            "[::1]:4010",
+            "api.localhost",
+            "MOCK.internal:80",
+        ] {
+            assert!(g.host_ok(ok), "{ok}");
+        }
+        for bad in [
+            "evil.example",
+            "evil.example:4010",
+            "10.0.0.1",
+            "[2001:db8::1]:80",
+            "localhost.evil.example",
+        ] {
+            assert!(!g.host_ok(bad), "{bad}");
+        }
     }
 }

@@ -47,7 +47,12 @@ pub struct Config {
     pub strict: bool,
     /// (API, variant): the variant an API answers in when a request names none.
     pub variants: Vec<(String, String)>,
+    /// Who may use the admin API.
+    pub admin: admin::Guard,
 }
+
+/// Collections larger than this are scanned off the async workers (see [`Engine::may_scan`]).
+pub const SCAN_THRESHOLD: usize = 20_000;
 
 /// The header that selects a scenario session.
 pub const SESSION_HEADER: &str = "x-understudy-session";
@@ -130,6 +135,9 @@ pub struct Engine {
     tokens: Option<TokenDb>,
     requests: AtomicU64,
     pub sessions: Sessions,
+    /// Whether any collection is over [`SCAN_THRESHOLD`].
+    large: bool,
+    admin: admin::Guard,
 }
 
 impl Engine {
@@ -222,7 +230,13 @@ impl Engine {
         }
         // Longest prefix first, so `/a/v1` wins over `/a`.
         mounts.sort_by_key(|m| std::cmp::Reverse(m.prefix.len()));
+        let large = mounts
+            .iter()
+            .flat_map(|m| m.collections.values())
+            .any(|c| c.len() > SCAN_THRESHOLD);
         let engine = Engine {
+            admin: cfg.admin.clone(),
+            large,
             mounts,
             seed: cfg.seed,
             tokens: cfg.tokens.clone(),
@@ -385,12 +399,35 @@ impl Engine {
         format!("req_{:016x}", h.finish())
     }
 
+    /// Whether answering `req` may scan a large collection (a list over more than
+    /// [`SCAN_THRESHOLD`] entities), so that the server runs it off its async workers.
+    pub fn may_scan(&self, req: &Request) -> bool {
+        if !self.large {
+            return false;
+        }
+        match route::route(&self.mounts, req) {
+            Route::Found(r) => r.op.ext.as_ref().is_some_and(|x| {
+                x.action == spec::ext::ActionKind::List
+                    && r.mount
+                        .collections
+                        .get(&x.collection)
+                        .is_some_and(|c| c.len() > SCAN_THRESHOLD)
+            }),
+            _ => false,
+        }
+    }
+
     /// Answer a request. Never panics on any input.
     pub fn handle(&self, req: &Request) -> Response {
         if req.path == admin::PREFIX || req.path.starts_with(&format!("{}/", admin::PREFIX)) {
             return admin::handle(self, req);
         }
         let session_id = req.header_value(SESSION_HEADER);
+        if let Some(sid) = session_id
+            && let Err(m) = session::check_id(sid)
+        {
+            return self.error_for_path(&req.path, 400, &m);
+        }
         let plain = session_id.is_none() && self.sessions.default_is_plain();
         let (request_id, mut resp) = if plain {
             let id = self.plain_request_id();
@@ -426,6 +463,19 @@ impl Engine {
                 match r.mount.variant_for(req) {
                     Ok(v) => r.variant = v,
                     Err(e) => return error_response(&r.mount.api, &e, request_id),
+                }
+                // Credentials first: a scenario never answers (nor counts) a request that the
+                // API itself would refuse, so it cannot reveal an endpoint to an anonymous
+                // client. (A scenario that scripts a 401 or 403 still does so for clients
+                // that present credentials.)
+                if let Err(e) = crate::auth::check(
+                    &r.mount.api,
+                    r.op,
+                    r.op.ext.as_ref().and_then(|x| x.permission.as_deref()),
+                    |h| req.header_value(h),
+                    self.tokens.as_ref(),
+                ) {
+                    return error_response(&r.mount.api, &e, request_id);
                 }
                 let mut rule = None;
                 let mut session = session;
@@ -507,7 +557,14 @@ impl Engine {
                 })
             })
             .collect();
-        if req.path == "/" || req.path.is_empty() {
+        if (req.path == "/" || req.path.is_empty()) && req.method != "GET" {
+            let mut r = Response::json(
+                405,
+                &json!({ "error": format!("method {} is not allowed here", req.method) }),
+            );
+            r.headers.push(("allow".into(), "GET, HEAD".into()));
+            r
+        } else if req.path == "/" || req.path.is_empty() {
             Response::json(200, &json!({ "service": "understudy", "apis": apis }))
         } else {
             Response::json(

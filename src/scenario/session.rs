@@ -545,6 +545,21 @@ pub const MAX_SESSIONS: usize = 4096;
 /// The name of the session used by requests without the header.
 pub const DEFAULT_SESSION: &str = "default";
 
+/// Longest session id accepted.
+pub const MAX_SESSION_ID: usize = 128;
+
+/// A session id is 1 to [`MAX_SESSION_ID`] characters of letters, digits and `._:@+=/-`.
+pub fn check_id(id: &str) -> Result<(), String> {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || "._:@+=/-".contains(c);
+    if id.is_empty() || id.len() > MAX_SESSION_ID || !id.chars().all(ok_char) {
+        return Err(format!(
+            "X-Understudy-Session: a session id is 1 to {MAX_SESSION_ID} characters of letters, \
+             digits and ._:@+=/-"
+        ));
+    }
+    Ok(())
+}
+
 impl Sessions {
     pub fn new(scenarios: Vec<Scenario>, initial: Vec<String>) -> Self {
         let touched = AtomicBool::new(!initial.is_empty());

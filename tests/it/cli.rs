@@ -122,3 +122,122 @@ fn lint_is_clean_on_the_shipped_files_and_names_what_is_broken() {
         "{err}"
     );
 }
+
+#[test]
+fn binding_beyond_loopback_needs_an_admin_token() {
+    let out = bin()
+        .args(["serve", "--host", "0.0.0.0", "--port", "0"])
+        .env_remove("UNDERSTUDY_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--admin-token"), "{err}");
+}
+
+#[test]
+fn sigterm_lets_in_flight_requests_finish_and_exits_zero() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let d = temp_dir("shutdown");
+    std::fs::write(
+        d.join("slow.yaml"),
+        "api: everruns\nsteps:\n  - respond:\n      - {match: {method: GET}, delay: 800ms}\n",
+    )
+    .unwrap();
+    let mut child = bin()
+        .args(["serve", "--port", "0", "--scenario", "slow", "--scenarios"])
+        .arg(&d)
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("server output").unwrap();
+        if let Some(i) = line.find("listening on http://") {
+            let rest = &line[i + "listening on http://".len()..];
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let mut c = std::net::TcpStream::connect(&addr).unwrap();
+    c.write_all(
+        b"GET /everruns/v1/agents HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer t\r\n\r\n",
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let mut got = String::new();
+    c.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let _ = c.read_to_string(&mut got);
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    // No new connection is accepted once it stopped.
+    assert!(std::net::TcpStream::connect(&addr).is_err());
+}
+
+#[test]
+fn at_the_open_file_limit_accepts_back_off_instead_of_spinning() {
+    use std::io::{BufRead, BufReader};
+    // A hard limit of 64 open files: the server cannot raise it, and 80 held connections
+    // exhaust it.
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 64 && exec '{}' serve --port 0",
+            env!("CARGO_BIN_EXE_understudy")
+        ))
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("server output").unwrap();
+        if let Some(i) = line.find("listening on http://") {
+            let rest = &line[i + "listening on http://".len()..];
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for l in lines.map_while(Result::ok) {
+            sink.lock().unwrap().push(l);
+        }
+    });
+    let held: Vec<std::net::TcpStream> = (0..80)
+        .filter_map(|_| std::net::TcpStream::connect(&addr).ok())
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let failures = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("accept failed"))
+        .count();
+    // Once per burst, not once per try (a spinning loop logs thousands of lines a second).
+    assert!(
+        (1..=3).contains(&failures),
+        "{failures} accept-failure lines"
+    );
+    drop(held);
+    // Once clients leave, the server answers again.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let answered = loop {
+        let r = crate::support::request("GET", &format!("http://{addr}/"), &[]);
+        if r.status == 200 || std::time::Instant::now() > deadline {
+            break r.status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(answered, 200);
+}

@@ -4,6 +4,7 @@
 mod cli;
 mod contract;
 mod features;
+mod hardening;
 mod pagination;
 mod robustness;
 mod scenarios;

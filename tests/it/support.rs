@@ -38,6 +38,15 @@ pub fn start(cfg: Config) -> TestServer {
 }
 
 pub fn start_with(apis: Vec<Api>, cfg: Config) -> TestServer {
+    start_with_options(apis, cfg, understudy::http::Options::default())
+}
+
+/// A server with the given connection limits (timeouts, connection cap).
+pub fn start_with_options(
+    apis: Vec<Api>,
+    cfg: Config,
+    opts: understudy::http::Options,
+) -> TestServer {
     let engine = Arc::new(Engine::new(apis, &cfg).expect("engine builds"));
     let (tx, rx) = std::sync::mpsc::channel::<SocketAddr>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -49,7 +58,7 @@ pub fn start_with(apis: Vec<Api>, cfg: Config) -> TestServer {
             .build()
             .expect("runtime");
         rt.block_on(async move {
-            let server = Server::bind("127.0.0.1:0".parse().unwrap(), e2)
+            let server = Server::bind_with("127.0.0.1:0".parse().unwrap(), e2, opts)
                 .await
                 .expect("bind");
             tx.send(server.local_addr().unwrap()).unwrap();
@@ -133,11 +142,16 @@ fn agent() -> &'static ureq::Agent {
 
 /// Send a request with the given headers.
 pub fn request(method: &str, url: &str, headers: &[(&str, &str)]) -> Resp {
+    request_with_body(method, url, headers, "")
+}
+
+/// Send a request with the given headers and body.
+pub fn request_with_body(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> Resp {
     let mut b = ureq::http::Request::builder().method(method).uri(url);
     for (k, v) in headers {
         b = b.header(*k, *v);
     }
-    let req = b.body(()).unwrap();
+    let req = b.body(body.to_string()).unwrap();
     let mut r = agent()
         .run(req)
         .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
