@@ -4,6 +4,7 @@
 mod cli;
 mod contract;
 mod features;
+mod fuzz;
 mod hardening;
 mod pagination;
 mod robustness;
