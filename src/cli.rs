@@ -54,7 +54,7 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "FILE")]
     pub spec: PathBuf,
     /// Takes the place of the spec's server URL (for understudy: its base path for the API,
-    /// e.g. http://127.0.0.1:4010/letta).
+    /// e.g. http://127.0.0.1:4010/myapi).
     #[arg(long, value_name = "URL")]
     pub base_url: String,
     /// Credential to send, the way the spec's security scheme says.
@@ -170,7 +170,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: std::time::Duration,
     /// Answer API in its declared variant VARIANT unless a request's X-Understudy-Variant
-    /// header names another (repeatable), e.g. `--variant letta=sdk`.
+    /// header names another (repeatable), e.g. `--variant myapi=sdk`.
     #[arg(long = "variant", value_name = "API=VARIANT", value_parser = parse_variant)]
     pub variant: Vec<(String, String)>,
     #[command(flatten)]
@@ -180,6 +180,6 @@ pub struct ServeArgs {
 fn parse_variant(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((a, v)) if !a.is_empty() && !v.is_empty() => Ok((a.to_string(), v.to_string())),
-        _ => Err(format!("'{s}': write API=VARIANT, e.g. letta=sdk")),
+        _ => Err(format!("'{s}': write API=VARIANT, e.g. myapi=sdk")),
     }
 }

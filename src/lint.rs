@@ -311,11 +311,29 @@ fn data_of(
             let items = x
                 .and_then(|x| x.items.clone().or_else(|| x.item.clone()))
                 .unwrap_or_default();
-            let model = x.and_then(|x| api.models.get(&x.collection));
+            // A respond body is generated from the operation's own fields; entities from
+            // their collection's.
+            let (model, base) = match (&op.respond, x) {
+                (Some((_, m)), _) => (
+                    Some(&**m),
+                    format!(
+                        "paths.{}.{}.x-understudy",
+                        op.path,
+                        op.method.to_lowercase()
+                    ),
+                ),
+                (None, Some(x)) => (
+                    api.models.get(&x.collection).map(|m| &**m),
+                    format!("x-understudy.collections.{}", x.collection),
+                ),
+                (None, None) => (None, "x-understudy.collections".to_string()),
+            };
             for p in problems.into_iter().take(3) {
                 let location = match model {
-                    Some(model) => generator_location(model, &p, &items, x.map(|x| x.action)),
-                    None => "x-understudy.collections".to_string(),
+                    Some(model) => {
+                        generator_location(model, &base, &p, &items, x.map(|x| x.action))
+                    }
+                    None => base.clone(),
                 };
                 out.push(Finding {
                     file: file.clone(),
@@ -345,6 +363,15 @@ fn data_of(
                     None => path.to_string(),
                 };
                 let mut req = Request::get(&format!("{}{path}", m.prefix)).with_method(&op.method);
+                // An operation that takes a body gets its schema's example (or `{}`).
+                if let Some((_, schema)) = &op.request_body {
+                    let example = schema
+                        .get("example")
+                        .cloned()
+                        .unwrap_or_else(|| serde_json::json!({}));
+                    req.body = bytes::Bytes::from(example.to_string());
+                    req = req.header("content-type", "application/json");
+                }
                 for (k, v) in &credentials {
                     req = req.header(k, v);
                 }
@@ -381,6 +408,17 @@ fn data_of(
                         let path = op.path.replace(&format!("{{{param}}}"), &key);
                         let r = get(&path);
                         report(op, &path, contract.check(api, i, r.status, &r.body));
+                        if !(200..300).contains(&r.status) {
+                            report(
+                                op,
+                                &path,
+                                vec![format!(
+                                    "an existing entity answered {}: {}",
+                                    r.status,
+                                    String::from_utf8_lossy(&r.body)
+                                )],
+                            );
+                        }
                     }
                 }
             }
@@ -392,11 +430,12 @@ fn data_of(
 /// `... at /agents/0/tools/available/1/id`.
 fn generator_location(
     model: &crate::data::CollectionModel,
+    base: &str,
     problem: &str,
     items: &str,
     action: Option<ActionKind>,
 ) -> String {
-    let base = format!("x-understudy.collections.{}", model.name);
+    let base = base.to_string();
     let Some(at) = problem.rsplit(" at ").next().filter(|a| a.starts_with('/')) else {
         return base;
     };

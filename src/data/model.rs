@@ -80,6 +80,30 @@ impl CollectionModel {
                 "a collection with rows takes its values from the rows, not from generators",
             ));
         }
+        if let Some(rows) = &ext.rows {
+            let mut keys = std::collections::HashSet::new();
+            for (i, row) in rows.iter().enumerate() {
+                let at = format!("{loc}.rows[{i}]");
+                if !row.is_object() {
+                    return Err(Error::spec(file, at, "a row is an object"));
+                }
+                let key = super::column::extract(row, &ext.key);
+                if key.is_null() {
+                    return Err(Error::spec(
+                        file,
+                        at,
+                        format!("the row has no key field '{}'", ext.key),
+                    ));
+                }
+                if !keys.insert(Self::key_text(&key)) {
+                    return Err(Error::spec(
+                        file,
+                        at,
+                        format!("another row has the key {key} already"),
+                    ));
+                }
+            }
+        }
         let fields = parse_fields(file, &loc, &node, &ext.fields, built)?;
         let order_key = ext.order_key.as_ref().unwrap_or(&ext.key);
         for (path, key) in [("key", &ext.key), ("order-key", order_key)] {

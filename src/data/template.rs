@@ -123,6 +123,15 @@ impl Template {
         })
     }
 
+    /// The value a derived template gives for `entity`: a template that is one `{ref:..}`
+    /// copies the field as it is (a null stays null); otherwise the rendered text.
+    pub fn derive(&self, entity: &serde_json::Value) -> serde_json::Value {
+        if let [Part::Ref(path)] = self.parts.as_slice() {
+            return super::column::extract(entity, path);
+        }
+        serde_json::Value::String(self.render_from(entity))
+    }
+
     /// Render a derived template (see [`Template::is_derived`]) from the fields of `entity`;
     /// random parts render as nothing.
     pub fn render_from(&self, entity: &serde_json::Value) -> String {

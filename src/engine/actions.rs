@@ -1,4 +1,4 @@
-//! Running an operation's declared action (`list` or `get`) once routing, credentials and
+//! Running an operation's declared action (`list`, `get` or `respond`) once routing, credentials and
 //! parameters have been checked: the dataset as the session sees it, shaped by the response
 //! schema and the API's list envelope.
 
@@ -99,12 +99,9 @@ impl Engine {
                 h.write(view.key(i).as_bytes());
                 h.write_u8(0);
                 h.write(request_id.as_bytes());
-                let body = Entity::new(model, self.seed, h.finish()).full();
+                let body = Entity::new(model, h.finish(), 0).full();
                 let body = bytes::Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
-                Ok(Response::bytes(
-                    *status,
-                    render::envelope_with_item(x.item.as_deref().unwrap_or(""), body),
-                ))
+                Ok(Response::bytes(*status, body))
             }
             ActionKind::List => {
                 let out = query::list(&view, x, &params, self.seed, bad)?;

@@ -87,11 +87,7 @@ impl MountVariant {
         if let Some(fields) = self.variant.derive.get(collection) {
             let base = entity.clone();
             for (path, t) in fields {
-                crate::data::column::set_path(
-                    &mut entity,
-                    path,
-                    Some(Value::String(t.render_from(&base))),
-                );
+                crate::data::column::set_path(&mut entity, path, Some(t.derive(&base)));
             }
         }
         entity
@@ -460,10 +456,6 @@ impl Engine {
     fn dispatch(&self, req: &Request, session: Option<&mut Session>, request_id: &str) -> Response {
         match route::route(&self.mounts, req) {
             Route::Found(mut r) => {
-                match r.mount.variant_for(req) {
-                    Ok(v) => r.variant = v,
-                    Err(e) => return error_response(&r.mount.api, &e, request_id),
-                }
                 // Credentials first: a scenario never answers (nor counts) a request that the
                 // API itself would refuse, so it cannot reveal an endpoint to an anonymous
                 // client. (A scenario that scripts a 401 or 403 still does so for clients
@@ -476,6 +468,10 @@ impl Engine {
                     self.tokens.as_ref(),
                 ) {
                     return error_response(&r.mount.api, &e, request_id);
+                }
+                match r.mount.variant_for(req) {
+                    Ok(v) => r.variant = v,
+                    Err(e) => return error_response(&r.mount.api, &e, request_id),
                 }
                 let mut rule = None;
                 let mut session = session;
@@ -551,6 +547,11 @@ impl Engine {
                     "name": m.api.name,
                     "base_path": m.prefix,
                     "title": m.api.doc.pointer("/info/title"),
+                    "variants": m.variants.values().map(|v| json!({
+                        "name": v.variant.name,
+                        "description": v.variant.description,
+                        "default": m.default_variant.as_deref() == Some(v.variant.name.as_str()),
+                    })).collect::<Vec<_>>(),
                     "operations": m.api.operations.iter()
                         .map(|o| format!("{} {}{}", o.method, m.prefix, o.path))
                         .collect::<Vec<_>>(),

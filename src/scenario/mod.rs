@@ -323,7 +323,14 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario> {
             let g = if v.get("now").is_some() && v.as_object().is_some_and(|m| m.len() == 1) {
                 LetGen::Now
             } else {
-                let g = generator::parse(v).map_err(|m| err(&p, m))?;
+                let mut g = generator::parse(v).map_err(|m| err(&p, m))?;
+                g.resolve_members(&|c, f| {
+                    Err(format!(
+                        "member-of {c}.{f}: a let value draws from its own list (one-of), not \
+                         from a collection"
+                    ))
+                })
+                .map_err(|m| err(&p, m))?;
                 let mut refs = Vec::new();
                 g.refs(&mut refs);
                 if !refs.is_empty() {

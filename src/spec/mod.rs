@@ -310,6 +310,15 @@ fn load_variants(base: &Api) -> Result<BTreeMap<String, Arc<Variant>>> {
         let api = build_api(file, doc, base.lines.clone(), Some(&base.models))
             .map_err(|e| e.context(&format!("variant '{vname}'")))?;
         let mut derive = BTreeMap::new();
+        let empty = Map::new();
+        let patched = Compiler {
+            file,
+            components: api
+                .doc
+                .pointer("/components/schemas")
+                .and_then(Value::as_object)
+                .unwrap_or(&empty),
+        };
         for (cname, fields) in &v.derive {
             let model = base.models.get(cname).ok_or_else(|| {
                 Error::spec(
@@ -318,9 +327,30 @@ fn load_variants(base: &Api) -> Result<BTreeMap<String, Arc<Variant>>> {
                     format!("no collection '{cname}'"),
                 )
             })?;
+            // The entity in the variant's shape: the collection's schemas, patched.
+            let mut shaped: Option<Node> = None;
+            for sname in &model.schemas {
+                let n = patched
+                    .component(sname)
+                    .map_err(|e| Error::spec(file, format!("{loc}.schemas"), e.to_string()))?;
+                shaped = Some(match shaped {
+                    None => n,
+                    Some(m) => schema::merge(m, n),
+                });
+            }
             let mut list = Vec::new();
             for (path, text) in fields {
                 let at = format!("{loc}.derive.{cname}.{path}");
+                if path.contains('[') || shaped.as_ref().and_then(|n| n.at_path(path)).is_none() {
+                    return Err(Error::spec(
+                        file,
+                        &at,
+                        format!(
+                            "'{path}' is not a field of the variant's shape of '{cname}' (no [] \
+                             paths)"
+                        ),
+                    ));
+                }
                 let t = crate::data::template::Template::parse(text)
                     .map_err(|e| Error::spec(file, &at, e))?;
                 if !t.is_derived() {

@@ -291,8 +291,8 @@ pub(super) fn load_operation(
     })
 }
 
-/// The body model of a `respond` action: its first documented 2xx response's schema (at the
-/// `item` pointer), with the operation's `fields` generators.
+/// The body model of a `respond` action: its first documented 2xx response's schema, with the
+/// operation's `fields` generators.
 fn respond_model(
     file: &str,
     loc: &str,
@@ -318,14 +318,6 @@ fn respond_model(
             file,
             loc,
             format!("the {status} response of a respond action has no JSON schema"),
-        )
-    })?;
-    let ptr = x.item.as_deref().unwrap_or("");
-    let node = node.at_pointer(ptr).ok_or_else(|| {
-        Error::spec(
-            file,
-            format!("{xloc}.item"),
-            format!("'{ptr}' is not in the {status} response's schema"),
         )
     })?;
     let model = CollectionModel::for_body(
@@ -391,11 +383,12 @@ fn check_operation_ext(
         ));
     }
     if let Some(p) = &x.item {
-        if x.action == ActionKind::List {
+        if x.action != ActionKind::Get {
             return Err(Error::spec(
                 file,
                 format!("{xloc}.item"),
-                "a list action places its entities with items, not item",
+                "only a get action places its entity with item (a list uses items; a respond \
+                 action generates its whole body, with dotted paths in fields)",
             ));
         }
         if !p.is_empty() && !p.starts_with('/') {
@@ -404,6 +397,39 @@ fn check_operation_ext(
                 format!("{xloc}.item"),
                 format!("'{p}' is not a JSON pointer (it starts with '/')"),
             ));
+        }
+    }
+    // The pointers must reach into the 200 body's schema: an entity placed where the schema
+    // has nothing would be shown unprojected.
+    let ok_node = responses
+        .iter()
+        .find(|r| r.status == "200")
+        .and_then(|r| r.node.as_ref());
+    if let Some(node) = ok_node {
+        let placed = match x.action {
+            ActionKind::Get => Some(("item", x.item.as_deref().unwrap_or(""), false)),
+            ActionKind::List => Some(("items", x.items.as_deref().unwrap_or(""), true)),
+            ActionKind::Respond => None,
+        };
+        if let Some((what, ptr, array)) = placed
+            && (ptr.is_empty() || ptr.starts_with('/'))
+        {
+            let at = node.at_pointer(ptr);
+            let fits = match at {
+                Some(n) if array => matches!(n.kind, super::schema::Kind::Array { .. }),
+                Some(_) => true,
+                None => false,
+            };
+            if !fits {
+                return Err(Error::spec(
+                    file,
+                    format!("{xloc}.{what}"),
+                    format!(
+                        "'{ptr}' does not reach {} in the 200 response's schema",
+                        if array { "an array" } else { "anything" }
+                    ),
+                ));
+            }
         }
     }
     if let Some(sc) = &x.scope {
@@ -478,6 +504,24 @@ fn check_operation_ext(
             for (i, f) in x.filters.iter().enumerate() {
                 let at = format!("filters[{i}]");
                 need_param(&f.param, &at)?;
+                match (f.kind, f.words) {
+                    (_, None) => {}
+                    (ext::FilterKind::Contains, Some(n)) if n >= 1 => {}
+                    (ext::FilterKind::Contains, Some(_)) => {
+                        return Err(Error::spec(
+                            file,
+                            format!("{xloc}.{at}.words"),
+                            "words is the number of words kept: at least 1",
+                        ));
+                    }
+                    (kind, Some(_)) => {
+                        return Err(Error::spec(
+                            file,
+                            format!("{xloc}.{at}.words"),
+                            format!("words applies to contains filters, not {kind:?}"),
+                        ));
+                    }
+                }
                 if let Some(ap) = &f.all_param {
                     need_param(ap, &at)?;
                 }

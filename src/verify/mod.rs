@@ -453,10 +453,15 @@ impl Verifier<'_> {
                     .flat_map(|i| i.fields.values().flatten().map(String::as_str)),
             )
             .collect();
+        let item_ptr = dop
+            .ext
+            .as_ref()
+            .and_then(|d| d.item.clone())
+            .unwrap_or_default();
         let item_node = dop
             .response(200)
             .and_then(|d| d.node.as_ref())
-            .and_then(|n| n.at_pointer(""));
+            .and_then(|n| n.at_pointer(&item_ptr));
         for item in items.iter().step_by(step).take(self.opts.sample) {
             let k = key_of(item, key);
             let path = Self::detail_path(dop, &param, &k);
@@ -472,15 +477,16 @@ impl Verifier<'_> {
                 );
                 continue;
             }
-            let Some(mut detail) = resp.json else {
+            let Some(body) = resp.json else { continue };
+            let Some(b) = body.pointer(&item_ptr).and_then(Value::as_object) else {
+                check.fail(
+                    Kind::ListDetailMismatch,
+                    &request,
+                    format!("the detail holds no object at '{item_ptr}'"),
+                );
                 continue;
             };
-            if let Some(ptr) = dop.ext.as_ref().and_then(|d| d.item.as_deref()) {
-                detail = detail.pointer(ptr).cloned().unwrap_or(Value::Null);
-            }
-            let (Some(a), Some(b)) = (item.as_object(), detail.as_object()) else {
-                continue;
-            };
+            let Some(a) = item.as_object() else { continue };
             for (field, lv) in a {
                 if hidden.contains(field.as_str())
                     || item_node.is_some_and(|n| n.prop(field).is_none())

@@ -65,7 +65,7 @@ fn a_detail_in_an_envelope_is_the_list_item() {
     for item in items {
         assert_eq!(item["region"], "eu-central");
         let name = item["name"].as_str().unwrap();
-        let d = get(&format!("{base}/orgs/any-org/stores/{name}"), &[]);
+        let d = get(&format!("{base}/orgs/globex/stores/{name}"), &[]);
         assert_eq!(d.status, 200);
         let body = d.json();
         assert_eq!(body.as_object().unwrap().len(), 1, "{body}");
@@ -168,6 +168,12 @@ fn a_variant_can_be_the_default_of_a_mount() {
     let base = format!("{}/stores/v1", s.base);
     let d = get(&format!("{base}/orgs/acme/stores/store-001"), &[]).json();
     assert!(d["body"]["manager"].is_string(), "{d}");
+    // GET / says which variants an API has and which one it answers in by default.
+    let index = get(&format!("{}/", s.base), &[]).json();
+    let v = &index["apis"][0]["variants"][0];
+    assert_eq!(v["name"], "flat");
+    assert_eq!(v["default"], true);
+    assert!(v["description"].as_str().unwrap().contains("one string"));
     let err = understudy::engine::Engine::new(
         load(),
         &Config {
@@ -214,6 +220,22 @@ fn feature_mistakes_are_load_errors_with_their_location() {
             ),
             "no component schema 'Shop'",
         ),
+        (
+            text.replace("items: /stores", "items: /shops"),
+            "does not reach an array",
+        ),
+        (text.replace("words: 2", "words: 0"), "at least 1"),
+        (
+            text.replace(
+                "manager: \"{ref:manager.first} {ref:manager.last}\"",
+                "boss: \"{ref:manager.first}\"",
+            ),
+            "not a field of the variant's shape",
+        ),
+        (
+            text.replace("- { code: ap-south,", "- { code: us-west,"),
+            "another row has the key",
+        ),
     ];
     for (bad, want) in cases {
         assert_ne!(bad, text, "the case did not change the fixture: {want}");
@@ -243,6 +265,111 @@ fn lint_checks_each_variant_against_its_own_schemas() {
         findings
             .iter()
             .any(|f| f.message.contains("variant flat") && f.message.contains("manager")),
+        "{findings:#?}"
+    );
+}
+
+#[test]
+fn a_scoped_operation_exists_only_inside_a_listed_entity() {
+    let s = stores(support::default_config());
+    let base = format!("{}/stores/v1", s.base);
+    assert_eq!(get(&format!("{base}/orgs/globex/stores"), &[]).status, 200);
+    // The list's scope says 403 (a caller outside the organisation); the detail's, 404.
+    let r = get(&format!("{base}/orgs/initech/stores"), &[]);
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json()["error"], "no access to org 'initech'");
+    let r = get(&format!("{base}/orgs/initech/stores/store-001"), &[]);
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["error"], "org 'initech' not found");
+    // Credentials come first.
+    let r = request("GET", &format!("{base}/orgs/initech/stores"), &[]);
+    assert_eq!(r.status, 401);
+}
+
+#[test]
+fn a_words_search_needs_every_word_in_some_field() {
+    let s = stores(support::default_config());
+    let base = format!("{}/stores/v1", s.base);
+    let all = get(&format!("{base}/orgs/acme/stores"), &[]).json()["stores"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let oracle = |text: &str| -> Vec<Value> {
+        let words: Vec<String> = text
+            .split_whitespace()
+            .take(2)
+            .map(str::to_lowercase)
+            .collect();
+        all.iter()
+            .filter(|s| {
+                let fields = [
+                    s["name"].as_str().unwrap().to_lowercase(),
+                    s["manager"]["first"].as_str().unwrap().to_lowercase(),
+                    s["manager"]["last"].as_str().unwrap().to_lowercase(),
+                ];
+                words.iter().all(|w| fields.iter().any(|f| f.contains(w)))
+            })
+            .map(|s| s["name"].clone())
+            .collect()
+    };
+    let first = all[3]["manager"]["first"].as_str().unwrap().to_string();
+    let mut nonempty = 0;
+    for text in [
+        "store-00".to_string(),
+        format!("{} STORE", first.to_uppercase()),
+        format!("store {first} ignored-third-word"),
+        "   ".to_string(),
+        "no-such".to_string(),
+    ] {
+        let q = percent_encoding::utf8_percent_encode(&text, percent_encoding::NON_ALPHANUMERIC);
+        let got: Vec<Value> = get(&format!("{base}/orgs/acme/stores?q={q}"), &[]).json()["stores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].clone())
+            .collect();
+        assert_eq!(got, oracle(&text), "{text}");
+        nonempty += usize::from(!got.is_empty() && got.len() < all.len());
+    }
+    // The cases are not trivial: several narrow the list without emptying it.
+    assert!(nonempty >= 2, "{nonempty}");
+}
+
+#[test]
+fn respond_on_an_entity_a_scenario_deleted_is_404() {
+    let dir = std::env::temp_dir().join(format!("understudy-respond-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("close.yaml"),
+        "api: stores\ncollection: stores\nsteps:\n  - delete: [store-002]\n",
+    )
+    .unwrap();
+    let s = stores(Config {
+        scenarios: understudy::scenario::load_dir(&dir).unwrap(),
+        start: vec!["close".into()],
+        ..support::default_config()
+    });
+    let base = format!("{}/stores/v1", s.base);
+    let open = |n: &str| request("POST", &format!("{base}/stores/{n}/open"), &[AUTH]);
+    assert_eq!(open("store-002").status, 404);
+    assert_eq!(open("store-003").status, 201);
+}
+
+#[test]
+fn lint_checks_respond_bodies_and_blames_the_operations_fields() {
+    let text = include_str!("../fixtures/features/stores.yaml");
+    let bad = text.replace(
+        "url: { template: \"https://rooms.example.com/{alnum:12}\" }",
+        "url: { int: { min: 1, max: 2 } }",
+    );
+    assert_ne!(bad, text);
+    let api = understudy::spec::load_str("stores.yaml", &bad).unwrap();
+    let findings = understudy::lint::lint(vec![api], Vec::new());
+    assert!(
+        findings.iter().any(|f| f.location
+            == "paths./stores/{name}/open.post.x-understudy.fields.url"
+            && f.message.contains("POST")),
         "{findings:#?}"
     );
 }
