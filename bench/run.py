@@ -24,6 +24,7 @@ import argparse
 import ctypes
 import datetime
 import http.client
+import json
 import os
 import platform
 import re
@@ -46,6 +47,7 @@ SOAK_LUA = Path(__file__).resolve().parent / "soak.lua"
 BEARER = {"Authorization": "Bearer t"}
 APIKEY = {"x-api-key": "k"}
 SCENARIO = "failed-rollout"
+MILLION = 1_000_000  # entities in the million-entity section
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -92,6 +94,7 @@ class Procs:
             stdout=stdout if stdout is not None else subprocess.DEVNULL,
             stderr=stderr if stderr is not None else subprocess.DEVNULL,
             env=env,
+            start_new_session=True,  # a terminal's Ctrl-C reaches this script only, which stops it
             preexec_fn=_die_with_parent,
         )
         self.live.append(p)
@@ -429,13 +432,12 @@ def problems_note(servers: list[Server]) -> str:
 # sections
 
 
-def first_ids(server: Server, prefix: str = "") -> dict[str, str]:
-    import json
-
-    ev = json.loads(server.get_ok(prefix + "/everruns/v1/agents", BEARER))["data"][0]["id"]
-    vk = json.loads(server.get_ok(prefix + "/vectara/v2/agents?limit=1", APIKEY))["agents"][0]["key"]
-    lt = json.loads(server.get_ok(prefix + "/letta/v1/agents/?limit=1", BEARER))[0]["id"]
-    pc = json.loads(server.get_ok(prefix + "/pipecat-cloud/v1/agents", BEARER))["services"][0]["name"]
+def first_ids(server: Server) -> dict[str, str]:
+    """The first listed agent of each API (details in the throughput run and the soak)."""
+    ev = json.loads(server.get_ok("/everruns/v1/agents", BEARER))["data"][0]["id"]
+    vk = json.loads(server.get_ok("/vectara/v2/agents?limit=1", APIKEY))["agents"][0]["key"]
+    lt = json.loads(server.get_ok("/letta/v1/agents/?limit=1", BEARER))[0]["id"]
+    pc = json.loads(server.get_ok("/pipecat-cloud/v1/agents", BEARER))["services"][0]["name"]
     return {"everruns": ev, "vectara": vk, "letta": lt, "pipecat": pc}
 
 
@@ -621,7 +623,7 @@ def section_million(ctx: Ctx, state: dict) -> str:
     rows = []
     # Vectara
     log("1M: vectara")
-    v = Server(ctx, ["--api", "vectara", "--agents", "1000000"], "understudy-vectara-1m")
+    v = Server(ctx, ["--api", "vectara", "--agents", str(MILLION)], "understudy-vectara-1m")
     servers.append(v)
     cmds.append(v.cmd + "   # RUST_LOG=info")
     try:
@@ -649,7 +651,7 @@ def section_million(ctx: Ctx, state: dict) -> str:
         v.stop()
     # Letta
     log("1M: letta")
-    lt = Server(ctx, ["--api", "letta", "--agents", "1000000"], "understudy-letta-1m")
+    lt = Server(ctx, ["--api", "letta", "--agents", str(MILLION)], "understudy-letta-1m")
     servers.append(lt)
     cmds.append(lt.cmd + "   # RUST_LOG=info; waits for the log line `indexes ready in N ms`")
     try:
@@ -669,7 +671,7 @@ def section_million(ctx: Ctx, state: dict) -> str:
     finally:
         lt.stop()
     out = [
-        "## 1,000,000 entities",
+        f"## {MILLION:,} entities",
         "",
         table(["API", "measure", "value", "target"], rows),
         "",
@@ -789,7 +791,7 @@ def section_soak(ctx: Ctx, state: dict) -> str:
         ["soak p50 / p99 (`-t2 -c256`)", f"{fmt_ms(soak.p50)} / {fmt_ms(soak.p99)}", ""],
         ["soak p99 / idle p99", f"{p99_ratio:.1f}", f"<= 2 {verdict(p99_ratio <= 2)}"],
         ["soak p99 / soak p50 (tail spread under load)", f"{soak.p99 / soak.p50:.1f}", ""],
-        ["256 connections / soak req/s (Little's law: the mean wait a saturated server must show)",
+        ["expected mean latency at saturation (256 / soak req/s, Little's law)",
          fmt_ms(256 / soak.rps * 1000), ""],
         ["SIGTERM after the soak", f"exit status {rc} in {stop_secs:.2f} s", "0"],
     ]
@@ -851,6 +853,10 @@ def machine() -> dict[str, str]:
         pass
     info["memory"] = mem
     info["kernel"] = f"{platform.system()} {platform.release()}"
+    try:
+        info["load"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        info["load"] = "unknown"
     return info
 
 
@@ -874,7 +880,8 @@ def header(ctx: Ctx, argv: list[str]) -> str:
         "# understudy benchmark",
         "",
         f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
-        f"- machine: nproc {mi['nproc']}, {mi['model']}, {mi['memory']} memory, {mi['kernel']}",
+        f"- machine: nproc {mi['nproc']}, {mi['model']}, {mi['memory']} memory, {mi['kernel']}; "
+        f"load average at start {mi['load']} (other work on the machine skews every figure)",
         f"- understudy: {version}" + (f", commit {commit}" if commit else ""),
         f"- wrk: {wrk_v[0].strip() if wrk_v else 'unknown'}; Python {platform.python_version()}",
         f"- mode: {m.name} (wrk runs {m.wrk_seconds} s, {m.sessions:,} sessions, soak {m.soak_seconds} s"
@@ -919,6 +926,7 @@ def main(argv: list[str]) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
     tmp = Path(tempfile.mkdtemp(prefix="understudy-bench-"))
     ctx = Ctx(mode, understudy, bare, tmp)
     parts = [header(ctx, argv)]

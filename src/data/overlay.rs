@@ -59,6 +59,20 @@ impl Overlay {
         i
     }
 
+    /// Put `v`, with key `key`, in the added slot `i` (created earlier), live again.
+    pub fn replace_added(&mut self, base_len: usize, i: u32, key: String, v: Value) {
+        let Some(slot) = (i as usize)
+            .checked_sub(base_len)
+            .and_then(|j| self.added.get_mut(j))
+        else {
+            return;
+        };
+        *slot = v;
+        self.added_keys.retain(|_, at| *at != i);
+        self.added_keys.insert(key, i);
+        self.deleted.remove(&i);
+    }
+
     /// Drop the orders computed so far (after a change).
     pub fn forget_orders(&mut self) {
         self.orders = OrderCache::default();

@@ -97,6 +97,7 @@ pub fn check(sc: &Arc<Scenario>, api: &Api, data: &dyn Datasets, seed: u64) -> R
         rules: Vec::new(),
         failed: None,
         last_fired_ms: 0,
+        made: 0,
     });
     let mut clock = 0u64;
     for (k, step) in sc.steps.iter().enumerate() {

@@ -56,6 +56,8 @@ pub struct Active {
     pub failed: Option<String>,
     /// Scenario time at which the last step fired (an `at` step never fires earlier).
     pub last_fired_ms: u64,
+    /// Entities this run has created so far (it reuses the slots of earlier runs first).
+    pub made: usize,
 }
 
 impl Active {
@@ -80,6 +82,10 @@ pub struct Session {
     /// Changes by (API, collection).
     pub overlays: BTreeMap<(String, String), Overlay>,
     pub requests: u64,
+    /// Per scenario, the entity slots its runs created, in order: a scenario started again
+    /// creates into the same slots, so restarts replace what earlier runs added instead of
+    /// piling up entities.
+    pub slots: HashMap<String, Vec<u32>>,
 }
 
 /// What a response rule asks for.
@@ -107,7 +113,9 @@ impl Session {
             return Err(format!("scenario '{}' is already active", sc.name));
         }
         let overlays = self.overlays.clone();
+        let slots = self.slots.clone();
         self.active.push(Active {
+            made: 0,
             scenario: sc,
             started_ms: self.clock_ms,
             next: 0,
@@ -123,6 +131,7 @@ impl Session {
         if let Some(reason) = self.active[i].failed.clone() {
             self.active.pop();
             self.overlays = overlays;
+            self.slots = slots;
             return Err(reason);
         }
         Ok(())
@@ -321,11 +330,26 @@ impl Session {
         let key = (sc.api.clone(), cname);
         // Work on a copy, so that a step applies whole or not at all.
         let mut overlay = self.overlays.get(&key).cloned().unwrap_or_default();
-        let created = apply_step(&mut overlay, coll, seed, step, &vars, &now)?;
+        let mut slots = self.slots.get(&sc.name).cloned().unwrap_or_default();
+        let mut made = self.active[i].made;
+        let created = apply_step(
+            &mut overlay,
+            coll,
+            seed,
+            step,
+            &vars,
+            &now,
+            &mut Slots {
+                taken: &mut slots,
+                next: &mut made,
+            },
+        )?;
         overlay.forget_orders();
         self.overlays.insert(key, overlay);
+        self.slots.insert(sc.name.clone(), slots);
         vars.extend(created);
         let a = &mut self.active[i];
+        a.made = made;
         a.vars = vars;
         if step.clear_rules {
             a.rules.clear();
@@ -470,6 +494,13 @@ fn apply_sets(
     Ok(())
 }
 
+/// Where a scenario run's creations go: the slots earlier runs created (reused in order),
+/// then new ones.
+struct Slots<'a> {
+    taken: &'a mut Vec<u32>,
+    next: &'a mut usize,
+}
+
 /// Apply a step's entity effects to an overlay; returns the variables it defines (`as`).
 fn apply_step(
     overlay: &mut Overlay,
@@ -478,6 +509,7 @@ fn apply_step(
     step: &super::Step,
     vars: &HashMap<String, Value>,
     now: &Value,
+    slots: &mut Slots,
 ) -> Result<HashMap<String, Value>, String> {
     let key_field = coll.model.key.clone();
     let base_len = coll.len();
@@ -490,14 +522,20 @@ fn apply_step(
         overlay.set(base_len, i, e);
     }
     for (name, sets) in &step.creates {
-        let index = View::new(coll, Some(overlay)).len() as u64;
-        let mut e = Entity::new(&coll.model, seed, index).full();
+        let reuse = slots.taken.get(*slots.next).copied();
+        let index = reuse.unwrap_or(View::new(coll, Some(overlay)).len() as u32);
+        let mut e = Entity::new(&coll.model, seed, u64::from(index)).full();
         apply_sets(&mut e, sets, &vars, now, &key_field)?;
         let key = CollectionModel::key_text(&extract(&e, &key_field));
-        if View::new(coll, Some(overlay)).lookup(&key).is_some() {
+        let holder = View::new(coll, Some(overlay)).lookup(&key);
+        if holder.is_some() && holder != reuse {
             return Err(format!("a created agent's key '{key}' is already taken"));
         }
-        overlay.add(base_len, key.clone(), e);
+        match reuse {
+            Some(slot) => overlay.replace_added(base_len, slot, key.clone(), e),
+            None => slots.taken.push(overlay.add(base_len, key.clone(), e)),
+        }
+        *slots.next += 1;
         if let Some(n) = name {
             created.insert(n.clone(), Value::String(key.clone()));
             vars.insert(n.clone(), Value::String(key));

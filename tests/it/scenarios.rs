@@ -880,3 +880,28 @@ fn every_documented_error_status_is_answered_in_its_documented_shape() {
         );
     }
 }
+
+#[test]
+fn restarting_a_scenario_replaces_what_its_earlier_runs_created() {
+    let s = support::start(Config {
+        scenarios: understudy::scenario::load_embedded().unwrap(),
+        ..support::default_config()
+    });
+    let c = Client::new(&s, "restarts");
+    let name = "agents-created-mid-pagination-letta";
+    let mut sizes = Vec::new();
+    for _ in 0..20 {
+        c.start(name);
+        // The creation fires on the 2nd list request.
+        c.get("/letta/v1/agents/?limit=1");
+        c.get("/letta/v1/agents/?limit=1");
+        let all = c.get("/letta/v1/agents/?limit=1000").json();
+        sizes.push(all.as_array().unwrap().len());
+        let state = c.admin("GET", "/state", None).json();
+        assert_eq!(state["changes"]["letta"]["created"], 3, "{state}");
+        let r = c.admin("POST", &format!("/scenarios/{name}/stop"), None);
+        assert_eq!(r.status, 200);
+    }
+    // 137 agents plus the same three, however often the scenario ran.
+    assert!(sizes.iter().all(|n| *n == 140), "{sizes:?}");
+}
