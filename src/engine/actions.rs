@@ -15,6 +15,7 @@ use crate::data::{Entity, View};
 use crate::query;
 use crate::query::params::{self, Params};
 use crate::scenario::session::Session;
+use crate::spec::ParamIn;
 use crate::spec::ext::{ActionKind, OperationExt, ScopeExt};
 
 impl Engine {
@@ -36,6 +37,45 @@ impl Engine {
         } else {
             render()
         }
+    }
+
+    /// [`Engine::serve`], through the mount's cache of whole answers: a successful `GET` of
+    /// an operation whose collections the session has not changed is a pure function of
+    /// (operation, variant, query), so it is computed once. Request ids, credentials, scenario
+    /// rules and strict checks still apply to every request.
+    pub(super) fn serve_cached(
+        &self,
+        r: &Routed,
+        req: &Request,
+        session: Option<&Session>,
+        request_id: &str,
+    ) -> Result<Response, ApiError> {
+        let pristine = |c: &str| session.is_none_or(|s| s.overlay(&r.mount.api.name, c).is_none());
+        let cacheable = req.method == "GET"
+            && req.body.is_empty()
+            && !r.op.params.iter().any(|p| p.location == ParamIn::Header)
+            && r.op.ext.as_ref().is_some_and(|x| {
+                x.action != ActionKind::Respond
+                    && pristine(&x.collection)
+                    && x.scope.as_ref().is_none_or(|sc| pristine(&sc.collection))
+            });
+        if !cacheable {
+            return self.serve(r, req, session, request_id);
+        }
+        let key = (
+            r.op_index,
+            r.variant_tag(),
+            req.path.clone(),
+            req.query.clone(),
+        );
+        if let Some(hit) = r.mount.answers.get(&key) {
+            return Ok(hit);
+        }
+        let resp = self.serve(r, req, session, request_id)?;
+        if resp.status == 200 {
+            r.mount.answers.insert(key, resp.clone());
+        }
+        Ok(resp)
     }
 
     pub(super) fn serve(

@@ -68,6 +68,8 @@ pub struct Mount {
     bodies: BTreeMap<usize, (bool, jsonschema::Validator)>,
     /// Serialized items of unchanged entities.
     rendered: render::RenderCache,
+    /// Whole successful answers over unchanged data.
+    answers: render::AnswerCache,
     /// The API's variants, by name, and the one used when a request names none.
     variants: BTreeMap<String, MountVariant>,
     default_variant: Option<String>,
@@ -213,6 +215,7 @@ impl Engine {
                 contract,
                 bodies,
                 rendered: render::RenderCache::default(),
+                answers: render::answer_cache(),
                 variants,
                 default_variant,
             });
@@ -415,7 +418,11 @@ impl Engine {
 
     /// Answer a request. Never panics on any input.
     pub fn handle(&self, req: &Request) -> Response {
-        if req.path == admin::PREFIX || req.path.starts_with(&format!("{}/", admin::PREFIX)) {
+        if req
+            .path
+            .strip_prefix(admin::PREFIX)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        {
             return admin::handle(self, req);
         }
         let session_id = req.header_value(SESSION_HEADER);
@@ -497,7 +504,7 @@ impl Engine {
                         }
                         error_response(&r.mount.api, &e, request_id)
                     }
-                    None => match self.serve(&r, req, session.as_deref(), request_id) {
+                    None => match self.serve_cached(&r, req, session.as_deref(), request_id) {
                         Ok(resp) => resp,
                         Err(e) => error_response(&r.mount.api, &e, request_id),
                     },

@@ -28,6 +28,30 @@ impl quick_cache::Weighter<(usize, u64, u32), Bytes> for ByteWeight {
     }
 }
 
+/// Whole successful answers of unchanged data, by (operation, variant, path, query).
+pub type AnswerKey = (usize, u64, String, String);
+
+/// Weighs a cached answer by its size.
+#[derive(Clone)]
+pub struct AnswerWeight;
+
+impl quick_cache::Weighter<AnswerKey, super::Response> for AnswerWeight {
+    fn weight(&self, key: &AnswerKey, val: &super::Response) -> u64 {
+        (val.body.len() + key.2.len() + key.3.len() + 128) as u64
+    }
+}
+
+/// A cache of whole answers, bounded by bytes.
+pub type AnswerCache = quick_cache::sync::Cache<AnswerKey, super::Response, AnswerWeight>;
+
+/// Bytes of whole answers kept per mounted API.
+pub const ANSWER_BYTES: u64 = 32 << 20;
+
+/// A new answer cache.
+pub fn answer_cache() -> AnswerCache {
+    quick_cache::sync::Cache::with_weighter(16_384, ANSWER_BYTES, AnswerWeight)
+}
+
 /// Bytes of rendered items kept per mounted API.
 const CACHE_BYTES: u64 = 128 << 20;
 

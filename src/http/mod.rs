@@ -330,8 +330,14 @@ async fn handle(shared: &Arc<Shared>, req: hyper::Request<Incoming>) -> Answer {
     if declared.is_some_and(|n| n > MAX_BODY) {
         return refuse(413, too_large);
     }
-    let read = Limited::new(body, MAX_BODY).collect();
-    let body = match tokio::time::timeout(shared.opts.timeouts.body, read).await {
+    // Most requests have no body: no timer for those.
+    let body = if hyper::body::Body::is_end_stream(&body) {
+        Ok(Ok(http_body_util::Collected::default()))
+    } else {
+        let read = Limited::new(body, MAX_BODY).collect();
+        tokio::time::timeout(shared.opts.timeouts.body, read).await
+    };
+    let body = match body {
         Ok(Ok(b)) => b.to_bytes(),
         Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
             return refuse(413, too_large);
@@ -350,10 +356,11 @@ async fn handle(shared: &Arc<Shared>, req: hyper::Request<Incoming>) -> Answer {
         .headers
         .iter()
         .map(|(k, v)| {
-            (
-                k.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
+            let v = match v.to_str() {
+                Ok(text) => text.to_string(),
+                Err(_) => String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            };
+            (k.as_str().to_string(), v)
         })
         .collect();
     // HTTP/2 carries the host in the :authority pseudo-header, which hyper keeps in the URI.
