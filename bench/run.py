@@ -822,7 +822,11 @@ def section_soak(ctx: Ctx, state: dict) -> str:
             + "   # meanwhile every 2 s: VmRSS from /proc/PID/status, ls /proc/PID/fd | wc -l",
         ]),
     ]
-    return "\n".join(out)
+    text = "\n".join(out)
+    if unexpected or rc != 0:
+        # A smoke run (CI) must fail on these, whatever the figures say.
+        raise RuntimeError(f"soak: {unexpected} unexpected errors, exit status {rc}\n\n{text}")
+    return text
 
 
 # ----------------------------------------------------------------------------------------------
