@@ -41,10 +41,13 @@ use crate::error::{Error, Result};
 
 /// Largest request body accepted.
 const MAX_BODY: usize = 1 << 20;
-/// Longest request target (path and query) accepted.
-const MAX_TARGET: usize = 8 << 10;
+/// Longest request target (path and query) accepted: room for every parameter a spec allows
+/// (a 1,000-character filter of 4-byte characters is 12 KB percent-encoded), and below the
+/// 64 KiB past which the `http` crate refuses to parse a URI (hyper then answers 414 itself,
+/// without a body).
+const MAX_TARGET: usize = 60 << 10;
 /// Largest header block (names and values) accepted.
-const MAX_HEADERS: usize = 32 << 10;
+const MAX_HEADERS: usize = 64 << 10;
 
 /// How the server bounds its clients.
 #[derive(Debug, Clone)]
