@@ -7,6 +7,32 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_understudy"))
 }
 
+/// Start a server command (logging at info), wait for its "listening on" line; returns the
+/// child, its address and the rest of its log lines.
+fn spawn_listening(
+    mut cmd: Command,
+) -> (
+    std::process::Child,
+    String,
+    impl Iterator<Item = std::io::Result<String>>,
+) {
+    use std::io::{BufRead, BufReader};
+    let mut child = cmd
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("server output").unwrap();
+        if let Some(i) = line.find("listening on http://") {
+            let rest = &line[i + "listening on http://".len()..];
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    (child, addr, lines)
+}
+
 fn temp_dir(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("understudy-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -137,28 +163,17 @@ fn binding_beyond_loopback_needs_an_admin_token() {
 
 #[test]
 fn sigterm_lets_in_flight_requests_finish_and_exits_zero() {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{Read, Write};
     let d = temp_dir("shutdown");
     std::fs::write(
         d.join("slow.yaml"),
         "api: everruns\nsteps:\n  - respond:\n      - {match: {method: GET}, delay: 800ms}\n",
     )
     .unwrap();
-    let mut child = bin()
-        .args(["serve", "--port", "0", "--scenario", "slow", "--scenarios"])
-        .arg(&d)
-        .env("RUST_LOG", "info")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("server output").unwrap();
-        if let Some(i) = line.find("listening on http://") {
-            let rest = &line[i + "listening on http://".len()..];
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
+    let mut cmd = bin();
+    cmd.args(["serve", "--port", "0", "--scenario", "slow", "--scenarios"])
+        .arg(&d);
+    let (mut child, addr, lines) = spawn_listening(cmd);
     std::thread::spawn(move || for _ in lines {});
     let mut c = std::net::TcpStream::connect(&addr).unwrap();
     c.write_all(
@@ -184,27 +199,14 @@ fn sigterm_lets_in_flight_requests_finish_and_exits_zero() {
 
 #[test]
 fn at_the_open_file_limit_accepts_back_off_instead_of_spinning() {
-    use std::io::{BufRead, BufReader};
     // A hard limit of 64 open files: the server cannot raise it, and 80 held connections
     // exhaust it.
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "ulimit -n 64 && exec '{}' serve --port 0",
-            env!("CARGO_BIN_EXE_understudy")
-        ))
-        .env("RUST_LOG", "info")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("server output").unwrap();
-        if let Some(i) = line.find("listening on http://") {
-            let rest = &line[i + "listening on http://".len()..];
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(format!(
+        "ulimit -n 64 && exec '{}' serve --port 0",
+        env!("CARGO_BIN_EXE_understudy")
+    ));
+    let (mut child, addr, lines) = spawn_listening(cmd);
     let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = log.clone();
     std::thread::spawn(move || {
