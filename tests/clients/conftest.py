@@ -71,12 +71,27 @@ class Understudy:
             self.proc.kill()
 
 
+def served(*extra):
+    """A server with extra flags for a test module: yields it, stops it, and fails on any
+    contract violation it logged."""
+    server = Understudy(*extra)
+    try:
+        yield server
+    finally:
+        server.stop()
+    assert server.violations() == [], "".join(server.violations())
+
+
+def served_with_tokens(tmp_path_factory, lines):
+    """A server that accepts only the listed tokens (`--tokens`, one `TOKEN [perms]` a line)."""
+    tokens = tmp_path_factory.mktemp("tokens") / "tokens"
+    tokens.write_text("".join(line + "\n" for line in lines))
+    yield from served("--tokens", str(tokens))
+
+
 @pytest.fixture(scope="module")
 def understudy():
-    server = Understudy()
-    yield server
-    server.stop()
-    assert server.violations() == [], "".join(server.violations())
+    yield from served()
 
 
 @pytest.fixture

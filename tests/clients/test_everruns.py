@@ -25,7 +25,7 @@ import urllib.request
 
 import pytest
 
-from conftest import Understudy, admin
+from conftest import Understudy, admin, served_with_tokens
 from everruns_sdk import ApiError, AuthenticationError, Everruns, NotFoundError, RateLimitError
 
 KEY = "evr_pat_clients_suite_1"
@@ -170,12 +170,7 @@ def test_search_matches_every_word_anywhere_like_the_vendor(understudy):
 @pytest.fixture(scope="module")
 def guarded(tmp_path_factory):
     """A second server that accepts only listed tokens."""
-    tokens = tmp_path_factory.mktemp("everruns-tokens") / "tokens"
-    tokens.write_text(f"{KEY}\nevr_ak_without_permissions -\n")
-    server = Understudy("--tokens", str(tokens))
-    yield server
-    server.stop()
-    assert server.violations() == [], "".join(server.violations())
+    yield from served_with_tokens(tmp_path_factory, [KEY, "evr_ak_without_permissions -"])
 
 
 @pytest.mark.parametrize("form", ["{}", "ApiKey {}", "Bearer {}"])

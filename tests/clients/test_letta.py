@@ -39,7 +39,7 @@ import letta_client
 from letta_client import Letta
 from letta_client.types import AgentState
 
-from conftest import Understudy, admin
+from conftest import Understudy, admin, served_with_tokens
 
 TOKEN = "sk-let-test"
 VARIANT = "sdk"
@@ -282,12 +282,7 @@ def test_malformed_id(understudy, bad_id):
 @pytest.fixture(scope="module")
 def guarded(tmp_path_factory):
     """A second server that accepts only the listed tokens."""
-    tokens = tmp_path_factory.mktemp("letta-tokens") / "tokens"
-    tokens.write_text("sk-let-good agents:read\nsk-let-nothing -\n")
-    server = Understudy("--tokens", str(tokens))
-    yield server
-    server.stop()
-    assert server.violations() == [], "".join(server.violations())
+    yield from served_with_tokens(tmp_path_factory, ["sk-let-good agents:read", "sk-let-nothing -"])
 
 
 def test_unauthorized(guarded, monkeypatch):

@@ -54,7 +54,7 @@ os.environ["PIPECAT_CONFIG_PATH"] = os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "no-such-dir", "pipecatcloud.toml"
 )
 
-from conftest import Understudy  # noqa: E402
+from conftest import Understudy, served_with_tokens  # noqa: E402
 from pipecatcloud.api import _API  # noqa: E402
 from pipecatcloud.exception import AgentStartError  # noqa: E402
 from pipecatcloud.session import Session, SessionParams  # noqa: E402
@@ -496,12 +496,7 @@ def test_cli_resolves_organization_without_pipecat_org(understudy, tmp_path):
 
 @pytest.fixture(scope="module")
 def locked(tmp_path_factory):
-    tokens = tmp_path_factory.mktemp("pipecat-tokens") / "tokens"
-    tokens.write_text(f"{PRIVATE_KEY}\n{PUBLIC_KEY}\n")
-    server = Understudy("--tokens", str(tokens))
-    yield server
-    server.stop()
-    assert server.violations() == [], "".join(server.violations())
+    yield from served_with_tokens(tmp_path_factory, [PRIVATE_KEY, PUBLIC_KEY])
 
 
 def test_unauthorized_raw(locked):

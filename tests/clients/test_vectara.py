@@ -27,7 +27,7 @@ import urllib.request
 import pytest
 
 import vectara.core.http_client as vectara_http
-from conftest import Understudy, admin
+from conftest import Understudy, admin, served_with_tokens
 from vectara import Vectara
 from vectara.core.api_error import ApiError
 from vectara.environment import VectaraEnvironment
@@ -191,12 +191,7 @@ def test_page_key_from_another_filter_is_refused(understudy):
 @pytest.fixture(scope="module")
 def guarded(tmp_path_factory):
     """A second server that accepts only listed tokens."""
-    tokens = tmp_path_factory.mktemp("vectara-tokens") / "tokens"
-    tokens.write_text(f"{API_KEY}\nzqt_without_permissions -\n")
-    server = Understudy("--tokens", str(tokens))
-    yield server
-    server.stop()
-    assert server.violations() == [], "".join(server.violations())
+    yield from served_with_tokens(tmp_path_factory, [API_KEY, "zqt_without_permissions -"])
 
 
 def test_listed_key_and_bearer_token_work_on_the_guarded_server(guarded):
