@@ -19,37 +19,88 @@ pub struct Column {
     codes: Vec<u32>,
 }
 
+/// Builds a [`Column`] one value at a time, in index order, without holding every value.
+#[derive(Debug, Default)]
+pub struct Encoder {
+    dict: Vec<Value>,
+    seen: HashMap<u64, u32>,
+    codes: Vec<u32>,
+}
+
+impl Encoder {
+    /// An encoder for about `n` entities.
+    pub fn with_capacity(n: usize) -> Self {
+        Encoder {
+            codes: Vec::with_capacity(n),
+            ..Encoder::default()
+        }
+    }
+
+    /// Append the value of the next entity.
+    pub fn push(&mut self, v: Value) {
+        let h = hash_value(&v);
+        let code = match self.seen.get(&h) {
+            Some(&c) if self.dict[c as usize] == v => c,
+            Some(_) => {
+                // A hash collision: store the value again rather than chain.
+                self.dict.push(v);
+                (self.dict.len() - 1) as u32
+            }
+            None => {
+                self.dict.push(v);
+                let c = (self.dict.len() - 1) as u32;
+                self.seen.insert(h, c);
+                c
+            }
+        };
+        self.codes.push(code);
+    }
+
+    /// The column.
+    pub fn finish(mut self) -> Column {
+        self.dict.shrink_to_fit();
+        Column {
+            dict: self.dict,
+            codes: self.codes,
+        }
+    }
+}
+
 impl Column {
     /// Encode `values` (one per entity, in index order).
     pub fn encode(values: Vec<Value>) -> Self {
-        let mut dict: Vec<Value> = Vec::new();
-        let mut seen: HashMap<u64, u32> = HashMap::new();
-        let mut codes = Vec::with_capacity(values.len());
+        let mut e = Encoder::with_capacity(values.len());
         for v in values {
-            let h = hash_value(&v);
-            let code = match seen.get(&h) {
-                Some(&c) if dict[c as usize] == v => c,
-                Some(_) => {
-                    // A hash collision: store the value again rather than chain.
-                    dict.push(v);
-                    (dict.len() - 1) as u32
-                }
-                None => {
-                    dict.push(v);
-                    let c = (dict.len() - 1) as u32;
-                    seen.insert(h, c);
-                    c
-                }
-            };
-            codes.push(code);
+            e.push(v);
         }
-        dict.shrink_to_fit();
-        Column { dict, codes }
+        e.finish()
     }
 
     /// The value of entity `i`.
     pub fn get(&self, i: usize) -> Option<&Value> {
         self.codes.get(i).map(|&c| &self.dict[c as usize])
+    }
+
+    /// For each entity, the rank of its value among the column's distinct values in
+    /// [`super::compare`] order (equal values share a rank). Sorting by ranks sorts by values,
+    /// at the cost of one sort of the distinct values.
+    pub fn entity_ranks(&self) -> Vec<u32> {
+        let mut order: Vec<u32> = (0..self.dict.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| {
+            super::compare(&self.dict[a as usize], &self.dict[b as usize])
+        });
+        let mut rank = vec![0u32; self.dict.len()];
+        let mut r = 0u32;
+        for (k, w) in order.iter().enumerate() {
+            if k > 0
+                && super::compare(&self.dict[order[k - 1] as usize], &self.dict[*w as usize])
+                    != std::cmp::Ordering::Equal
+            {
+                r += 1;
+            }
+            rank[*w as usize] = r;
+        }
+        self.codes.iter().map(|&c| rank[c as usize]).collect()
     }
 
     /// Number of distinct values.

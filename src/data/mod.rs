@@ -53,6 +53,24 @@ pub struct Order {
 }
 
 impl Order {
+    /// Entities ascending by (`ranks[i]`, `ties[i]`, `i`): the same order as [`Order::by`] over
+    /// the values the ranks stand for.
+    pub fn by_ranks(ranks: &[u32], ties: &[u32]) -> Order {
+        let n = ranks.len().min(ties.len());
+        let mut perm: Vec<u32> = (0..n as u32).collect();
+        perm.sort_unstable_by_key(|&i| {
+            (
+                (u64::from(ranks[i as usize]) << 32) | u64::from(ties[i as usize]),
+                i,
+            )
+        });
+        let mut rank = vec![0u32; n];
+        for (pos, &i) in perm.iter().enumerate() {
+            rank[i as usize] = pos as u32;
+        }
+        Order { perm, rank }
+    }
+
     /// Entities `0..n` ascending by (sort value, tie-breaker); `keys(i)` gives both for `i`.
     pub fn by<'v>(n: usize, keys: impl Fn(usize) -> (&'v Value, &'v Value)) -> Order {
         let mut perm: Vec<u32> = (0..n as u32).collect();
@@ -78,6 +96,8 @@ pub struct Collection {
     by_key: HashMap<Box<str>, u32>,
     columns: HashMap<String, OnceLock<Arc<Column>>>,
     orders: HashMap<String, OnceLock<Arc<Order>>>,
+    /// Ranks of the tie-breaking field's values, shared by every order.
+    tie_ranks: OnceLock<Vec<u32>>,
 }
 
 impl Collection {
@@ -122,6 +142,7 @@ impl Collection {
             by_key,
             columns,
             orders,
+            tie_ranks: OnceLock::new(),
         })
     }
 
@@ -182,14 +203,62 @@ impl Collection {
     }
 
     /// Compute every declared column and order now (start-up warm-up, so that no request pays
-    /// for it).
+    /// for it). The columns are built in one pass over the entities: each entity is generated
+    /// once for all of them (the fields they share, such as a timestamp others derive from,
+    /// are generated once), in chunks, so no column's values are ever all held at once.
     pub fn warm(&self) {
-        for path in self.columns.keys() {
-            self.column(path);
+        let started = std::time::Instant::now();
+        let mut pending: Vec<(&str, &OnceLock<Arc<Column>>)> = self
+            .columns
+            .iter()
+            .filter(|(_, cell)| cell.get().is_none())
+            .map(|(p, cell)| (p.as_str(), cell))
+            .collect();
+        pending.sort_by_key(|(p, _)| *p);
+        if !pending.is_empty() {
+            let n = self.keys.len() as u64;
+            let mut encoders: Vec<column::Encoder> = pending
+                .iter()
+                .map(|_| column::Encoder::with_capacity(n as usize))
+                .collect();
+            let mut lo = 0;
+            while lo < n {
+                let len = WARM_CHUNK.min(n - lo);
+                let rows = par_map(len, |j| {
+                    let e = Entity::new(&self.model, self.seed, lo + j);
+                    pending
+                        .iter()
+                        .map(|(path, _)| {
+                            let root = column::root_of(path);
+                            let v = e.field(root).unwrap_or(Value::Null);
+                            column::extract_from_root(root, v, path)
+                        })
+                        .collect::<Vec<Value>>()
+                });
+                for row in rows {
+                    for (enc, v) in encoders.iter_mut().zip(row) {
+                        enc.push(v);
+                    }
+                }
+                lo += len;
+            }
+            for ((_, cell), enc) in pending.iter().zip(encoders) {
+                // A request may have built the column meanwhile: the same values either way.
+                let _ = cell.set(Arc::new(enc.finish()));
+            }
         }
+        let columns_ms = started.elapsed().as_millis();
         for field in self.orders.keys() {
             self.order(field);
         }
+        tracing::info!(
+            "{}/{}: {} columns in {columns_ms} ms, {} orders in {} ms",
+            self.model.api,
+            self.model.name,
+            self.columns.len(),
+            self.orders.len(),
+            started.elapsed().as_millis() - columns_ms
+        );
     }
 
     /// The order by `field` (declared as a sort field at build time).
@@ -197,13 +266,17 @@ impl Collection {
         let cell = self.orders.get(field)?;
         Some(
             cell.get_or_init(|| {
-                let empty = Column::default();
-                let col = self.column(field).unwrap_or(&empty);
-                let tie = self.column(&self.model.order_key).unwrap_or(&empty);
-                static NULL: Value = Value::Null;
-                Arc::new(Order::by(self.keys.len(), |i| {
-                    (col.get(i).unwrap_or(&NULL), tie.get(i).unwrap_or(&NULL))
-                }))
+                let n = self.keys.len();
+                let (Some(col), Some(tie)) =
+                    (self.column(field), self.column(&self.model.order_key))
+                else {
+                    return Arc::new(Order::by(n, |_| (&Value::Null, &Value::Null)));
+                };
+                // Sort by ranks among the distinct values: one sort of each column's
+                // dictionary (the tie-breaker's shared by every order), then integers.
+                let ranks = col.entity_ranks();
+                let ties = self.tie_ranks.get_or_init(|| tie.entity_ranks());
+                Arc::new(Order::by_ranks(&ranks, ties))
             })
             .clone(),
         )
@@ -233,6 +306,9 @@ pub fn compare(a: &Value, b: &Value) -> Ordering {
         _ => rank(a).cmp(&rank(b)),
     }
 }
+
+/// Entities generated per step of the warm-up's single pass.
+const WARM_CHUNK: u64 = 1 << 16;
 
 /// Map `f` over `0..count` on all cores, keeping order.
 fn par_map<T: Send>(count: u64, f: impl Fn(u64) -> T + Sync) -> Vec<T> {
@@ -280,6 +356,26 @@ mod tests {
             ),
             Ordering::Less
         );
+    }
+
+    #[test]
+    fn orders_by_ranks_equal_orders_by_values() {
+        let vals = [
+            json!("b"),
+            json!(null),
+            json!("a"),
+            json!(3),
+            json!("b"),
+            json!(1),
+        ];
+        let tie = [json!(5), json!(4), json!(3), json!(2), json!(1), json!(0)];
+        let a = Column::encode(vals.to_vec());
+        let t = Column::encode(tie.to_vec());
+        let by_values = Order::by(vals.len(), |i| (&vals[i], &tie[i]));
+        let by_ranks = Order::by_ranks(&a.entity_ranks(), &t.entity_ranks());
+        assert_eq!(by_values.perm, by_ranks.perm);
+        assert_eq!(by_values.rank, by_ranks.rank);
+        assert_eq!(by_ranks.perm, vec![5, 3, 2, 4, 0, 1]);
     }
 
     #[test]

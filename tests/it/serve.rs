@@ -352,3 +352,23 @@ fn single_api_mode_serves_at_the_root() {
     assert_eq!(r.json().as_array().unwrap().len(), 2);
     assert_eq!(get(&format!("{}/letta/v1/agents/", s.base)).status, 404);
 }
+
+#[test]
+fn warmed_indexes_answer_exactly_like_lazily_built_ones() {
+    let warmed = support::start(support::default_config());
+    warmed.engine.warm();
+    let lazy = support::start(support::default_config());
+    for target in [
+        "/letta/v1/agents/?limit=1000&order_by=updated_at&order=asc",
+        "/letta/v1/agents/?limit=1000&order_by=last_run_completion",
+        "/letta/v1/agents/?limit=1000&tags=support&tags=beta",
+        "/vectara/v2/agents?limit=100&filter=Support&enabled=true",
+        "/everruns/v1/agents?search=assistant",
+    ] {
+        let a = support::get(&format!("{}{target}", warmed.base));
+        let b = support::get(&format!("{}{target}", lazy.base));
+        assert_eq!(a.status, 200, "{target}");
+        assert_eq!(a.body, b.body, "{target}");
+        assert!(a.body.len() > 100, "{target}");
+    }
+}
