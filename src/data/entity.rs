@@ -408,10 +408,23 @@ pub fn uuid(rng: &mut ChaCha8Rng) -> String {
 
 /// Epoch milliseconds as RFC 3339 UTC with milliseconds (`2025-04-09T15:01:17.414Z`).
 pub fn format_millis(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
+    use chrono::{Datelike, Timelike};
+    let t = chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
+    if !(0..=9999).contains(&t.year()) {
+        return t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    }
+    // Formatted by hand: chrono's format strings are parsed on every call, and a million
+    // entities have millions of timestamps.
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.timestamp_subsec_millis()
+    )
 }
 
 fn default_string(rng: &mut ChaCha8Rng, format: Option<&str>, gkey: &str) -> String {
@@ -462,6 +475,25 @@ fn fit_length(mut s: String, min: Option<u64>, max: Option<u64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_format_as_rfc3339_with_milliseconds() {
+        let strftime = |ms: i64| {
+            chrono::DateTime::from_timestamp_millis(ms)
+                .unwrap_or_default()
+                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                .to_string()
+        };
+        let mut ms = -62_167_219_200_000i64; // year 0
+        while ms < 253_402_300_799_999 {
+            assert_eq!(format_millis(ms), strftime(ms), "{ms}");
+            ms += 7_777_777_777;
+        }
+        for ms in [0, 1, 999, 1_704_067_200_000, 1_782_777_600_123, -1] {
+            assert_eq!(format_millis(ms), strftime(ms), "{ms}");
+        }
+        assert_eq!(format_millis(1_704_067_200_005), "2024-01-01T00:00:00.005Z");
+    }
     use crate::data::generator::parse;
     use serde_json::json;
 
