@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::generator::{self, FieldGen};
 use crate::error::{Error, Result};
 use crate::spec::ext::CollectionExt;
-use crate::spec::schema::{Compiler, Node, merge};
+use crate::spec::schema::{Compiler, Node};
 
 /// What a collection's entities look like and how each field is generated.
 #[derive(Debug)]
@@ -55,24 +55,7 @@ impl CollectionModel {
                 return Err(Error::spec(file, &loc, "needs count (or rows)"));
             }
         };
-        let mut node: Option<Node> = None;
-        if ext.schemas.is_empty() {
-            return Err(Error::spec(
-                file,
-                format!("{loc}.schemas"),
-                "lists no schema",
-            ));
-        }
-        for s in &ext.schemas {
-            let n = compiler
-                .component(s)
-                .map_err(|e| Error::spec(file, format!("{loc}.schemas"), e.to_string()))?;
-            node = Some(match node {
-                None => n,
-                Some(m) => merge(m, n),
-            });
-        }
-        let node = node.ok_or_else(|| Error::spec(file, &loc, "no schema"))?;
+        let node = compiler.merged(&ext.schemas, &format!("{loc}.schemas"))?;
         if ext.rows.is_some() && !ext.fields.is_empty() {
             return Err(Error::spec(
                 file,

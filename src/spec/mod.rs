@@ -328,20 +328,11 @@ fn load_variants(base: &Api) -> Result<BTreeMap<String, Arc<Variant>>> {
                 )
             })?;
             // The entity in the variant's shape: the collection's schemas, patched.
-            let mut shaped: Option<Node> = None;
-            for sname in &model.schemas {
-                let n = patched
-                    .component(sname)
-                    .map_err(|e| Error::spec(file, format!("{loc}.schemas"), e.to_string()))?;
-                shaped = Some(match shaped {
-                    None => n,
-                    Some(m) => schema::merge(m, n),
-                });
-            }
+            let shaped = patched.merged(&model.schemas, &format!("{loc}.schemas"))?;
             let mut list = Vec::new();
             for (path, text) in fields {
                 let at = format!("{loc}.derive.{cname}.{path}");
-                if path.contains('[') || shaped.as_ref().and_then(|n| n.at_path(path)).is_none() {
+                if path.contains('[') || shaped.at_path(path).is_none() {
                     return Err(Error::spec(
                         file,
                         &at,

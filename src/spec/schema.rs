@@ -120,6 +120,22 @@ impl Compiler<'_> {
     }
 
     /// Compile a component schema by name.
+    /// The component schemas `names` compiled and merged into one node (an entity that several
+    /// schemas describe); `location` names the list in errors.
+    pub fn merged(&self, names: &[String], location: &str) -> Result<Node> {
+        let mut node: Option<Node> = None;
+        for name in names {
+            let n = self
+                .component(name)
+                .map_err(|e| Error::spec(self.file, location, e.to_string()))?;
+            node = Some(match node {
+                None => n,
+                Some(m) => merge(m, n),
+            });
+        }
+        node.ok_or_else(|| Error::spec(self.file, location, "lists no schema"))
+    }
+
     pub fn component(&self, name: &str) -> Result<Node> {
         let schema = self.components.get(name).ok_or_else(|| {
             Error::spec(

@@ -100,6 +100,25 @@ def session_id():
     return "clients-" + uuid.uuid4().hex[:12]
 
 
+def request_json(url, method="GET", headers=None, body=None):
+    """One request with urllib, errors included: (status, headers, parsed body or None)."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    h = dict(headers or {})
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        h["Content-Type"] = "application/json"
+    req = urllib.request.Request(url, data=data, method=method, headers=h)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.headers, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, json.loads(e.read() or b"null")
+
+
 def admin(server, method, path, session, body=None):
     """Call the admin API (scenarios, clock) for one session."""
     import json

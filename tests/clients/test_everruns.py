@@ -25,7 +25,7 @@ import urllib.request
 
 import pytest
 
-from conftest import Understudy, admin, served_with_tokens
+from conftest import Understudy, admin, request_json, served_with_tokens
 from everruns_sdk import ApiError, AuthenticationError, Everruns, NotFoundError, RateLimitError
 
 KEY = "evr_pat_clients_suite_1"
@@ -50,12 +50,8 @@ def raw(server, path, params=None, authorization=KEY):
     if params:
         url += "?" + urllib.parse.urlencode(params)
     headers = {"Authorization": authorization} if authorization else {}
-    req = urllib.request.Request(url, headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
+    status, _, body = request_json(url, headers=headers)
+    return status, body
 
 
 def raw_list(server, **params):

@@ -39,7 +39,7 @@ import letta_client
 from letta_client import Letta
 from letta_client.types import AgentState
 
-from conftest import Understudy, admin, served_with_tokens
+from conftest import Understudy, admin, request_json, served_with_tokens
 
 TOKEN = "sk-let-test"
 VARIANT = "sdk"
@@ -69,12 +69,8 @@ def raw_get(server, path, params=(), session=None, variant=VARIANT, token=TOKEN)
     """GET with urllib: (status, json body)."""
     query = urllib.parse.urlencode(list(params))
     url = base_url(server) + path + ("?" + query if query else "")
-    req = urllib.request.Request(url, headers=headers(session, variant, token))
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"null")
+    status, _, body = request_json(url, headers=headers(session, variant, token))
+    return status, body
 
 
 def raw_walk(server, limit, params=(), session=None, variant=VARIANT):

@@ -54,7 +54,7 @@ os.environ["PIPECAT_CONFIG_PATH"] = os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "no-such-dir", "pipecatcloud.toml"
 )
 
-from conftest import Understudy, served_with_tokens  # noqa: E402
+from conftest import Understudy, request_json, served_with_tokens  # noqa: E402
 from pipecatcloud.api import _API  # noqa: E402
 from pipecatcloud.exception import AgentStartError  # noqa: E402
 from pipecatcloud.session import Session, SessionParams  # noqa: E402
@@ -85,16 +85,8 @@ def raw(server, method, path, token=PRIVATE_KEY, body=None, headers=None):
     """One request with urllib: (status, parsed body). `path` starts with /v1."""
     h = {"Authorization": f"Bearer {token}"} if token else {}
     h.update(headers or {})
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        h["Content-Type"] = "application/json"
-    req = urllib.request.Request(host(server) + path, data=data, method=method, headers=h)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
+    status, _, parsed = request_json(host(server) + path, method, h, body)
+    return status, parsed
 
 
 def raw_services(server, **query):

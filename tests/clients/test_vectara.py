@@ -27,7 +27,7 @@ import urllib.request
 import pytest
 
 import vectara.core.http_client as vectara_http
-from conftest import Understudy, admin, served_with_tokens
+from conftest import Understudy, admin, request_json, served_with_tokens
 from vectara import Vectara
 from vectara.core.api_error import ApiError
 from vectara.environment import VectaraEnvironment
@@ -55,12 +55,7 @@ def raw(server, path, params=None, headers=None, api_key=API_KEY):
         url += "?" + urllib.parse.urlencode(params)
     h = {"x-api-key": api_key} if api_key else {}
     h.update(headers or {})
-    req = urllib.request.Request(url, headers=h)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, r.headers, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers, json.loads(e.read())
+    return request_json(url, headers=h)
 
 
 def raw_walk(server, limit=100, **params):
