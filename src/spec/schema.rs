@@ -68,7 +68,7 @@ impl Node {
         }
     }
 
-    /// The node at a JSON pointer into a value of this schema (`/agents`: an array's items for
+    /// The node at a JSON pointer into a value of this schema (`/items/0`: an array's items for
     /// any index segment).
     pub fn at_pointer(&self, pointer: &str) -> Option<&Node> {
         let mut cur = self;
