@@ -1,8 +1,10 @@
 //! Contract checks: validating a response body against the schema its operation documents for
-//! that status. OpenAPI 3.0 schemas are translated to JSON Schema (draft 4, which OpenAPI 3.0's
-//! schema dialect extends): `nullable` becomes a `null` alternative, `$ref`s point into a
-//! `definitions` copy of the components, and OpenAPI-only keywords are dropped. Formats
-//! (`date-time`, ...) are validated. No remote `$ref` is ever fetched.
+//! that status. OpenAPI schemas are translated to plain JSON Schema in the draft the document's
+//! version means (draft 4 for OpenAPI 3.0, whose schema dialect extends it; 2020-12 for 3.1):
+//! `nullable` becomes a `null` alternative, the two spellings of exclusive bounds are
+//! converted, and OpenAPI-only keywords are dropped. The component schemas are registered once
+//! per document and every validator's `$ref`s resolve into that copy. Formats (`date-time`,
+//! ...) are validated. No remote `$ref` is ever fetched.
 
 use std::collections::HashMap;
 use std::hash::Hasher;
@@ -11,6 +13,7 @@ use serde_json::{Map, Value, json};
 use siphasher::sip::SipHasher13;
 
 use crate::spec::Api;
+use crate::spec::schema::Dialect;
 
 /// Compiled validators for one API, by (operation index, status).
 pub struct Contract {
@@ -24,8 +27,23 @@ pub struct Contract {
 /// Bodies remembered as valid per API.
 const PASSED_MEMO: usize = 16_384;
 
-/// Translate an OpenAPI 3.0 schema to JSON Schema draft 4.
-pub fn to_json_schema(s: &Value) -> Value {
+/// The `$ref` base under which a document's components are registered for validators.
+const DOC_URI: &str = "urn:understudy:document";
+
+/// Keywords whose value is a map of names to schemas (names are not keywords).
+const SCHEMA_MAPS: &[&str] = &[
+    "properties",
+    "patternProperties",
+    "$defs",
+    "definitions",
+    "dependentSchemas",
+];
+
+/// Translate an OpenAPI schema to plain JSON Schema: draft 4 for 3.0 documents, 2020-12 for
+/// 3.1 ones. Both dialects' spellings are accepted in both (real 3.1 documents keep 3.0's
+/// `nullable` and boolean `exclusiveMinimum`; 3.0 documents use 3.1's `type: 'null'`), so the
+/// validator never silently loses a null. `prefix` is put before local `$ref`s (`#/...`).
+pub fn to_json_schema(s: &Value, dialect: Dialect, prefix: &str) -> Value {
     match s {
         Value::Object(m) => {
             let mut out = Map::new();
@@ -36,99 +54,170 @@ pub fn to_json_schema(s: &Value) -> Value {
                     k if k.starts_with("x-") => {}
                     "$ref" => {
                         let r = v.as_str().unwrap_or_default();
-                        let r = r.replace("#/components/schemas/", "#/definitions/");
+                        let r = match r.strip_prefix('#') {
+                            Some(rest) => format!("{prefix}#{rest}"),
+                            None => r.to_string(),
+                        };
                         out.insert(k.to_string(), Value::String(r));
                     }
-                    "properties" | "patternProperties" => {
+                    "examples" if dialect == Dialect::V30 => {}
+                    "const" if dialect == Dialect::V30 => {
+                        out.insert("enum".into(), Value::Array(vec![v.clone()]));
+                    }
+                    k if SCHEMA_MAPS.contains(&k) => {
                         let props = v
                             .as_object()
                             .map(|p| {
                                 p.iter()
-                                    .map(|(name, ps)| (name.clone(), to_json_schema(ps)))
+                                    .map(|(name, ps)| {
+                                        (name.clone(), to_json_schema(ps, dialect, prefix))
+                                    })
                                     .collect::<Map<_, _>>()
                             })
                             .unwrap_or_default();
                         out.insert(k.to_string(), Value::Object(props));
                     }
+                    "enum" | "default" | "required" | "type" => {
+                        out.insert(k.to_string(), v.clone());
+                    }
                     _ => {
-                        out.insert(k.to_string(), to_json_schema(v));
+                        out.insert(k.to_string(), to_json_schema(v, dialect, prefix));
                     }
                 }
             }
+            exclusive_bounds(&mut out, dialect);
             if m.get("nullable").and_then(Value::as_bool) == Some(true) {
-                if let Some(t) = out.get("type").and_then(Value::as_str) {
-                    let t = t.to_string();
-                    out.insert("type".into(), json!([t, "null"]));
-                    if let Some(Value::Array(e)) = out.get_mut("enum")
-                        && !e.contains(&Value::Null)
-                    {
-                        e.push(Value::Null);
+                match out.get_mut("type") {
+                    Some(Value::String(t)) => {
+                        let t = t.clone();
+                        out.insert("type".into(), json!([t, "null"]));
                     }
-                } else {
-                    return json!({"anyOf": [{"type": "null"}, Value::Object(out)]});
+                    Some(Value::Array(ts)) => {
+                        if !ts.contains(&json!("null")) {
+                            ts.push(json!("null"));
+                        }
+                    }
+                    _ => return json!({"anyOf": [{"type": "null"}, Value::Object(out)]}),
+                }
+                if let Some(Value::Array(e)) = out.get_mut("enum")
+                    && !e.contains(&Value::Null)
+                {
+                    e.push(Value::Null);
                 }
             }
             Value::Object(out)
         }
-        Value::Array(a) => Value::Array(a.iter().map(to_json_schema).collect()),
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|x| to_json_schema(x, dialect, prefix))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
 
-/// The document's component schemas, translated, as a `definitions` map.
-fn definitions(api: &Api) -> Map<String, Value> {
-    api.doc
-        .pointer("/components/schemas")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), to_json_schema(v)))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// A draft-4 validator for an OpenAPI schema, with the document's components (`defs`, from
-/// [`definitions`]) available to its `$ref`s.
-fn compile(schema: &Value, defs: &Map<String, Value>) -> Result<jsonschema::Validator, String> {
-    let mut root = match to_json_schema(schema) {
-        Value::Object(m) => m,
-        other => {
-            let mut m = Map::new();
-            m.insert("allOf".into(), json!([other]));
-            m
+/// `exclusiveMinimum`/`exclusiveMaximum` in the target draft's spelling: a flag beside
+/// `minimum` in draft 4, the bound itself in 2020-12.
+fn exclusive_bounds(out: &mut Map<String, Value>, dialect: Dialect) {
+    for (plain, excl) in [
+        ("minimum", "exclusiveMinimum"),
+        ("maximum", "exclusiveMaximum"),
+    ] {
+        match (dialect, out.get(excl).cloned()) {
+            (Dialect::V31, Some(Value::Bool(flag))) => {
+                out.remove(excl);
+                if flag && let Some(b) = out.remove(plain) {
+                    out.insert(excl.into(), b);
+                }
+            }
+            (Dialect::V30, Some(b @ Value::Number(_))) => {
+                out.insert(plain.into(), b);
+                out.insert(excl.into(), Value::Bool(true));
+            }
+            _ => {}
         }
-    };
-    root.insert("definitions".into(), Value::Object(defs.clone()));
-    jsonschema::draft4::options()
-        .should_validate_formats(true)
-        .build(&Value::Object(root))
-        .map_err(|e| e.to_string())
+    }
 }
 
-/// A validator for any OpenAPI schema of `api`.
+/// A factory of validators for one document: its component schemas, translated, registered
+/// once under [`DOC_URI`] so that every validator resolves `$ref`s against the same copy.
+pub struct Schemas {
+    registry: jsonschema::Registry<'static>,
+    dialect: Dialect,
+}
+
+impl Schemas {
+    pub fn new(api: &Api) -> Result<Self, String> {
+        let dialect = api.dialect;
+        let mut schemas = Map::new();
+        if let Some(m) = api
+            .doc
+            .pointer("/components/schemas")
+            .and_then(Value::as_object)
+        {
+            for (k, v) in m {
+                schemas.insert(k.clone(), to_json_schema(v, dialect, ""));
+            }
+        }
+        let doc = json!({ "components": { "schemas": schemas } });
+        let resource = draft(dialect).create_resource(doc);
+        let registry = jsonschema::Registry::new()
+            .draft(draft(dialect))
+            .add(DOC_URI, resource)
+            .and_then(|b| b.prepare())
+            .map_err(|e| format!("{}: components.schemas: {e}", api.file))?;
+        Ok(Schemas { registry, dialect })
+    }
+
+    /// A validator for an OpenAPI schema of the document.
+    pub fn validator(&self, schema: &Value) -> Result<jsonschema::Validator, String> {
+        let root = match to_json_schema(schema, self.dialect, DOC_URI) {
+            Value::Object(m) => Value::Object(m),
+            other => json!({ "allOf": [other] }),
+        };
+        jsonschema::options()
+            .with_draft(draft(self.dialect))
+            .with_registry(&self.registry)
+            .should_validate_formats(true)
+            .build(&root)
+            .map_err(|e| e.to_string())
+    }
+
+    /// A validator for one component schema.
+    pub fn component(&self, name: &str) -> Result<jsonschema::Validator, String> {
+        self.validator(&json!({ "$ref": format!("#/components/schemas/{}", crate::spec::schema::escape(name)) }))
+    }
+}
+
+fn draft(dialect: Dialect) -> jsonschema::Draft {
+    match dialect {
+        Dialect::V30 => jsonschema::Draft::Draft4,
+        Dialect::V31 => jsonschema::Draft::Draft202012,
+    }
+}
+
+/// A validator for any OpenAPI schema of `api` (one-off; build [`Schemas`] for many).
 pub fn validator(api: &Api, schema: &Value) -> Result<jsonschema::Validator, String> {
-    compile(schema, &definitions(api))
+    Schemas::new(api)?.validator(schema)
 }
 
 /// A validator for one component schema of `api`.
 pub fn component_validator(api: &Api, name: &str) -> Result<jsonschema::Validator, String> {
-    validator(
-        api,
-        &json!({ "$ref": format!("#/components/schemas/{name}") }),
-    )
-    .map_err(|e| format!("{}: components.schemas.{name}: {e}", api.file))
+    Schemas::new(api)?
+        .component(name)
+        .map_err(|e| format!("{}: components.schemas.{name}: {e}", api.file))
 }
 
 /// Validators for operations' JSON request bodies, by operation index: (required, validator).
 pub fn request_body_validators(
     api: &Api,
 ) -> Result<std::collections::BTreeMap<usize, (bool, jsonschema::Validator)>, String> {
-    let defs = definitions(api);
+    let schemas = Schemas::new(api)?;
     let mut out = std::collections::BTreeMap::new();
     for (i, op) in api.operations.iter().enumerate() {
         if let Some((required, schema)) = &op.request_body {
-            let v = compile(schema, &defs)
+            let v = schemas
+                .validator(schema)
                 .map_err(|e| format!("{}: {} {} requestBody: {e}", api.file, op.method, op.path))?;
             out.insert(i, (*required, v));
         }
@@ -139,12 +228,12 @@ pub fn request_body_validators(
 impl Contract {
     /// Compile every documented response schema of `api`.
     pub fn new(api: &Api) -> Result<Self, String> {
-        let defs = definitions(api);
+        let schemas = Schemas::new(api)?;
         let mut validators = HashMap::new();
         for (i, op) in api.operations.iter().enumerate() {
             for r in &op.responses {
                 let Some(schema) = &r.schema else { continue };
-                let v = compile(schema, &defs).map_err(|e| {
+                let v = schemas.validator(schema).map_err(|e| {
                     format!(
                         "{}: {} {} response {}: {e}",
                         api.file, op.method, op.path, r.status
@@ -209,14 +298,20 @@ mod tests {
 
     #[test]
     fn nullable_becomes_a_null_alternative() {
-        let s = to_json_schema(&json!({"type": "string", "nullable": true, "enum": ["a"]}));
+        let s = to_json_schema(
+            &json!({"type": "string", "nullable": true, "enum": ["a"]}),
+            Dialect::V30,
+            "",
+        );
         assert_eq!(s, json!({"type": ["string", "null"], "enum": ["a", null]}));
         let s = to_json_schema(
             &json!({"nullable": true, "allOf": [{"$ref": "#/components/schemas/X"}]}),
+            Dialect::V31,
+            "urn:d",
         );
         assert_eq!(
             s,
-            json!({"anyOf": [{"type": "null"}, {"allOf": [{"$ref": "#/definitions/X"}]}]})
+            json!({"anyOf": [{"type": "null"}, {"allOf": [{"$ref": "urn:d#/components/schemas/X"}]}]})
         );
     }
 
@@ -224,7 +319,28 @@ mod tests {
     fn a_property_named_like_a_keyword_is_kept() {
         let s = to_json_schema(
             &json!({"type": "object", "properties": {"example": {"type": "string"}}}),
+            Dialect::V30,
+            "",
         );
         assert_eq!(s["properties"]["example"], json!({"type": "string"}));
+    }
+
+    #[test]
+    fn exclusive_bounds_take_the_drafts_spelling() {
+        let s = to_json_schema(
+            &json!({"type": "integer", "minimum": 0, "exclusiveMinimum": true}),
+            Dialect::V31,
+            "",
+        );
+        assert_eq!(s, json!({"type": "integer", "exclusiveMinimum": 0}));
+        let s = to_json_schema(
+            &json!({"type": "integer", "exclusiveMaximum": 5, "const": 3}),
+            Dialect::V30,
+            "",
+        );
+        assert_eq!(
+            s,
+            json!({"type": "integer", "maximum": 5, "exclusiveMaximum": true, "enum": [3]})
+        );
     }
 }

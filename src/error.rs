@@ -49,6 +49,11 @@ pub enum Error {
         message: String,
     },
 
+    /// Several problems, each its own error (a document is checked whole, so that every
+    /// problem is reported at once).
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Many(Vec<Error>),
+
     /// The server could not bind or serve.
     #[error("server: {0}")]
     Server(String),
@@ -67,6 +72,15 @@ impl Error {
 }
 
 impl Error {
+    /// One error for a list of them (the only one when there is one).
+    pub fn many(mut list: Vec<Error>) -> Self {
+        if list.len() == 1 {
+            list.remove(0)
+        } else {
+            Error::Many(list)
+        }
+    }
+
     /// The same error, its message prefixed with `what` (e.g. which variant of a spec).
     pub fn context(self, what: &str) -> Self {
         match self {
@@ -85,6 +99,7 @@ impl Error {
                 file,
                 message: format!("{what}: {message}"),
             },
+            Error::Many(list) => Error::Many(list.into_iter().map(|e| e.context(what)).collect()),
             other => other,
         }
     }

@@ -169,8 +169,15 @@ fn esc(k: &str) -> String {
     k.replace('~', "~0").replace('/', "~1")
 }
 
-fn check_example(api: &Api, schema: &Value, example: &Value, at: &str, out: &mut Vec<Finding>) {
-    match contract::validator(api, schema) {
+fn check_example(
+    api: &Api,
+    schemas: &contract::Schemas,
+    schema: &Value,
+    example: &Value,
+    at: &str,
+    out: &mut Vec<Finding>,
+) {
+    match schemas.validator(schema) {
         Ok(v) => {
             if let Some(e) = v.iter_errors(example).next() {
                 push(
@@ -190,11 +197,11 @@ fn check_example(api: &Api, schema: &Value, example: &Value, at: &str, out: &mut
 
 /// Examples of schemas, media types and parameters agree with their schemas.
 fn examples(api: &Api, out: &mut Vec<Finding>) {
-    fn walk(api: &Api, v: &Value, at: &str, out: &mut Vec<Finding>) {
+    fn walk(api: &Api, s: &contract::Schemas, v: &Value, at: &str, out: &mut Vec<Finding>) {
         let Some(m) = v.as_object() else {
             if let Some(a) = v.as_array() {
                 for (i, x) in a.iter().enumerate() {
-                    walk(api, x, &format!("{at}/{i}"), out);
+                    walk(api, s, x, &format!("{at}/{i}"), out);
                 }
             }
             return;
@@ -202,12 +209,12 @@ fn examples(api: &Api, out: &mut Vec<Finding>) {
         // A media type or parameter: `schema` next to `example` / `examples`.
         if let Some(schema) = m.get("schema") {
             if let Some(ex) = m.get("example") {
-                check_example(api, schema, ex, &format!("{at}/example"), out);
+                check_example(api, s, schema, ex, &format!("{at}/example"), out);
             }
             if let Some(exs) = m.get("examples").and_then(Value::as_object) {
                 for (name, e) in exs {
                     if let Some(val) = e.get("value") {
-                        check_example(api, schema, val, &format!("{at}/examples/{name}"), out);
+                        check_example(api, s, schema, val, &format!("{at}/examples/{name}"), out);
                     }
                 }
             }
@@ -216,16 +223,19 @@ fn examples(api: &Api, out: &mut Vec<Finding>) {
         let is_schema =
             m.contains_key("type") || m.contains_key("properties") || m.contains_key("allOf");
         if is_schema && let Some(ex) = m.get("example") {
-            check_example(api, v, ex, &format!("{at}/example"), out);
+            check_example(api, s, v, ex, &format!("{at}/example"), out);
         }
         for (k, x) in m {
             if k == "example" || k == "examples" || k.starts_with("x-") {
                 continue;
             }
-            walk(api, x, &format!("{at}/{}", esc(k)), out);
+            walk(api, s, x, &format!("{at}/{}", esc(k)), out);
         }
     }
-    walk(api, &api.doc, "", out);
+    match contract::Schemas::new(api) {
+        Ok(s) => walk(api, &s, &api.doc, "", out),
+        Err(e) => push(out, api, "components.schemas", e),
+    }
 }
 
 /// Each documented error status, rendered in the API's envelope, matches its schema.

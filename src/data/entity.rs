@@ -259,9 +259,11 @@ impl<'a> Entity<'a> {
         if let Some(e) = node.enumeration.as_ref().filter(|e| !e.is_empty()) {
             return Some(e[rng.random_range(0..e.len())].clone());
         }
-        Some(match &node.kind {
+        Some(match &*node.kind {
             Kind::Object {
-                props, free_form, ..
+                props,
+                free_form,
+                required,
             } => {
                 let mut m = Map::new();
                 if props.is_empty() && *free_form {
@@ -272,6 +274,20 @@ impl<'a> Entity<'a> {
                     }
                 }
                 for (k, n) in props {
+                    // Recursion stops at an optional property (or a null).
+                    if n.is_recursive() && !self.model.fields.contains_key(&join(gkey, k)) {
+                        if required.contains(k) {
+                            m.insert(
+                                k.clone(),
+                                if n.nullable {
+                                    Value::Null
+                                } else {
+                                    Value::Object(Map::new())
+                                },
+                            );
+                        }
+                        continue;
+                    }
                     if let Some(v) = self.gen_at(&join(rpath, k), &join(gkey, k), n) {
                         m.insert(k.clone(), v);
                     }
@@ -283,6 +299,9 @@ impl<'a> Entity<'a> {
                 min_items,
                 max_items,
             } => {
+                if items.is_recursive() {
+                    return Some(Value::Array(Vec::new()));
+                }
                 let lo = min_items.unwrap_or(0);
                 let hi = max_items.unwrap_or(lo + 3).max(lo).min(lo + 3);
                 let n = rng.random_range(lo..=hi);
@@ -296,10 +315,14 @@ impl<'a> Entity<'a> {
                 format,
                 min_length,
                 max_length,
-            } => {
-                let s = default_string(&mut rng, format.as_deref(), gkey);
-                Value::String(fit_length(s, *min_length, *max_length))
-            }
+                pattern,
+            } => match pattern {
+                Some(p) => Value::String(rng.sample::<String, _>(&*p.generator)),
+                None => {
+                    let s = default_string(&mut rng, format.as_deref(), gkey);
+                    Value::String(fit_length(s, *min_length, *max_length))
+                }
+            },
             Kind::Integer { min, max } => {
                 let lo = min.unwrap_or(0);
                 let hi = max.unwrap_or(lo.saturating_add(100)).max(lo);
@@ -312,10 +335,18 @@ impl<'a> Entity<'a> {
                 Number::from_f64(x.clamp(lo, hi)).map_or(Value::Null, Value::Number)
             }
             Kind::Boolean => Value::Bool(rng.random_bool(0.5)),
+            Kind::Null => Value::Null,
             Kind::OneOf(alts) if !alts.is_empty() => {
-                let alt = &alts[rng.random_range(0..alts.len())];
+                // A branch that does not recurse, when there is one.
+                let plain: Vec<&Node> = alts.iter().filter(|a| !a.is_recursive()).collect();
+                let alt = if plain.is_empty() {
+                    &alts[rng.random_range(0..alts.len())]
+                } else {
+                    plain[rng.random_range(0..plain.len())]
+                };
                 return self.auto(rpath, gkey, alt, false);
             }
+            Kind::Recursive(_) => Value::Object(Map::new()),
             Kind::OneOf(_) | Kind::Any => {
                 Value::String(super::fakes::FakeKind::Word.draw(&mut rng))
             }
@@ -331,7 +362,7 @@ pub fn eval_free(fg: &FieldGen, rng: ChaCha8Rng) -> Option<Value> {
     let model = EMPTY.get_or_init(|| CollectionModel {
         api: String::new(),
         name: String::new(),
-        node: ANY.clone(),
+        node: Node::any(),
         fields: HashMap::new(),
         key: String::new(),
         order_key: String::new(),
@@ -343,17 +374,10 @@ pub fn eval_free(fg: &FieldGen, rng: ChaCha8Rng) -> Option<Value> {
     e.eval_with(fg, rng, "", "", &ANY)
 }
 
-static ANY: Node = Node {
-    kind: Kind::Any,
-    nullable: false,
-    enumeration: None,
-};
+static ANY: std::sync::LazyLock<Node> = std::sync::LazyLock::new(Node::any);
 
 fn items_of(node: &Node) -> &Node {
-    match &node.kind {
-        Kind::Array { items, .. } => items,
-        _ => &ANY,
-    }
+    node.items().unwrap_or(&ANY)
 }
 
 fn join(base: &str, key: &str) -> String {
@@ -498,11 +522,8 @@ mod tests {
     use serde_json::json;
 
     fn model(node: serde_json::Value, fields: serde_json::Value) -> CollectionModel {
-        let comps = serde_json::Map::new();
-        let c = crate::spec::schema::Compiler {
-            file: "t",
-            components: &comps,
-        };
+        let doc = serde_json::Value::Null;
+        let c = crate::spec::schema::Compiler::new("t", &doc, crate::spec::schema::Dialect::V30);
         let node = c.compile(&node, "x").unwrap();
         let fields = fields
             .as_object()

@@ -146,13 +146,9 @@ impl Engine {
             ActionKind::List => {
                 let out = query::list(&view, x, &params, self.seed, bad)?;
                 let items_ptr = x.items.as_deref().unwrap_or("");
-                let item_node =
-                    ok_node
-                        .and_then(|n| n.at_pointer(items_ptr))
-                        .and_then(|n| match &n.kind {
-                            crate::spec::schema::Kind::Array { items, .. } => Some(&**items),
-                            _ => None,
-                        });
+                let item_node = ok_node
+                    .and_then(|n| n.at_pointer(items_ptr))
+                    .and_then(crate::spec::schema::Node::items);
                 let variant = render::variant(x, &params) ^ r.variant_tag();
                 let items: Vec<bytes::Bytes> = out
                     .items

@@ -176,7 +176,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// Keep only what `node` declares (recursively); free-form parts are kept whole.
 pub fn project(v: &Value, node: &Node) -> Value {
-    match (&node.kind, v) {
+    match (&*node.kind, v) {
         (
             Kind::Object {
                 props, free_form, ..
@@ -253,11 +253,11 @@ pub fn apply_optional_fields(item: &mut Value, node: &Node, x: &OperationExt, pa
             }
             for f in fields {
                 match node.at_path(f) {
-                    Some(n) if matches!(n.kind, Kind::Array { .. }) => {
+                    Some(n) if matches!(*n.kind, Kind::Array { .. }) => {
                         replace_path(item, f, Value::Array(Vec::new()))
                     }
                     Some(n) if n.nullable => replace_path(item, f, Value::Null),
-                    Some(n) if !node.requires(f) || !matches!(n.kind, Kind::Object { .. }) => {
+                    Some(n) if !node.requires(f) || !matches!(*n.kind, Kind::Object { .. }) => {
                         set_path(item, f, None)
                     }
                     _ => {}
@@ -282,13 +282,10 @@ mod tests {
     use serde_json::json;
 
     fn node(schema: Value) -> Node {
-        let comps = Map::new();
-        Compiler {
-            file: "t",
-            components: &comps,
-        }
-        .compile(&schema, "x")
-        .unwrap()
+        let doc = Value::Null;
+        Compiler::new("t", &doc, crate::spec::schema::Dialect::V30)
+            .compile(&schema, "x")
+            .unwrap()
     }
 
     #[test]
@@ -330,7 +327,7 @@ mod tests {
             json!({"type": "object", "properties": {"agents": {"type": "array", "items": {"type": "string"}}}}),
         );
         assert!(matches!(
-            n.at_pointer("/agents").map(|n| &n.kind),
+            n.at_pointer("/agents").map(|n| &*n.kind),
             Some(Kind::Array { .. })
         ));
     }

@@ -3,6 +3,7 @@
 //! the file and the location, and no API is served half-configured.
 
 pub mod ext;
+mod front;
 mod operation;
 pub mod schema;
 
@@ -20,7 +21,7 @@ use crate::files;
 use crate::locate::Lines;
 use ext::{ActionKind, OperationExt, RootExt};
 use operation::{load_operation, load_schemes, security_of};
-use schema::{Compiler, Node};
+use schema::{Compiler, Dialect, Node};
 
 /// The specs shipped in `specs/`, embedded at build time.
 static EMBEDDED: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/specs");
@@ -41,6 +42,8 @@ pub struct Api {
     pub base_path: String,
     /// The whole document as JSON.
     pub doc: Value,
+    /// The OpenAPI version it declares (3.0 or 3.1).
+    pub dialect: Dialect,
     /// Where each node of the document is in the file.
     pub lines: Arc<Lines>,
     pub root: RootExt,
@@ -261,7 +264,12 @@ pub fn api_name(file: &str) -> String {
 /// Load one spec from text.
 pub fn load_str(file: &str, text: &str) -> Result<Api> {
     let lines = Arc::new(Lines::of(text));
-    load_doc(file, text, lines.clone()).map_err(|e| match e {
+    load_doc(file, text, lines.clone()).map_err(|e| with_lines(e, &lines))
+}
+
+/// The error with the line of each location filled in.
+fn with_lines(e: Error, lines: &Lines) -> Error {
+    match e {
         Error::Spec {
             file,
             line: None,
@@ -273,8 +281,9 @@ pub fn load_str(file: &str, text: &str) -> Result<Api> {
             location,
             message,
         },
+        Error::Many(list) => Error::Many(list.into_iter().map(|e| with_lines(e, lines)).collect()),
         other => other,
-    })
+    }
 }
 
 fn load_doc(file: &str, text: &str, lines: Arc<Lines>) -> Result<Api> {
@@ -310,15 +319,7 @@ fn load_variants(base: &Api) -> Result<BTreeMap<String, Arc<Variant>>> {
         let api = build_api(file, doc, base.lines.clone(), Some(&base.models))
             .map_err(|e| e.context(&format!("variant '{vname}'")))?;
         let mut derive = BTreeMap::new();
-        let empty = Map::new();
-        let patched = Compiler {
-            file,
-            components: api
-                .doc
-                .pointer("/components/schemas")
-                .and_then(Value::as_object)
-                .unwrap_or(&empty),
-        };
+        let patched = Compiler::new(file, &api.doc, api.dialect);
         for (cname, fields) in &v.derive {
             let model = base.models.get(cname).ok_or_else(|| {
                 Error::spec(
@@ -405,25 +406,14 @@ fn build_api(
     lines: Arc<Lines>,
     shared_models: Option<&BTreeMap<String, Arc<CollectionModel>>>,
 ) -> Result<Api> {
-    // Structural check of the OpenAPI document itself.
-    let _typed: openapiv3::OpenAPI = serde_json::from_value(doc.clone()).map_err(|e| {
-        Error::spec(
-            file,
-            "(document)",
-            format!("not a valid OpenAPI 3.0 document: {e}"),
-        )
-    })?;
+    let dialect = front::dialect(file, &doc)?;
+    let mut problems = front::structure(file, &doc);
     let name = api_name(file);
     let root: RootExt = match doc.get("x-understudy") {
         Some(v) => ext::parse(file, "x-understudy", v)?,
         None => RootExt::default(),
     };
-    let empty = Map::new();
-    let components = doc
-        .pointer("/components/schemas")
-        .and_then(Value::as_object)
-        .unwrap_or(&empty);
-    let compiler = Compiler { file, components };
+    let compiler = Compiler::new(file, &doc, dialect);
     // Static collections (fixed rows) first: other collections' `member-of` reads them.
     let mut models = BTreeMap::new();
     if let Some(shared) = shared_models {
@@ -432,8 +422,12 @@ fn build_api(
         let (statics, generated): (Vec<_>, Vec<_>) =
             root.collections.iter().partition(|(_, c)| c.rows.is_some());
         for (cname, cext) in statics.into_iter().chain(generated) {
-            let m = CollectionModel::build(&name, file, cname, cext, &compiler, &models)?;
-            models.insert(cname.clone(), Arc::new(m));
+            match CollectionModel::build(&name, file, cname, cext, &compiler, &models) {
+                Ok(m) => {
+                    models.insert(cname.clone(), Arc::new(m));
+                }
+                Err(e) => problems.push(e),
+            }
         }
     }
     let schemes = load_schemes(file, &doc)?;
@@ -443,7 +437,7 @@ fn build_api(
         for (path, item) in paths {
             for method in METHODS {
                 if let Some(op) = item.get(*method) {
-                    operations.push(load_operation(
+                    match load_operation(
                         file,
                         &doc,
                         &compiler,
@@ -454,7 +448,10 @@ fn build_api(
                         &root_security,
                         &models,
                         &schemes,
-                    )?);
+                    ) {
+                        Ok(op) => operations.push(op),
+                        Err(e) => problems.push(e),
+                    }
                 }
             }
         }
@@ -474,9 +471,13 @@ fn build_api(
             "must be empty or start with '/'",
         ));
     }
+    if !problems.is_empty() {
+        return Err(Error::many(problems));
+    }
     let bad_request_status = root.bad_request_status.unwrap_or(400);
     Ok(Api {
         name,
+        dialect,
         file: file.to_string(),
         base_path,
         doc,

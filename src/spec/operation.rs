@@ -416,7 +416,7 @@ fn check_operation_ext(
         {
             let at = node.at_pointer(ptr);
             let fits = match at {
-                Some(n) if array => matches!(n.kind, super::schema::Kind::Array { .. }),
+                Some(n) if array => n.items().is_some(),
                 Some(_) => true,
                 None => false,
             };
