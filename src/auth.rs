@@ -67,19 +67,45 @@ impl TokenDb {
     }
 }
 
-/// Check credentials for `op`; `header(name)` returns a request header (lower-case name).
-pub fn check<'h>(
+/// Where a request's credentials can be read from.
+pub struct Presented<'r> {
+    /// A request header by lower-case name.
+    pub header: &'r dyn Fn(&str) -> Option<&'r str>,
+    /// The raw query string.
+    pub query: &'r str,
+}
+
+impl Presented<'_> {
+    fn query_value(&self, name: &str) -> Option<String> {
+        form_urlencoded::parse(self.query.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+
+    fn cookie(&self, name: &str) -> Option<String> {
+        let raw = (self.header)("cookie")?;
+        raw.split(';').find_map(|pair| {
+            let (k, v) = pair.trim().split_once('=')?;
+            (k.trim() == name).then(|| v.trim().trim_matches('"').to_string())
+        })
+    }
+}
+
+/// Check credentials for `op`. Any present, well-formed credential satisfies a scheme (a
+/// generic document has no token format to hold it to; a scheme's `token-pattern` may set one);
+/// with a tokens file, the token must be listed and hold the operation's permission.
+pub fn check(
     api: &Api,
     op: &Operation,
     permission: Option<&str>,
-    header: impl Fn(&str) -> Option<&'h str>,
+    presented: &Presented<'_>,
     tokens: Option<&TokenDb>,
 ) -> std::result::Result<(), ApiError> {
     if op.security.is_empty() || op.security.iter().any(Vec::is_empty) {
         return Ok(());
     }
-    let mut presented = false;
-    let mut found: Option<String> = None;
+    let mut offered = false;
+    let mut found: Option<Option<String>> = None;
     'alts: for alt in &op.security {
         let mut token = None;
         for name in alt {
@@ -87,27 +113,36 @@ pub fn check<'h>(
                 continue 'alts;
             };
             let raw = match &scheme.kind {
-                SchemeKind::Bearer => header("authorization"),
-                SchemeKind::Header(h) => header(h),
-                SchemeKind::Unsupported(_) => None,
+                SchemeKind::Bearer | SchemeKind::Basic => {
+                    (presented.header)("authorization").map(str::to_string)
+                }
+                SchemeKind::Header(h) => (presented.header)(h).map(str::to_string),
+                SchemeKind::Query(q) => presented.query_value(q),
+                SchemeKind::Cookie(c) => presented.cookie(c),
+                SchemeKind::Unchecked(_) => continue,
             };
             let Some(raw) = raw else { continue 'alts };
-            presented = true;
-            match extract(&scheme.kind, scheme.token_pattern.as_ref(), raw) {
-                Some(t) => token = Some(t),
+            offered = true;
+            match extract(&scheme.kind, scheme.token_pattern.as_ref(), &raw) {
+                Some(t) => {
+                    token.get_or_insert(t);
+                }
                 None => continue 'alts,
             }
         }
-        found = token;
+        found = Some(token);
         break;
     }
     let Some(token) = found else {
-        let msg = if presented {
+        let msg = if offered {
             "malformed credentials"
         } else {
             "missing credentials"
         };
         return Err(ApiError::new(401, msg));
+    };
+    let Some(token) = token else {
+        return Ok(());
     };
     match tokens.map(|db| db.allows(&token, permission)) {
         None | Some(Some(true)) => Ok(()),
@@ -120,8 +155,10 @@ pub fn check<'h>(
 }
 
 /// The headers that present `token` the way `op`'s first security alternative asks
-/// (`Authorization: Bearer …`, or the scheme's own header): what a client of the spec sends.
+/// (`Authorization: Bearer …`, Basic with the token as user, the scheme's own header or
+/// cookie): what a client of the spec sends. Query keys are in [`credential_query`].
 pub fn credential_headers(api: &Api, op: &Operation, token: &str) -> Vec<(String, String)> {
+    use base64::Engine as _;
     let Some(alt) = op.security.first() else {
         return Vec::new();
     };
@@ -130,14 +167,36 @@ pub fn credential_headers(api: &Api, op: &Operation, token: &str) -> Vec<(String
             Some(SchemeKind::Bearer) => {
                 Some(("authorization".to_string(), format!("Bearer {token}")))
             }
+            Some(SchemeKind::Basic) => Some((
+                "authorization".to_string(),
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(format!("{token}:"))
+                ),
+            )),
             Some(SchemeKind::Header(h)) => Some((h.clone(), token.to_string())),
+            Some(SchemeKind::Cookie(c)) => Some(("cookie".to_string(), format!("{c}={token}"))),
             _ => None,
         })
         .collect()
 }
 
-/// The token carried by a header value, if well-formed for the scheme.
+/// The query parameters that present `token` for `op`'s first security alternative.
+pub fn credential_query(api: &Api, op: &Operation, token: &str) -> Vec<(String, String)> {
+    let Some(alt) = op.security.first() else {
+        return Vec::new();
+    };
+    alt.iter()
+        .filter_map(|name| match api.schemes.get(name).map(|s| &s.kind) {
+            Some(SchemeKind::Query(q)) => Some((q.clone(), token.to_string())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The token carried by a credential value, if well-formed for the scheme.
 fn extract(kind: &SchemeKind, pattern: Option<&Regex>, raw: &str) -> Option<String> {
+    use base64::Engine as _;
     let raw = raw.trim();
     if let Some(re) = pattern {
         let caps = re.captures(raw)?;
@@ -147,15 +206,24 @@ fn extract(kind: &SchemeKind, pattern: Option<&Regex>, raw: &str) -> Option<Stri
         SchemeKind::Bearer => {
             let (scheme, token) = raw.split_once(' ')?;
             let token = token.trim();
-            (scheme.eq_ignore_ascii_case("bearer")
-                && !token.is_empty()
-                && !token.chars().any(char::is_whitespace))
-            .then(|| token.to_string())
+            (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_string())
         }
-        SchemeKind::Header(_) => {
-            (!raw.is_empty() && !raw.chars().any(char::is_whitespace)).then(|| raw.to_string())
+        SchemeKind::Basic => {
+            let (scheme, b64) = raw.split_once(' ')?;
+            if !scheme.eq_ignore_ascii_case("basic") {
+                return None;
+            }
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .ok()?;
+            let text = String::from_utf8(bytes).ok()?;
+            let (user, _password) = text.split_once(':')?;
+            (!user.is_empty()).then(|| user.to_string())
         }
-        SchemeKind::Unsupported(_) => None,
+        SchemeKind::Header(_) | SchemeKind::Query(_) | SchemeKind::Cookie(_) => {
+            (!raw.is_empty()).then(|| raw.to_string())
+        }
+        SchemeKind::Unchecked(_) => None,
     }
 }
 
@@ -171,7 +239,16 @@ mod tests {
         );
         assert_eq!(extract(&SchemeKind::Bearer, None, "Bearer"), None);
         assert_eq!(extract(&SchemeKind::Bearer, None, "Basic abc"), None);
-        assert_eq!(extract(&SchemeKind::Bearer, None, "Bearer a b"), None);
+        assert_eq!(
+            extract(&SchemeKind::Bearer, None, "Bearer My API Key"),
+            Some("My API Key".into())
+        );
+        assert_eq!(
+            extract(&SchemeKind::Basic, None, "Basic c2tfdGVzdF8xOg=="),
+            Some("sk_test_1".into())
+        );
+        assert_eq!(extract(&SchemeKind::Basic, None, "Basic OnB3"), None);
+        assert_eq!(extract(&SchemeKind::Basic, None, "Basic !!"), None);
         let re = Regex::new("^(?:ApiKey )?(evr_[A-Za-z0-9]+)$").unwrap();
         let h = SchemeKind::Header("authorization".into());
         assert_eq!(

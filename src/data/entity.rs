@@ -273,7 +273,12 @@ impl<'a> Entity<'a> {
                         m.insert(k, Value::String(v));
                     }
                 }
+                let deep = depth(rpath) >= GEN_DEPTH;
                 for (k, n) in props {
+                    // Deep inside a body, only what is required.
+                    if deep && !required.contains(k) {
+                        continue;
+                    }
                     // Recursion stops at an optional property (or a null).
                     if n.is_recursive() && !self.model.fields.contains_key(&join(gkey, k)) {
                         if required.contains(k) {
@@ -295,19 +300,30 @@ impl<'a> Entity<'a> {
                 Value::Object(m)
             }
             Kind::Array {
+                prefix,
                 items,
                 min_items,
                 max_items,
             } => {
-                if items.is_recursive() {
+                if items.is_recursive() && prefix.is_empty() {
                     return Some(Value::Array(Vec::new()));
                 }
-                let lo = min_items.unwrap_or(0);
-                let hi = max_items.unwrap_or(lo + 3).max(lo).min(lo + 3);
+                let lo = min_items.unwrap_or(0).max(prefix.len() as u64);
+                let hi = if depth(rpath) >= GEN_DEPTH {
+                    lo
+                } else {
+                    max_items.unwrap_or(lo + 3).max(lo).min(lo + 3)
+                };
                 let n = rng.random_range(lo..=hi);
                 let gk = format!("{gkey}[]");
                 let out = (0..n)
-                    .filter_map(|i| self.gen_at(&format!("{rpath}[{i}]"), &gk, items))
+                    .filter_map(|i| {
+                        let node = usize::try_from(i)
+                            .ok()
+                            .and_then(|i| prefix.get(i))
+                            .unwrap_or(items);
+                        self.gen_at(&format!("{rpath}[{i}]"), &gk, node)
+                    })
                     .collect();
                 Value::Array(out)
             }
@@ -378,6 +394,15 @@ static ANY: std::sync::LazyLock<Node> = std::sync::LazyLock::new(Node::any);
 
 fn items_of(node: &Node) -> &Node {
     node.items().unwrap_or(&ANY)
+}
+
+/// How deep generation goes with optional properties and array items: past it, only required
+/// properties and the fewest items a schema allows (the documents' schemas nest deeply).
+const GEN_DEPTH: usize = 6;
+
+/// The nesting depth of a concrete path (`a.b[2].c` is 3).
+fn depth(rpath: &str) -> usize {
+    rpath.bytes().filter(|b| *b == b'.' || *b == b'[').count()
 }
 
 fn join(base: &str, key: &str) -> String {

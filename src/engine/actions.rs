@@ -15,8 +15,8 @@ use crate::data::{Entity, View};
 use crate::query;
 use crate::query::params::{self, Params};
 use crate::scenario::session::Session;
-use crate::spec::ParamIn;
 use crate::spec::ext::{ActionKind, OperationExt, ScopeExt};
+use crate::spec::{GeneratedBody, ParamIn};
 
 impl Engine {
     /// The serialized item for entity `i`: cached when the entity is the dataset's own (not
@@ -95,10 +95,7 @@ impl Engine {
             check_body(&req.body, *required, v, bad)?;
         }
         let Some(x) = &r.op.ext else {
-            return Err(ApiError::new(
-                501,
-                format!("{} {} has no x-understudy action", r.op.method, r.op.path),
-            ));
+            return self.generated(r, req);
         };
         if let Some(sc) = &x.scope {
             check_scope(r, sc, &params, session)?;
@@ -181,6 +178,73 @@ impl Engine {
 }
 
 impl Engine {
+    /// The answer of an operation without an action: its documented success status with a
+    /// body generated from that response's schema, a pure function of (seed, operation, path
+    /// parameters, query): the same request gets the same bytes.
+    fn generated(&self, r: &Routed, req: &Request) -> Result<Response, ApiError> {
+        let shape = r.shape_op();
+        let Some(g) = shape.generated.as_ref().or(r.op.generated.as_ref()) else {
+            return Ok(Response::bytes(200, bytes::Bytes::new()));
+        };
+        if g.status >= 400 {
+            return Err(ApiError::new(
+                g.status,
+                format!(
+                    "{} {} documents no success response",
+                    r.op.method, r.op.path
+                ),
+            ));
+        }
+        // Path parameters, not the path: the same answer under every mount point.
+        let mut h = SipHasher13::new_with_keys(self.seed, r.op_index as u64);
+        for (_, v) in &r.path_params {
+            h.write(v.as_bytes());
+            h.write_u8(0);
+        }
+        h.write(req.query.as_bytes());
+        let seed = h.finish();
+        let (content_type, body) = match &g.body {
+            GeneratedBody::Empty => (None, bytes::Bytes::new()),
+            GeneratedBody::Json {
+                content_type,
+                model,
+            } => {
+                let mut v = Entity::new(model, seed, 0).full();
+                echo_path_params(&mut v, &r.path_params);
+                (
+                    Some(content_type.clone()),
+                    bytes::Bytes::from(serde_json::to_vec(&v).unwrap_or_default()),
+                )
+            }
+            GeneratedBody::EventStream { model } => {
+                let data = match model {
+                    Some(m) => {
+                        serde_json::to_string(&Entity::new(m, seed, 0).full()).unwrap_or_default()
+                    }
+                    None => "{}".to_string(),
+                };
+                (
+                    Some("text/event-stream".to_string()),
+                    bytes::Bytes::from(format!("data: {data}\n\n")),
+                )
+            }
+            GeneratedBody::Other { content_type } => {
+                let text = if content_type.starts_with("text/") {
+                    format!("understudy: generated {content_type} for {}\n", r.op.path)
+                } else {
+                    String::from("understudy")
+                };
+                (Some(content_type.clone()), bytes::Bytes::from(text))
+            }
+        };
+        let mut resp = Response::bytes(g.status, body);
+        resp.headers.clear();
+        if let Some(t) = content_type {
+            resp.headers.push(("content-type".into(), t));
+        }
+        Ok(resp)
+    }
+
     /// The entity an operation's key parameter names: 400 (the API's bad-request status) when
     /// it does not match the key pattern, 404 when no such entity is visible.
     fn lookup(
@@ -212,6 +276,24 @@ impl Engine {
                 format!("{} '{key}' not found", singular(&x.collection)),
             )
         })
+    }
+}
+
+/// A generated object names what its path names: a top-level string property named like a
+/// path parameter (`{name}` -> `name`, `{thing_id}` -> `thing_id`) takes its value, and the
+/// last parameter fills `id` (the usual key).
+fn echo_path_params(body: &mut Value, path_params: &[(String, String)]) {
+    let Value::Object(m) = body else { return };
+    for (i, (name, value)) in path_params.iter().enumerate() {
+        let last = i + 1 == path_params.len();
+        for field in [Some(name.as_str()), last.then_some("id")]
+            .into_iter()
+            .flatten()
+        {
+            if let Some(slot @ Value::String(_)) = m.get_mut(field) {
+                *slot = Value::String(value.clone());
+            }
+        }
     }
 }
 

@@ -59,7 +59,14 @@ pub const SESSION_HEADER: &str = "x-understudy-session";
 
 /// One API mounted at a prefix, with its dataset.
 pub struct Mount {
+    /// Where the document's server path starts (`/NAME/v1`, or `/v1` at the root): the base
+    /// URL a client is given, for messages and listings.
     pub prefix: String,
+    /// The mount points the API answers under: `/NAME`, and `""` (the root) when it is the
+    /// only API served.
+    pub at: Vec<String>,
+    /// The document's server path (`/v1`), accepted but not required below a mount point.
+    pub base: String,
     pub api: Arc<Api>,
     pub collections: BTreeMap<String, Arc<Collection>>,
     /// Response validators, with `--strict`.
@@ -152,6 +159,9 @@ impl Engine {
                 )));
             }
         }
+        // One API alone answers at the root too (as written, and under its server path), so a
+        // client given `http://HOST:PORT` as its base URL reaches the document's paths.
+        let root = apis.len() == 1;
         let mut mounts = Vec::new();
         for api in apis {
             let indexed = spec::indexed_fields(&api);
@@ -165,11 +175,12 @@ impl Engine {
                 let c = Collection::build(model.clone(), cfg.seed, count, &cols, &sorts)?;
                 collections.insert(cname.clone(), Arc::new(c));
             }
-            let prefix = if cfg.single_api.is_some() {
-                api.base_path.clone()
+            let at = if root {
+                vec![String::new(), format!("/{}", api.name)]
             } else {
-                format!("/{}{}", api.name, api.base_path)
+                vec![format!("/{}", api.name)]
             };
+            let prefix = format!("{}{}", at[0], api.base_path);
             let contract = if cfg.strict {
                 Some(Contract::new(&api).map_err(Error::Config)?)
             } else {
@@ -210,6 +221,8 @@ impl Engine {
             }
             mounts.push(Mount {
                 prefix,
+                at,
+                base: api.base_path.clone(),
                 api: Arc::new(api),
                 collections,
                 contract,
@@ -338,10 +351,11 @@ impl Engine {
     /// An error for `path` in the envelope of the API mounted there (plain JSON elsewhere), for
     /// failures found outside the engine (a body too large, a handler that failed).
     pub fn error_for_path(&self, path: &str, status: u16, message: &str) -> Response {
-        let mount = self.mounts.iter().find(|m| {
-            path.strip_prefix(m.prefix.as_str())
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-        });
+        let mount = self
+            .mounts
+            .iter()
+            .filter(|m| m.at.iter().any(|a| route::under(path, a).is_some()))
+            .max_by_key(|m| m.at.iter().map(String::len).max());
         let request_id = self.next_default_request_id();
         let mut resp = match mount {
             Some(m) => error_response(&m.api, &ApiError::new(status, message), &request_id),
@@ -467,11 +481,16 @@ impl Engine {
                 // API itself would refuse, so it cannot reveal an endpoint to an anonymous
                 // client. (A scenario that scripts a 401 or 403 still does so for clients
                 // that present credentials.)
+                let header = |h: &str| req.header_value(h);
+                let presented = crate::auth::Presented {
+                    header: &header,
+                    query: &req.query,
+                };
                 if let Err(e) = crate::auth::check(
                     &r.mount.api,
                     r.op,
                     r.op.ext.as_ref().and_then(|x| x.permission.as_deref()),
-                    |h| req.header_value(h),
+                    &presented,
                     self.tokens.as_ref(),
                 ) {
                     return error_response(&r.mount.api, &e, request_id);
@@ -535,6 +554,8 @@ impl Engine {
                 e.headers.push(("allow".into(), allow.join(", ")));
                 error_response(&m.api, &e, request_id)
             }
+            // `/` stays understudy's index, even with an API mounted at the root.
+            _ if req.path == "/" || req.path.is_empty() => self.index(req),
             Route::NotFound(Some(m)) => error_response(
                 &m.api,
                 &ApiError::new(404, format!("no route for {} {}", req.method, req.path)),

@@ -45,13 +45,51 @@ pub(super) enum Route<'a> {
     NotFound(Option<&'a Mount>),
 }
 
+/// `path` without `prefix`, when it starts with it at a segment boundary.
+pub(super) fn under<'p>(path: &'p str, prefix: &str) -> Option<&'p str> {
+    let rest = path.strip_prefix(prefix)?;
+    (rest.is_empty() || rest.starts_with('/')).then_some(rest)
+}
+
+/// Route a request. Each API answers under each of its mount points (`/NAME`, and the root
+/// when it is the only one), with the document's paths as written and also under its server
+/// URL's path (`/v1`): the reading as written is tried first, the most specific mount point
+/// first.
 pub(super) fn route<'a>(mounts: &'a [Mount], req: &Request) -> Route<'a> {
-    let Some((mount, rest)) = mounts.iter().find_map(|m| {
-        let rest = req.path.strip_prefix(m.prefix.as_str())?;
-        (rest.is_empty() || rest.starts_with('/')).then_some((m, rest))
-    }) else {
-        return Route::NotFound(None);
-    };
+    let mut points: Vec<(&Mount, &str)> = mounts
+        .iter()
+        .flat_map(|m| m.at.iter().map(move |a| (m, a.as_str())))
+        .collect();
+    points.sort_by_key(|(_, a)| std::cmp::Reverse(a.len()));
+    let mut nearest: Option<Route<'a>> = None;
+    for (m, at) in points {
+        let Some(rest) = under(&req.path, at) else {
+            continue;
+        };
+        let readings = [
+            Some(rest),
+            (!m.base.is_empty()).then(|| under(rest, &m.base)).flatten(),
+        ];
+        for r in readings.into_iter().flatten() {
+            match route_in(m, r, req) {
+                found @ Route::Found(_) => return found,
+                other => {
+                    let better = matches!(
+                        (&nearest, &other),
+                        (None, _) | (Some(Route::NotFound(_)), Route::MethodNotAllowed(..))
+                    );
+                    if better {
+                        nearest = Some(other);
+                    }
+                }
+            }
+        }
+    }
+    nearest.unwrap_or(Route::NotFound(None))
+}
+
+/// Route `rest` (the path below a mount point) within one API.
+fn route_in<'a>(mount: &'a Mount, rest: &str, req: &Request) -> Route<'a> {
     let segs: Vec<String> = rest
         .split('/')
         .filter(|s| !s.is_empty())

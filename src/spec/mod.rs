@@ -139,6 +139,34 @@ pub struct Operation {
     pub request_body: Option<(bool, Value)>,
     /// For a `respond` action: the documented success status and the model of its body.
     pub respond: Option<(u16, Arc<CollectionModel>)>,
+    /// For an operation with no action (declared or inferred): the answer made from its
+    /// documented success response.
+    pub generated: Option<Generated>,
+}
+
+/// The answer of an operation that has no action: its documented success status, with a body
+/// generated from that response's schema.
+#[derive(Debug)]
+pub struct Generated {
+    pub status: u16,
+    pub body: GeneratedBody,
+}
+
+/// What a generated answer carries.
+#[derive(Debug)]
+pub enum GeneratedBody {
+    /// No content (a 204, or a response that documents none).
+    Empty,
+    /// JSON generated from the schema (`content_type`: the documented JSON media type).
+    Json {
+        content_type: String,
+        model: Arc<CollectionModel>,
+    },
+    /// A stream of server-sent events: one event whose data is generated from the schema's
+    /// JSON (when the event schema is JSON), then the stream ends.
+    EventStream { model: Option<Arc<CollectionModel>> },
+    /// Any other media type: a short generated text (or bytes) of that type.
+    Other { content_type: String },
 }
 
 impl Operation {
@@ -155,14 +183,21 @@ impl Operation {
 }
 
 /// How a security scheme carries credentials.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SchemeKind {
-    /// `Authorization: Bearer <token>`.
+    /// `Authorization: Bearer <token>` (HTTP bearer, OAuth2 and OpenID Connect access tokens).
     Bearer,
-    /// A header whose whole value is the credential.
+    /// `Authorization: Basic base64(user:password)`; the user part is the token.
+    Basic,
+    /// A header whose whole value is the credential (an API key in a header; lower-case name).
     Header(String),
-    /// A scheme understudy cannot check (oauth2 flows, cookies...): never satisfied.
-    Unsupported(String),
+    /// An API key in a query parameter (exact name).
+    Query(String),
+    /// An API key in a cookie (exact name).
+    Cookie(String),
+    /// A scheme that cannot be checked (mutual TLS, an HTTP scheme such as `digest`): any
+    /// request satisfies it.
+    Unchecked(String),
 }
 
 /// A security scheme.
@@ -207,12 +242,57 @@ pub fn load_file(path: &Path) -> Result<Api> {
 }
 
 /// Parse YAML (a superset of JSON) into JSON, turning non-string map keys (`200:`) into strings.
+/// A JSON document is read as JSON; a YAML one whose integers do not fit 64 bits (a bound such
+/// as `-9223372036854776000`) is read again by a parser that keeps them as floats.
 pub fn parse_yaml(file: &str, text: &str) -> Result<Value> {
-    let y: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| Error::SpecSyntax {
-        file: file.to_string(),
-        message: e.to_string(),
-    })?;
-    Ok(yaml_to_json(y))
+    if text.trim_start().starts_with('{')
+        && let Ok(v) = serde_json::from_str::<Value>(text)
+    {
+        return Ok(v);
+    }
+    match serde_yaml::from_str::<serde_yaml::Value>(text) {
+        Ok(y) => Ok(yaml_to_json(y)),
+        Err(e) => {
+            if let Ok(mut docs) = yaml_rust2::YamlLoader::load_from_str(text)
+                && docs.len() == 1
+            {
+                return Ok(wide_yaml_to_json(docs.remove(0)));
+            }
+            Err(Error::SpecSyntax {
+                file: file.to_string(),
+                message: e.to_string(),
+            })
+        }
+    }
+}
+
+fn wide_yaml_to_json(y: yaml_rust2::Yaml) -> Value {
+    use yaml_rust2::Yaml as Y;
+    match y {
+        Y::Real(s) => s
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map_or(Value::Null, Value::Number),
+        Y::Integer(i) => Value::from(i),
+        Y::String(s) => Value::String(s),
+        Y::Boolean(b) => Value::Bool(b),
+        Y::Array(a) => Value::Array(a.into_iter().map(wide_yaml_to_json).collect()),
+        Y::Hash(h) => {
+            let mut out = Map::new();
+            for (k, v) in h {
+                let key = match k {
+                    Y::String(s) | Y::Real(s) => s,
+                    Y::Integer(i) => i.to_string(),
+                    Y::Boolean(b) => b.to_string(),
+                    _ => String::new(),
+                };
+                out.insert(key, wide_yaml_to_json(v));
+            }
+            Value::Object(out)
+        }
+        Y::Null | Y::Alias(_) | Y::BadValue => Value::Null,
+    }
 }
 
 fn yaml_to_json(y: serde_yaml::Value) -> Value {

@@ -37,20 +37,40 @@ pub(super) fn load_schemes(file: &str, doc: &Value) -> Result<BTreeMap<String, S
     };
     for (name, s) in schemes {
         let loc = format!("components.securitySchemes.{name}");
+        let s = deref(file, doc, s, &loc)?;
         let ty = s.get("type").and_then(Value::as_str).unwrap_or("");
+        let key_name = s.get("name").and_then(Value::as_str).unwrap_or("");
         let kind = match ty {
-            "http"
-                if s.get("scheme")
-                    .and_then(Value::as_str)
-                    .is_some_and(|x| x.eq_ignore_ascii_case("bearer")) =>
+            "http" => match s
+                .get("scheme")
+                .and_then(Value::as_str)
+                .map(str::to_ascii_lowercase)
+                .as_deref()
             {
-                SchemeKind::Bearer
+                Some("bearer") => SchemeKind::Bearer,
+                Some("basic") => SchemeKind::Basic,
+                other => SchemeKind::Unchecked(format!("http {}", other.unwrap_or("?"))),
+            },
+            "oauth2" | "openIdConnect" => SchemeKind::Bearer,
+            "apiKey" if key_name.is_empty() => {
+                return Err(Error::spec(file, &loc, "an apiKey scheme needs a name"));
             }
-            "apiKey" if s.get("in").and_then(Value::as_str) == Some("header") => {
-                let h = s.get("name").and_then(Value::as_str).unwrap_or("");
-                SchemeKind::Header(h.to_ascii_lowercase())
-            }
-            other => SchemeKind::Unsupported(other.to_string()),
+            "apiKey" => match s.get("in").and_then(Value::as_str) {
+                Some("header") => SchemeKind::Header(key_name.to_ascii_lowercase()),
+                Some("query") => SchemeKind::Query(key_name.to_string()),
+                Some("cookie") => SchemeKind::Cookie(key_name.to_string()),
+                other => {
+                    return Err(Error::spec(
+                        file,
+                        format!("{loc}.in"),
+                        format!(
+                            "an apiKey is in header, query or cookie, not {}",
+                            other.unwrap_or("(missing)")
+                        ),
+                    ));
+                }
+            },
+            other => SchemeKind::Unchecked(other.to_string()),
         };
         let sext: SchemeExt = match s.get("x-understudy") {
             Some(v) => ext::parse(file, &format!("{loc}.x-understudy"), v)?,
@@ -214,14 +234,15 @@ pub(super) fn load_operation(
         for (status, r) in rs {
             let rloc = format!("{loc}.responses.{status}");
             let r = deref(file, doc, r, &rloc)?;
+            // The JSON body's schema (non-JSON bodies are not validated).
             let schema = r
                 .pointer("/content/application~1json/schema")
                 .cloned()
                 .or_else(|| {
                     r.get("content")
                         .and_then(Value::as_object)
-                        .and_then(|c| c.values().next())
-                        .and_then(|m| m.get("schema"))
+                        .and_then(|c| c.iter().find(|(t, _)| is_json(t)))
+                        .and_then(|(_, m)| m.get("schema"))
                         .cloned()
                 });
             let node = match &schema {
@@ -277,7 +298,13 @@ pub(super) fn load_operation(
             })
             .transpose()?;
     }
+    let generated = if opext.is_none() {
+        Some(generated_answer(file, &loc, compiler, doc, op, models)?)
+    } else {
+        None
+    };
     Ok(Operation {
+        generated,
         method: method.to_ascii_uppercase(),
         path: path.to_string(),
         segments,
@@ -289,6 +316,111 @@ pub(super) fn load_operation(
         request_body,
         respond,
     })
+}
+
+/// The answer of an operation without an action: the lowest documented 2xx status (else the
+/// lowest documented status below 400, else 200), with a body made from its first media type
+/// (JSON preferred).
+fn generated_answer(
+    file: &str,
+    loc: &str,
+    compiler: &Compiler,
+    doc: &Value,
+    op: &Value,
+    models: &BTreeMap<String, Arc<CollectionModel>>,
+) -> Result<super::Generated> {
+    use super::{Generated, GeneratedBody};
+    let responses = op.get("responses").and_then(Value::as_object);
+    let numeric: Vec<(u16, &Value)> = responses
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.parse::<u16>().ok()?, v)))
+        .collect();
+    let pick = numeric
+        .iter()
+        .filter(|(s, _)| (200..300).contains(s))
+        .min_by_key(|(s, _)| *s)
+        .or_else(|| {
+            numeric
+                .iter()
+                .filter(|(s, _)| (100..400).contains(s) && *s != 101)
+                .min_by_key(|(s, _)| *s)
+        })
+        .map(|(s, v)| (*s, *v))
+        .or_else(|| Some((200, responses?.get("default")?)));
+    // Only errors documented: a 501 when the document lists it (the operation is documented
+    // as not answering), else an empty 200.
+    if pick.is_none() && numeric.iter().any(|(s, _)| *s == 501) {
+        return Ok(Generated {
+            status: 501,
+            body: GeneratedBody::Empty,
+        });
+    }
+    let Some((status, resp)) = pick else {
+        return Ok(Generated {
+            status: 200,
+            body: GeneratedBody::Empty,
+        });
+    };
+    let rloc = format!("{loc}.responses.{status}");
+    let resp = deref(file, doc, resp, &rloc)?;
+    let content = resp.get("content").and_then(Value::as_object);
+    let model = |schema: &Value, mloc: &str| -> Result<Arc<CollectionModel>> {
+        let node = compiler.compile(schema, mloc)?;
+        Ok(Arc::new(CollectionModel::for_body(
+            &super::api_name(file),
+            file,
+            loc,
+            &format!("{loc}.response"),
+            node,
+            &BTreeMap::new(),
+            models,
+        )?))
+    };
+    let body = match content {
+        _ if status == 204 || status == 304 => GeneratedBody::Empty,
+        None => GeneratedBody::Empty,
+        Some(c) if c.is_empty() => GeneratedBody::Empty,
+        Some(c) => {
+            let json = c
+                .iter()
+                .find(|(t, _)| is_json(t))
+                .or_else(|| c.iter().find(|(t, _)| t.as_str() == "*/*"));
+            let sse = c.iter().find(|(t, _)| t.starts_with("text/event-stream"));
+            match (json, sse) {
+                (Some((t, m)), _) => {
+                    let mloc = format!("{rloc}.content.{t}.schema");
+                    let schema = m.get("schema").cloned().unwrap_or(Value::Bool(true));
+                    GeneratedBody::Json {
+                        content_type: if t == "*/*" {
+                            "application/json".to_string()
+                        } else {
+                            t.clone()
+                        },
+                        model: model(&schema, &mloc)?,
+                    }
+                }
+                (None, Some((t, m))) => GeneratedBody::EventStream {
+                    model: match m.get("schema") {
+                        Some(s) if !s.get("type").is_some_and(|t| t == "string") => {
+                            Some(model(s, &format!("{rloc}.content.{t}.schema"))?)
+                        }
+                        _ => None,
+                    },
+                },
+                (None, None) => GeneratedBody::Other {
+                    content_type: c.keys().next().cloned().unwrap_or_default(),
+                },
+            }
+        }
+    };
+    Ok(Generated { status, body })
+}
+
+/// Whether a media type is JSON (`application/json`, `application/problem+json`, ...).
+pub(super) fn is_json(media: &str) -> bool {
+    let m = media.split(';').next().unwrap_or("").trim();
+    m == "application/json" || m.ends_with("+json") || m == "text/json"
 }
 
 /// The body model of a `respond` action: its first documented 2xx response's schema, with the

@@ -122,6 +122,8 @@ pub enum Kind {
         free_form: bool,
     },
     Array {
+        /// 2020-12 `prefixItems`: the schemas of the first items, in order.
+        prefix: Vec<Node>,
         items: Node,
         min_items: Option<u64>,
         max_items: Option<u64>,
@@ -462,14 +464,27 @@ impl<'a> Compiler<'a> {
         Ok(match ty {
             "object" => self.object(obj, location)?,
             "array" => {
+                let mut prefix = Vec::new();
+                if let Some(p) = obj.get("prefixItems").and_then(Value::as_array) {
+                    for (i, s) in p.iter().enumerate() {
+                        prefix.push(self.compile_at(s, &format!("{location}.prefixItems[{i}]"))?);
+                    }
+                }
+                let mut max_items = obj.get("maxItems").and_then(Value::as_u64);
                 let items = match obj.get("items") {
+                    // No items after the prefix.
+                    Some(Value::Bool(false)) => {
+                        max_items = Some(max_items.unwrap_or(u64::MAX).min(prefix.len() as u64));
+                        Node::any()
+                    }
                     Some(i) => self.compile_at(i, &format!("{location}.items"))?,
                     None => Node::any(),
                 };
                 Kind::Array {
+                    prefix,
                     items,
                     min_items: obj.get("minItems").and_then(Value::as_u64),
-                    max_items: obj.get("maxItems").and_then(Value::as_u64),
+                    max_items,
                 }
             }
             "string" => Kind::String {

@@ -47,8 +47,8 @@ fn request_bodies_and_header_parameters_are_validated() {
         }
         let mut r = agent.run(b.body(body.to_string()).unwrap()).unwrap();
         let status = r.status().as_u16();
-        let v: serde_json::Value =
-            serde_json::from_slice(&r.body_mut().read_to_vec().unwrap()).unwrap();
+        let bytes = r.body_mut().read_to_vec().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
         (status, v)
     };
     let tag = [("X-Request-Tag", "abc")];
@@ -74,9 +74,10 @@ fn request_bodies_and_header_parameters_are_validated() {
             "{body}: {v}"
         );
     }
-    // A valid request passes validation and reaches the (absent) action.
-    let (st, _) = post(&tag, r#"{"name": "w", "price": 3}"#);
-    assert_eq!(st, 501);
+    // A valid request passes validation and reaches the operation, which documents no
+    // success, only a 501: that is its answer.
+    let (st, v) = post(&tag, r#"{"name": "w", "price": 3}"#);
+    assert_eq!(st, 501, "{v}");
     // Required query parameters are enforced too (path parameters always are).
     let r = request(
         "GET",

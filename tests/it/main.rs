@@ -6,6 +6,7 @@ mod contract;
 mod features;
 mod fuzz;
 mod hardening;
+mod openapi;
 mod pagination;
 mod robustness;
 mod scenarios;

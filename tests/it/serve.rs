@@ -350,7 +350,26 @@ fn single_api_mode_serves_at_the_root() {
     let r = get(&format!("{}/v1/agents/?limit=2", s.base));
     assert_eq!(r.status, 200);
     assert_eq!(r.json().as_array().unwrap().len(), 2);
-    assert_eq!(get(&format!("{}/letta/v1/agents/", s.base)).status, 404);
+    // The only API served answers under its name too.
+    let named = get(&format!("{}/letta/v1/agents/?limit=2", s.base));
+    assert_eq!(named.body, r.body);
+    assert_eq!(get(&format!("{}/other/v1/agents/", s.base)).status, 404);
+}
+
+#[test]
+fn one_api_answers_as_written_and_under_its_server_path() {
+    // Pipecat Cloud's document says `servers: [{url: .../v1}]` and paths such as `/agents`.
+    let s = support::start(understudy::engine::Config {
+        single_api: Some("pipecat-cloud".into()),
+        ..support::default_config()
+    });
+    let auth = [("Authorization", support::TOKEN)];
+    let with = support::request("GET", &format!("{}/v1/agents", s.base), &auth);
+    let without = support::request("GET", &format!("{}/agents", s.base), &auth);
+    assert_eq!(with.status, 200, "{}", String::from_utf8_lossy(&with.body));
+    assert_eq!(with.body, without.body);
+    // `/` is still understudy's own index.
+    assert_eq!(get(&format!("{}/", s.base)).json()["service"], "understudy");
 }
 
 #[test]

@@ -1,0 +1,163 @@
+//! Any OpenAPI document, served out of the box: a hand-written 3.1 document with no
+//! `x-understudy` (every 2020-12 construct the loader must read, every security scheme) loads,
+//! and every operation answers its documented status with a body that validates under
+//! `--strict`.
+
+use crate::support::{self, request, request_with_body};
+use serde_json::Value;
+
+fn library() -> support::TestServer {
+    let api = understudy::spec::load_file(std::path::Path::new(
+        "tests/fixtures/openapi31/library.yaml",
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(api.dialect, understudy::spec::schema::Dialect::V31);
+    support::start_with(vec![api], support::default_config())
+}
+
+const BEARER: (&str, &str) = ("Authorization", "Bearer My API Key");
+
+#[test]
+fn every_operation_answers_its_documented_status_and_validates() {
+    let s = library();
+    let b = &s.base;
+    // Strict mode turns any contract violation into a 500, so a documented status is proof.
+    let list = request("GET", &format!("{b}/books?limit=3"), &[BEARER]);
+    assert_eq!(list.status, 200, "{}", String::from_utf8_lossy(&list.body));
+    let v = list.json();
+    assert_eq!(v["object"], "list");
+    let id = "bk_0123456789ab";
+    let one = request("GET", &format!("{b}/books/{id}"), &[BEARER]);
+    assert_eq!(one.status, 200, "{}", String::from_utf8_lossy(&one.body));
+    let book = one.json();
+    assert_eq!(book["id"], id, "the path's key is echoed");
+    assert_eq!(book["object"], "book");
+    assert!(
+        regex::Regex::new("^97[89][0-9]{10}$")
+            .unwrap()
+            .is_match(book["isbn"].as_str().unwrap()),
+        "generated from the pattern: {book}"
+    );
+    assert_eq!(book["position"].as_array().unwrap().len(), 2);
+    assert!(book["pages"].as_i64().unwrap() >= 1);
+    let kind = book["format"]["kind"].as_str().unwrap();
+    assert!(kind == "paper" || kind == "digital", "{book}");
+    // The same request gets the same bytes.
+    assert_eq!(
+        request("GET", &format!("{b}/books/{id}"), &[BEARER]).body,
+        one.body
+    );
+    let created = request_with_body(
+        "POST",
+        &format!("{b}/books"),
+        &[BEARER, ("Content-Type", "application/json")],
+        r#"{"title": "Dune"}"#,
+    );
+    assert_eq!(
+        created.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&created.body)
+    );
+    let deleted = request("DELETE", &format!("{b}/books/{id}"), &[BEARER]);
+    assert_eq!(deleted.status, 204);
+    assert!(deleted.body.is_empty());
+    let events = request("GET", &format!("{b}/books/{id}/events"), &[BEARER]);
+    assert_eq!(events.status, 200);
+    assert_eq!(events.header("content-type"), Some("text/event-stream"));
+    let text = String::from_utf8(events.body).unwrap();
+    let data: Value = serde_json::from_str(text.strip_prefix("data: ").unwrap().trim()).unwrap();
+    assert!(
+        data["type"] == "opened" || data["type"] == "closed",
+        "{data}"
+    );
+    // A recursive schema is generated to a finite depth, and still validates.
+    let shelf = request("GET", &format!("{b}/shelves/north"), &[]);
+    assert_eq!(
+        shelf.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&shelf.body)
+    );
+    assert_eq!(shelf.json()["shelf"], "north");
+    let health = request("GET", &format!("{b}/health"), &[]);
+    assert_eq!(health.status, 200);
+    assert_eq!(health.header("content-type"), Some("text/plain"));
+}
+
+#[test]
+fn every_security_scheme_takes_any_present_credential() {
+    let s = library();
+    let url = format!("{}/books/bk_0123456789ab", s.base);
+    let ok = |headers: &[(&str, &str)], query: &str| {
+        request("GET", &format!("{url}{query}"), headers).status
+    };
+    assert_eq!(ok(&[], ""), 401, "no credential");
+    assert_eq!(ok(&[BEARER], ""), 200, "a bearer token with spaces");
+    // HTTP basic: user `sk_test_1`, empty password.
+    assert_eq!(ok(&[("Authorization", "Basic c2tfdGVzdF8xOg==")], ""), 200);
+    assert_eq!(
+        ok(&[("Authorization", "Basic !!!")], ""),
+        401,
+        "undecodable"
+    );
+    assert_eq!(ok(&[], "?api_key=k1"), 200, "an API key in the query");
+    assert_eq!(ok(&[], "?api_key="), 401, "an empty one");
+    assert_eq!(
+        ok(&[("Cookie", "theme=dark; session=abc")], ""),
+        200,
+        "in a cookie"
+    );
+    assert_eq!(ok(&[("Cookie", "theme=dark")], ""), 401);
+}
+
+#[test]
+fn the_only_api_answers_at_the_root_under_its_name_and_its_server_path() {
+    let s = library();
+    let as_written = request(
+        "GET",
+        &format!("{}/books/bk_0123456789ab", s.base),
+        &[BEARER],
+    );
+    for prefix in ["/v2", "/library", "/library/v2"] {
+        let r = request(
+            "GET",
+            &format!("{}{prefix}/books/bk_0123456789ab", s.base),
+            &[BEARER],
+        );
+        assert_eq!(r.status, 200, "{prefix}");
+        assert_eq!(r.body, as_written.body, "{prefix}");
+    }
+}
+
+#[test]
+fn a_swagger_2_document_is_refused_with_a_conversion_hint() {
+    let e = understudy::spec::load_str(
+        "petstore.json",
+        r#"{"swagger": "2.0", "info": {"title": "t", "version": "1"}, "paths": {}}"#,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("Swagger 2.0") && e.contains("swagger2openapi"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_broken_document_reports_every_problem_at_once() {
+    let text = "openapi: 3.1.0\ninfo: {title: t, version: '1'}\npaths:\n  /a:\n    get:\n      responses:\n        '200': {description: ok, content: {application/json: {schema: {$ref: '#/components/schemas/Nope'}}}}\n  /b:\n    get:\n      responses:\n        '200': {description: ok, content: {application/json: {schema: {type: frog}}}}\n";
+    let e = understudy::spec::load_str("broken.yaml", text)
+        .unwrap_err()
+        .to_string();
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(lines.len(), 2, "{e}");
+    assert!(
+        lines[0].starts_with("broken.yaml:7:") && lines[0].contains("Nope"),
+        "{e}"
+    );
+    assert!(
+        lines[1].starts_with("broken.yaml:11:") && lines[1].contains("frog"),
+        "{e}"
+    );
+}
