@@ -115,6 +115,80 @@ pub fn render(cfg: &ErrorsExt, err: &ApiError, request_id: &str) -> Value {
     }
 }
 
+/// An error body generated from the schema an operation documents for its status, with the
+/// message in the field meant for it (the first string property named `message`, `msg`,
+/// `error_description`, `detail`, `error`, `title` or `description`, at the top, inside a single
+/// object property such as `error`, or in the first element of an array property such as
+/// `errors`) and a numeric `status`/`code`/`status_code` set to the status. `None` when the
+/// schema gives nowhere to put the message.
+pub fn documented(
+    api: &crate::spec::Api,
+    node: &crate::spec::schema::Node,
+    err: &ApiError,
+    request_id: &str,
+) -> Option<Value> {
+    use std::hash::Hasher;
+    let model = crate::data::CollectionModel::for_body(
+        &api.name,
+        &api.file,
+        "errors",
+        "error",
+        node.clone(),
+        &Default::default(),
+        &Default::default(),
+    )
+    .ok()?;
+    let mut h = siphasher::sip::SipHasher13::new_with_keys(0x6572_726f, u64::from(err.status));
+    h.write(request_id.as_bytes());
+    let seed = h.finish();
+    // A few draws: an `errors` array may come out empty.
+    (0..8).find_map(|draw| {
+        let mut body = crate::data::Entity::new(&model, seed.wrapping_add(draw), 0).full();
+        place_message(&mut body, &err.message, err.status, 0).then_some(body)
+    })
+}
+
+const MESSAGE_FIELDS: &[&str] = &[
+    "message",
+    "msg",
+    "error_description",
+    "detail",
+    "error",
+    "title",
+    "description",
+];
+
+fn place_message(v: &mut Value, message: &str, status: u16, depth: usize) -> bool {
+    match v {
+        Value::Object(m) => {
+            for key in ["status", "code", "status_code", "statusCode"] {
+                if let Some(slot) = m.get_mut(key)
+                    && slot.is_number()
+                {
+                    *slot = Value::from(status);
+                }
+            }
+            if let Some(key) = MESSAGE_FIELDS
+                .iter()
+                .find(|k| m.get(**k).is_some_and(Value::is_string))
+            {
+                m.insert((*key).to_string(), Value::String(message.to_string()));
+                return true;
+            }
+            if depth >= 2 {
+                return false;
+            }
+            m.values_mut()
+                .filter(|x| x.is_object() || x.is_array())
+                .any(|x| place_message(x, message, status, depth + 1))
+        }
+        Value::Array(a) => a
+            .first_mut()
+            .is_some_and(|x| place_message(x, message, status, depth + 1)),
+        _ => false,
+    }
+}
+
 /// Substitute placeholders in every string of `t`. An object entry whose key holds a
 /// placeholder without a value is dropped; a string that is exactly such a placeholder becomes
 /// empty; inside longer text a placeholder without a value is left out.

@@ -18,6 +18,8 @@ use crate::spec::schema::Dialect;
 /// Compiled validators for one API, by (operation index, status).
 pub struct Contract {
     validators: HashMap<(usize, String), jsonschema::Validator>,
+    /// Responses whose schema could not be compiled, with why (they are not checked).
+    pub unchecked: Vec<String>,
     /// Bodies already found valid, by (operation, status, hash of the bytes): the same bytes
     /// against the same schema give the same verdict, so a repeated answer (a page of unchanged
     /// entities) is not validated again.
@@ -77,7 +79,17 @@ pub fn to_json_schema(s: &Value, dialect: Dialect, prefix: &str) -> Value {
                             .unwrap_or_default();
                         out.insert(k.to_string(), Value::Object(props));
                     }
-                    "enum" | "default" | "required" | "type" => {
+                    "required" => {
+                        // Some documents repeat names; 2020-12 wants them unique.
+                        let mut names: Vec<Value> = Vec::new();
+                        for n in v.as_array().into_iter().flatten() {
+                            if !names.contains(n) {
+                                names.push(n.clone());
+                            }
+                        }
+                        out.insert(k.to_string(), Value::Array(names));
+                    }
+                    "enum" | "default" | "type" => {
                         out.insert(k.to_string(), v.clone());
                     }
                     _ => {
@@ -86,6 +98,7 @@ pub fn to_json_schema(s: &Value, dialect: Dialect, prefix: &str) -> Value {
                 }
             }
             exclusive_bounds(&mut out, dialect);
+            closed_all_of(&mut out);
             if m.get("nullable").and_then(Value::as_bool) == Some(true) {
                 match out.get_mut("type") {
                     Some(Value::String(t)) => {
@@ -114,6 +127,49 @@ pub fn to_json_schema(s: &Value, dialect: Dialect, prefix: &str) -> Value {
         ),
         other => other.clone(),
     }
+}
+
+/// `additionalProperties: false` on an `allOf` or on its branches, where the parts together
+/// declare the properties (a common way documents spell "exactly these fields"): taken as
+/// meant, each closed part also accepting the names the other parts declare. Read literally,
+/// JSON Schema would allow no value at all.
+fn closed_all_of(out: &mut Map<String, Value>) {
+    let closed = |s: &Value| s.get("additionalProperties") == Some(&Value::Bool(false));
+    let Some(Value::Array(branches)) = out.get("allOf") else {
+        return;
+    };
+    if !closed(&Value::Object(out.clone())) && !branches.iter().any(closed) {
+        return;
+    }
+    let mut names: Vec<String> = branches
+        .iter()
+        .chain(std::iter::once(&Value::Object(out.clone())))
+        .filter_map(|b| b.get("properties").and_then(Value::as_object))
+        .flat_map(|p| p.keys().cloned())
+        .collect();
+    names.sort();
+    names.dedup();
+    let open_to = |part: &mut Map<String, Value>| {
+        if part.get("additionalProperties") != Some(&Value::Bool(false)) {
+            return;
+        }
+        let props = part
+            .entry("properties")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(p) = props {
+            for n in &names {
+                p.entry(n.clone()).or_insert(Value::Bool(true));
+            }
+        }
+    };
+    if let Some(Value::Array(branches)) = out.get_mut("allOf") {
+        for b in branches.iter_mut() {
+            if let Value::Object(m) = b {
+                open_to(m);
+            }
+        }
+    }
+    open_to(out);
 }
 
 /// `exclusiveMinimum`/`exclusiveMaximum` in the target draft's spelling: a flag beside
@@ -216,10 +272,17 @@ pub fn request_body_validators(
     let mut out = std::collections::BTreeMap::new();
     for (i, op) in api.operations.iter().enumerate() {
         if let Some((required, schema)) = &op.request_body {
-            let v = schemas
-                .validator(schema)
-                .map_err(|e| format!("{}: {} {} requestBody: {e}", api.file, op.method, op.path))?;
-            out.insert(i, (*required, v));
+            match schemas.validator(schema) {
+                Ok(v) => {
+                    out.insert(i, (*required, v));
+                }
+                Err(e) => tracing::warn!(
+                    "{}: {} {} requestBody: not validated, its schema does not compile: {e}",
+                    api.file,
+                    op.method,
+                    op.path
+                ),
+            }
         }
     }
     Ok(out)
@@ -228,22 +291,46 @@ pub fn request_body_validators(
 impl Contract {
     /// Compile every documented response schema of `api`.
     pub fn new(api: &Api) -> Result<Self, String> {
+        Self::build(api, |_, _| true)
+    }
+
+    /// Compile the schemas of the success responses that operations without an action
+    /// generate (their answers are checked before they are sent, strict or not).
+    pub fn for_generated(api: &Api) -> Result<Self, String> {
+        Self::build(api, |op, status| {
+            op.generated.as_ref().is_some_and(|g| {
+                matches!(g.body, crate::spec::GeneratedBody::Json { .. })
+                    && status == g.status.to_string()
+            })
+        })
+    }
+
+    fn build(
+        api: &Api,
+        wanted: impl Fn(&crate::spec::Operation, &str) -> bool,
+    ) -> Result<Self, String> {
         let schemas = Schemas::new(api)?;
         let mut validators = HashMap::new();
+        let mut unchecked = Vec::new();
         for (i, op) in api.operations.iter().enumerate() {
-            for r in &op.responses {
+            for r in op.responses.iter().filter(|r| wanted(op, &r.status)) {
                 let Some(schema) = &r.schema else { continue };
-                let v = schemas.validator(schema).map_err(|e| {
-                    format!(
-                        "{}: {} {} response {}: {e}",
+                match schemas.validator(schema) {
+                    Ok(v) => {
+                        validators.insert((i, r.status.clone()), v);
+                    }
+                    // A schema the validator cannot compile (an unresolvable `$dynamicRef`)
+                    // leaves that response unchecked, said once, rather than refusing to serve.
+                    Err(e) => unchecked.push(format!(
+                        "{}: {} {} response {}: not checked, its schema does not compile: {e}",
                         api.file, op.method, op.path, r.status
-                    )
-                })?;
-                validators.insert((i, r.status.clone()), v);
+                    )),
+                }
             }
         }
         Ok(Contract {
             validators,
+            unchecked,
             passed: quick_cache::sync::Cache::new(PASSED_MEMO),
         })
     }
@@ -263,6 +350,10 @@ impl Contract {
         let Some(v) = self.validators.get(&(op, def.status.clone())) else {
             return Vec::new();
         };
+        // A 204 or 304 has no body, whatever media type the document lists for it.
+        if body.is_empty() && matches!(status, 204 | 304) {
+            return Vec::new();
+        }
         let memo = (op, status, {
             let mut h = SipHasher13::new_with_keys(0x636f_6e74, 0x7261_6374);
             h.write(body);
@@ -279,9 +370,23 @@ impl Contract {
             self.passed.insert(memo, ());
             return Vec::new();
         }
-        v.iter_errors(&instance)
+        // A value valid under more than one branch of a `oneOf` is the document's overlap
+        // (branches that do not exclude each other), not a wrong answer: no value could be
+        // valid under exactly one of them. `lint` reports such schemas.
+        let problems: Vec<String> = v
+            .iter_errors(&instance)
+            .filter(|e| {
+                !matches!(
+                    e.kind(),
+                    jsonschema::error::ValidationErrorKind::OneOfMultipleValid { .. }
+                )
+            })
             .map(|e| format!("{} at {}", e, e.instance_path()))
-            .collect()
+            .collect();
+        if problems.is_empty() {
+            self.passed.insert(memo, ());
+        }
+        problems
     }
 
     /// The index of the operation serving `method` at `path` (a template, as in the spec).

@@ -78,6 +78,9 @@ pub fn lint(apis: Vec<Api>, scenarios: Vec<Scenario>) -> Vec<Finding> {
         examples(api, &mut out);
         match Contract::new(api) {
             Ok(c) => {
+                for u in &c.unchecked {
+                    push(&mut out, api, "(response schemas)", u.clone());
+                }
                 error_envelopes(api, &c, &mut out);
                 contracts.insert(api.name.clone(), c);
             }

@@ -264,13 +264,22 @@ impl<'a> Entity<'a> {
                 props,
                 free_form,
                 required,
+                additional,
             } => {
                 let mut m = Map::new();
                 if props.is_empty() && *free_form {
-                    for _ in 0..rng.random_range(0..=2u32) {
+                    for i in 0..rng.random_range(0..=2u32) {
                         let k = super::fakes::FakeKind::Word.draw(&mut rng);
-                        let v = super::fakes::FakeKind::Word.draw(&mut rng);
-                        m.insert(k, Value::String(v));
+                        let v = match additional {
+                            Some(n) if !n.is_recursive() => {
+                                match self.auto(&format!("{rpath}{{{i}}}"), gkey, n, true) {
+                                    Some(v) => v,
+                                    None => continue,
+                                }
+                            }
+                            _ => Value::String(super::fakes::FakeKind::Word.draw(&mut rng)),
+                        };
+                        m.insert(k, v);
                     }
                 }
                 let deep = depth(rpath) >= GEN_DEPTH;
@@ -294,6 +303,18 @@ impl<'a> Entity<'a> {
                         continue;
                     }
                     if let Some(v) = self.gen_at(&join(rpath, k), &join(gkey, k), n) {
+                        m.insert(k.clone(), v);
+                    }
+                }
+                // Required yet not declared (a document's slip): any value.
+                for k in required {
+                    if !m.contains_key(k) && !props.iter().any(|(p, _)| p == k) {
+                        let v = match additional {
+                            Some(n) if !n.is_recursive() => self
+                                .auto(&join(rpath, k), &join(gkey, k), n, false)
+                                .unwrap_or(Value::Null),
+                            _ => Value::String(super::fakes::FakeKind::Word.draw(&mut rng)),
+                        };
                         m.insert(k.clone(), v);
                     }
                 }
@@ -333,8 +354,11 @@ impl<'a> Entity<'a> {
                 max_length,
                 pattern,
             } => match pattern {
-                Some(p) => Value::String(rng.sample::<String, _>(&*p.generator)),
-                None => {
+                // A known format says more than a pattern (which often only approximates it).
+                Some(p) if !format.as_deref().is_some_and(is_generated_format) => {
+                    Value::String(from_pattern(&mut rng, p, *min_length, *max_length))
+                }
+                _ => {
                     let s = default_string(&mut rng, format.as_deref(), gkey);
                     Value::String(fit_length(s, *min_length, *max_length))
                 }
@@ -508,6 +532,38 @@ fn default_string(rng: &mut ChaCha8Rng, format: Option<&str>, gkey: &str) -> Str
     } else {
         F::Word.draw(rng)
     }
+}
+
+/// The formats [`default_string`] generates itself.
+fn is_generated_format(f: &str) -> bool {
+    matches!(f, "date-time" | "date" | "uuid" | "email" | "uri" | "url")
+}
+
+/// A string matching `p` whose length is within bounds when a few draws find one (else the
+/// draw closest to them, which still matches the pattern).
+fn from_pattern(
+    rng: &mut ChaCha8Rng,
+    p: &crate::spec::schema::Pattern,
+    min: Option<u64>,
+    max: Option<u64>,
+) -> String {
+    let (lo, hi) = (min.unwrap_or(0) as usize, max.unwrap_or(u64::MAX) as usize);
+    let mut best: Option<String> = None;
+    for _ in 0..24 {
+        let s: String = rng.sample(&*p.generator);
+        let n = s.chars().count();
+        if (lo..=hi).contains(&n) {
+            return s;
+        }
+        let off = |x: usize| x.saturating_sub(hi).max(lo.saturating_sub(x));
+        if best
+            .as_ref()
+            .is_none_or(|b| off(n) < off(b.chars().count()))
+        {
+            best = Some(s);
+        }
+    }
+    best.unwrap_or_default()
 }
 
 fn fit_length(mut s: String, min: Option<u64>, max: Option<u64>) -> String {

@@ -86,15 +86,41 @@ impl Engine {
         request_id: &str,
     ) -> Result<Response, ApiError> {
         let api = &r.mount.api;
-        let query: Vec<(String, String)> = form_urlencoded::parse(req.query.as_bytes())
+        let mut query: Vec<(String, String)> = form_urlencoded::parse(req.query.as_bytes())
             .into_owned()
             .collect();
         let bad = api.bad_request_status;
-        let params = params::parse(&r.op.params, &query, &r.path_params, &req.headers, bad)?;
+        // A request is refused only with a status the operation documents (a client of the
+        // document cannot expect another); otherwise the offending query parameter is left out
+        // and the request answered.
+        let lenient = |e: &ApiError| r.op.response(e.status).is_none();
+        let params = loop {
+            match params::parse(&r.op.params, &query, &r.path_params, &req.headers, bad) {
+                Ok(p) => break p,
+                Err(e) if lenient(&e) => {
+                    let before = query.len();
+                    if let Some(name) = &e.param {
+                        query.retain(|(k, _)| k != name);
+                    }
+                    if query.len() == before {
+                        break params::Params::new();
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        };
         if let Some((required, v)) = r.mount.bodies.get(&r.op_index) {
-            check_body(&req.body, *required, v, bad)?;
+            match check_body(&req.body, *required, v, bad) {
+                Ok(()) => {}
+                Err(e) if lenient(&e) => {}
+                Err(e) => return Err(e),
+            }
         }
-        let Some(x) = &r.op.ext else {
+        let Some(x) =
+            r.op.ext
+                .as_ref()
+                .filter(|_| !r.mount.fallback.contains(&r.op_index))
+        else {
             return self.generated(r, req);
         };
         if let Some(sc) = &x.scope {
@@ -112,7 +138,13 @@ impl Engine {
         let coll_name = x.collection.as_str();
         match x.action {
             ActionKind::Get => {
-                let i = self.lookup(r, x, &params, &view, bad)?;
+                let i = match self.lookup(r, x, &params, &view, bad) {
+                    Ok(i) => i,
+                    // An unknown key where the operation documents no error for it: the
+                    // answer generated from the schema, naming that key.
+                    Err(e) if lenient(&e) => return self.generated(r, req),
+                    Err(e) => return Err(e),
+                };
                 let item_ptr = x.item.as_deref().unwrap_or("");
                 let node = ok_node.and_then(|n| n.at_pointer(item_ptr));
                 let variant = render::variant(x, &params) ^ r.variant_tag();
@@ -125,7 +157,13 @@ impl Engine {
                 ))
             }
             ActionKind::Respond => {
-                let i = self.lookup(r, x, &params, &view, bad)?;
+                let i = match self.lookup(r, x, &params, &view, bad) {
+                    Ok(i) => i,
+                    // An unknown key where the operation documents no error for it: the
+                    // answer generated from the schema, naming that key.
+                    Err(e) if lenient(&e) => return self.generated(r, req),
+                    Err(e) => return Err(e),
+                };
                 let Some((status, model)) = &shape.respond else {
                     return Err(ApiError::new(500, "respond model missing"));
                 };
@@ -161,6 +199,16 @@ impl Engine {
                         })
                     })
                     .collect();
+                let base = match shape.envelope.as_ref().or(r.op.envelope.as_ref()) {
+                    Some(model) => {
+                        let keys = (
+                            out.items.first().map(|&i| view.key(i)),
+                            out.items.last().map(|&i| view.key(i)),
+                        );
+                        self.envelope(r, model, x, out.more, keys)
+                    }
+                    None => Value::Null,
+                };
                 let mut extras = Vec::new();
                 if let (Some(t), Some(n)) = (&x.total, out.total) {
                     extras.push((t.as_str(), Value::from(n)));
@@ -170,7 +218,7 @@ impl Engine {
                 }
                 Ok(Response::bytes(
                     200,
-                    render::envelope_with_items(items_ptr, &items, extras),
+                    render::envelope_on(base, items_ptr, &items, extras),
                 ))
             }
         }
@@ -208,14 +256,10 @@ impl Engine {
             GeneratedBody::Json {
                 content_type,
                 model,
-            } => {
-                let mut v = Entity::new(model, seed, 0).full();
-                echo_path_params(&mut v, &r.path_params);
-                (
-                    Some(content_type.clone()),
-                    bytes::Bytes::from(serde_json::to_vec(&v).unwrap_or_default()),
-                )
-            }
+            } => (
+                Some(content_type.clone()),
+                self.valid_body(r, g.status, model, seed),
+            ),
             GeneratedBody::EventStream { model } => {
                 let data = match model {
                     Some(m) => {
@@ -243,6 +287,137 @@ impl Engine {
             resp.headers.push(("content-type".into(), t));
         }
         Ok(resp)
+    }
+
+    /// The fields of a list's envelope around its items: generated from the envelope's schema
+    /// once per operation (a constant `object: "list"`, a `url`), then told about this page:
+    /// flags such as `has_more` say whether more items follow, `first_id`/`last_id` name the
+    /// page's ends, and a next-page field the list does not fill is the last key (or null) so
+    /// that a client following it stops where the list ends.
+    fn envelope(
+        &self,
+        r: &Routed,
+        model: &crate::data::CollectionModel,
+        x: &OperationExt,
+        more: bool,
+        (first, last): (Option<String>, Option<String>),
+    ) -> Value {
+        let mut body = Entity::new(model, self.seed ^ r.op_index as u64, 0).full();
+        let filled = |k: &str| {
+            [
+                x.items.as_deref(),
+                x.next_token.as_deref(),
+                x.total.as_deref(),
+            ]
+            .iter()
+            .flatten()
+            .any(|p| p.rsplit('/').next() == Some(k))
+        };
+        let node = &model.node;
+        let fix = |m: &mut serde_json::Map<String, Value>, at: &str| {
+            for (k, v) in m.iter_mut() {
+                if filled(k) {
+                    continue;
+                }
+                let field = node.at_pointer(&format!("{at}/{k}"));
+                let nullable = field.is_some_and(|n| n.nullable);
+                // A key fits a string without format or pattern (not a URL).
+                let key_like = field.is_some_and(|n| {
+                    matches!(
+                        &*n.kind,
+                        crate::spec::schema::Kind::String {
+                            format: None,
+                            pattern: None,
+                            ..
+                        }
+                    )
+                });
+                let lower = k.to_ascii_lowercase().replace('_', "");
+                match lower.as_str() {
+                    "hasmore" | "hasnextpage" | "hasnext" | "more" if v.is_boolean() => {
+                        *v = Value::Bool(more);
+                    }
+                    "firstid" if key_like || nullable => {
+                        if let Some(f) = &first {
+                            *v = Value::String(f.clone());
+                        } else if nullable {
+                            *v = Value::Null;
+                        }
+                    }
+                    "lastid" if key_like || nullable => {
+                        if let Some(l) = &last {
+                            *v = Value::String(l.clone());
+                        } else if nullable {
+                            *v = Value::Null;
+                        }
+                    }
+                    "next" | "nextcursor" | "nextpage" | "nextpagetoken" | "nexttoken"
+                    | "after" => {
+                        if !more && nullable {
+                            *v = Value::Null;
+                        } else if let (true, Some(l), true) = (more, &last, key_like) {
+                            *v = Value::String(l.clone());
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        };
+        // Only what the schema requires, and the fields that describe the page: anything else
+        // would be invented noise beside the list's own fields (which it sets itself, or
+        // leaves out when there is nothing to say, as a next token on the last page).
+        let keep = |k: &str, parent: &crate::spec::schema::Node| {
+            !filled(k) && (parent.requires(k) || is_page_field(k))
+        };
+        if let Value::Object(m) = &mut body {
+            m.retain(|k, _| keep(k, node));
+            fix(m, "");
+            // One level down too (`meta`, `pagination`).
+            for (k, v) in m.iter_mut() {
+                if let Value::Object(inner) = v
+                    && let Some(parent) = node.prop(k)
+                {
+                    inner.retain(|ik, _| keep(ik, parent));
+                    fix(inner, &format!("/{k}"));
+                }
+            }
+        }
+        body
+    }
+
+    /// A generated JSON body that validates against its schema: schemas with overlapping
+    /// `oneOf` branches or constraints the generator does not model are met by drawing again
+    /// (a fixed sequence of seeds, so still deterministic), the path's keys echoed when that
+    /// keeps the body valid.
+    fn valid_body(
+        &self,
+        r: &Routed,
+        status: u16,
+        model: &crate::data::CollectionModel,
+        seed: u64,
+    ) -> bytes::Bytes {
+        const DRAWS: u64 = 12;
+        let api = &r.mount.api;
+        let encode = |v: &Value| bytes::Bytes::from(serde_json::to_vec(v).unwrap_or_default());
+        let mut first = None;
+        for echo in [true, false] {
+            for draw in 0..DRAWS {
+                let mut v = Entity::new(model, seed.wrapping_add(draw), 0).full();
+                if echo {
+                    echo_path_params(&mut v, &r.path_params);
+                }
+                let body = encode(&v);
+                if r.mount
+                    .generated
+                    .check(api, r.op_index, status, &body)
+                    .is_empty()
+                {
+                    return body;
+                }
+                first.get_or_insert(body);
+            }
+        }
+        first.unwrap_or_default()
     }
 
     /// The entity an operation's key parameter names: 400 (the API's bad-request status) when
@@ -277,6 +452,14 @@ impl Engine {
             )
         })
     }
+}
+
+/// Envelope fields that describe a page (kept even when optional).
+fn is_page_field(k: &str) -> bool {
+    matches!(
+        k.to_ascii_lowercase().replace('_', "").as_str(),
+        "hasmore" | "hasnextpage" | "hasnext" | "firstid" | "lastid"
+    )
 }
 
 /// A generated object names what its path names: a top-level string property named like a

@@ -71,6 +71,11 @@ pub struct Mount {
     pub collections: BTreeMap<String, Arc<Collection>>,
     /// Response validators, with `--strict`.
     contract: Option<Contract>,
+    /// Validators of the answers generated for operations without an action.
+    generated: Contract,
+    /// Operations whose inferred action gave an answer that does not validate: they answer
+    /// from their schema instead.
+    fallback: std::collections::HashSet<usize>,
     /// Request body validators by operation index.
     bodies: BTreeMap<usize, (bool, jsonschema::Validator)>,
     /// Serialized items of unchanged entities.
@@ -182,11 +187,16 @@ impl Engine {
             };
             let prefix = format!("{}{}", at[0], api.base_path);
             let contract = if cfg.strict {
-                Some(Contract::new(&api).map_err(Error::Config)?)
+                let c = Contract::new(&api).map_err(Error::Config)?;
+                for u in &c.unchecked {
+                    tracing::warn!("{u}");
+                }
+                Some(c)
             } else {
                 None
             };
             let bodies = contract::request_body_validators(&api).map_err(Error::Config)?;
+            let generated = Contract::for_generated(&api).map_err(Error::Config)?;
             let mut variants = BTreeMap::new();
             for (vname, v) in &api.variants {
                 let contract = if cfg.strict {
@@ -226,6 +236,8 @@ impl Engine {
                 api: Arc::new(api),
                 collections,
                 contract,
+                generated,
+                fallback: Default::default(),
                 bodies,
                 rendered: render::RenderCache::default(),
                 answers: render::answer_cache(),
@@ -246,7 +258,7 @@ impl Engine {
             .iter()
             .flat_map(|m| m.collections.values())
             .any(|c| c.len() > SCAN_THRESHOLD);
-        let engine = Engine {
+        let mut engine = Engine {
             admin: cfg.admin.clone(),
             large,
             mounts,
@@ -255,6 +267,7 @@ impl Engine {
             requests: AtomicU64::new(0),
             sessions: Sessions::new(cfg.scenarios.clone(), cfg.start.clone()),
         };
+        engine.try_inferred();
         for name in &cfg.start {
             let sc = engine.sessions.scenarios.get(name).ok_or_else(|| {
                 let known: Vec<&String> = engine.sessions.scenarios.keys().collect();
@@ -270,6 +283,71 @@ impl Engine {
             engine.check_scenario(sc)?;
         }
         Ok(engine)
+    }
+
+    /// Answer one request of each inferred action (its first page; its first entity) and keep
+    /// the action only if the answer validates against the operation's documented schema.
+    fn try_inferred(&mut self) {
+        let mut failed: Vec<(usize, usize)> = Vec::new();
+        for (mi, m) in self.mounts.iter().enumerate() {
+            for (oi, op) in m.api.operations.iter().enumerate() {
+                let Some(x) = op.ext.as_ref().filter(|_| op.inferred) else {
+                    continue;
+                };
+                let key = m
+                    .collections
+                    .get(&x.collection)
+                    .filter(|c| !c.is_empty())
+                    .map(|c| crate::data::View::new(c, None).key(0))
+                    .unwrap_or_else(|| "x1".into());
+                let mut path = m.at[0].clone();
+                for s in &op.segments {
+                    path.push('/');
+                    match s {
+                        spec::Segment::Lit(l) => path.push_str(l),
+                        spec::Segment::Param(p) if x.key_param.as_deref() == Some(p) => {
+                            path.push_str(
+                                &percent_encoding::utf8_percent_encode(
+                                    &key,
+                                    percent_encoding::NON_ALPHANUMERIC,
+                                )
+                                .to_string(),
+                            );
+                        }
+                        spec::Segment::Param(_) => path.push_str("x1"),
+                    }
+                }
+                let req = Request::get(&path).with_method(&op.method);
+                let ok = match route::route(&self.mounts, &req) {
+                    Route::Found(r) if r.op_index == oi => {
+                        match self.serve(&r, &req, None, "req_inference_check") {
+                            Ok(resp) => m
+                                .generated
+                                .check(&m.api, oi, resp.status, &resp.body)
+                                .is_empty(),
+                            Err(_) => false,
+                        }
+                    }
+                    _ => false,
+                };
+                if !ok {
+                    tracing::info!(
+                        "{}: {} {}: the inferred {:?} action does not answer as documented; it \
+                         answers from its schema",
+                        m.api.name,
+                        op.method,
+                        op.path,
+                        x.action
+                    );
+                    failed.push((mi, oi));
+                }
+            }
+        }
+        for (mi, oi) in failed {
+            if let Some(m) = self.mounts.get_mut(mi) {
+                m.fallback.insert(oi);
+            }
+        }
     }
 
     /// Check a scenario against this server's APIs and datasets.
@@ -493,11 +571,11 @@ impl Engine {
                     &presented,
                     self.tokens.as_ref(),
                 ) {
-                    return error_response(&r.mount.api, &e, request_id);
+                    return op_error_response(&r.mount.api, r.op, &e, request_id);
                 }
                 match r.mount.variant_for(req) {
                     Ok(v) => r.variant = v,
-                    Err(e) => return error_response(&r.mount.api, &e, request_id),
+                    Err(e) => return op_error_response(&r.mount.api, r.op, &e, request_id),
                 }
                 let mut rule = None;
                 let mut session = session;
@@ -521,11 +599,11 @@ impl Engine {
                                     .map(|(k, v)| (k.to_ascii_lowercase(), v.clone())),
                             );
                         }
-                        error_response(&r.mount.api, &e, request_id)
+                        op_error_response(&r.mount.api, r.op, &e, request_id)
                     }
                     None => match self.serve_cached(&r, req, session.as_deref(), request_id) {
                         Ok(resp) => resp,
-                        Err(e) => error_response(&r.mount.api, &e, request_id),
+                        Err(e) => op_error_response(&r.mount.api, r.op, &e, request_id),
                     },
                 };
                 let contract = match r.variant {
@@ -623,6 +701,27 @@ impl Datasets for Engine {
             }
         }
     }
+}
+
+/// Render an error of operation `op`: in the API's declared envelope when it has one, else in
+/// the body the operation documents for that status (generated from its schema, the message
+/// in the field meant for it), else in the default envelope.
+pub fn op_error_response(
+    api: &Api,
+    op: &spec::Operation,
+    e: &ApiError,
+    request_id: &str,
+) -> Response {
+    if api.root.errors.body.is_none()
+        && api.root.errors.by_status.is_empty()
+        && let Some(node) = op.response(e.status).and_then(|d| d.node.as_ref())
+        && let Some(body) = api_error::documented(api, node, e, request_id)
+    {
+        let mut r = Response::json(e.status, &body);
+        r.headers.extend(e.headers.iter().cloned());
+        return r;
+    }
+    error_response(api, e, request_id)
 }
 
 /// Render an error in the API's envelope.

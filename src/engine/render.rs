@@ -116,8 +116,18 @@ pub fn item(entity: &Value, node: Option<&Node>, x: &OperationExt, params: &Para
 /// A JSON body whose array at `items` is made of already-serialized items, followed by the
 /// `extras` (total, next-page token) at their pointers.
 pub fn envelope_with_items(items_ptr: &str, items: &[Bytes], extras: Vec<(&str, Value)>) -> Bytes {
+    envelope_on(Value::Null, items_ptr, items, extras)
+}
+
+/// [`envelope_with_items`] over a `base` body (the envelope's other fields).
+pub fn envelope_on(
+    base: Value,
+    items_ptr: &str,
+    items: &[Bytes],
+    extras: Vec<(&str, Value)>,
+) -> Bytes {
     let len: usize = items.iter().map(Bytes::len).sum::<usize>() + items.len() + 2;
-    splice_at(items_ptr, extras, len, |out| {
+    splice_at(base, items_ptr, extras, len, |out| {
         out.push(b'[');
         for (i, it) in items.iter().enumerate() {
             if i > 0 {
@@ -134,7 +144,7 @@ pub fn envelope_with_item(pointer: &str, item: Bytes) -> Bytes {
     if pointer.is_empty() {
         return item;
     }
-    splice_at(pointer, Vec::new(), item.len(), |out| {
+    splice_at(Value::Null, pointer, Vec::new(), item.len(), |out| {
         out.extend_from_slice(&item)
     })
 }
@@ -142,6 +152,7 @@ pub fn envelope_with_item(pointer: &str, item: Bytes) -> Bytes {
 /// Serialize a body holding `extras` at their pointers and, at `pointer`, the bytes `write`
 /// appends (`len` of them, for the allocation).
 fn splice_at(
+    base: Value,
     pointer: &str,
     extras: Vec<(&str, Value)>,
     len: usize,
@@ -149,7 +160,7 @@ fn splice_at(
 ) -> Bytes {
     // A placeholder that holds NUL characters, which JSON always escapes: no serialized value
     // of the body can contain its serialized form by accident.
-    let mut body = Value::Null;
+    let mut body = base;
     set_pointer(
         &mut body,
         pointer,

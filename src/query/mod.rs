@@ -26,6 +26,8 @@ pub struct ListOutcome {
     pub total: Option<u64>,
     /// Token for the next page (page-token style), if there is one.
     pub next_token: Option<String>,
+    /// Whether more matching items follow this page.
+    pub more: bool,
 }
 
 /// The ordered sequence a list walks.
@@ -258,6 +260,7 @@ pub fn list(
                 items,
                 total,
                 next_token: None,
+                more: false,
             })
         }
         PageStyle::Offset => {
@@ -267,11 +270,12 @@ pub fn list(
                 .and_then(|o| params.get(&o.param))
                 .and_then(Value::as_u64)
                 .unwrap_or(0);
-            let (items, _) = take(0, n, skip, limit);
+            let (items, more) = take(0, n, skip, limit);
             Ok(ListOutcome {
                 items,
                 total: x.total.as_ref().map(|_| count_all()),
                 next_token: None,
+                more: more.is_some(),
             })
         }
         PageStyle::Cursor => {
@@ -284,11 +288,12 @@ pub fn list(
             };
             let lo = cursor_pos(c.and_then(|c| c.after.as_ref())).map_or(0, |p| p + 1);
             let hi = cursor_pos(c.and_then(|c| c.before.as_ref())).unwrap_or(n);
-            let (items, _) = take(lo, hi.max(lo), 0, limit);
+            let (items, more) = take(lo, hi.max(lo), 0, limit);
             Ok(ListOutcome {
                 items,
                 total: x.total.as_ref().map(|_| count_all()),
                 next_token: None,
+                more: more.is_some(),
             })
         }
         PageStyle::PageToken => {
@@ -320,6 +325,7 @@ pub fn list(
             Ok(ListOutcome {
                 items,
                 total: x.total.as_ref().map(|_| count_all()),
+                more: next_token.is_some(),
                 next_token,
             })
         }

@@ -4,6 +4,7 @@
 
 pub mod ext;
 mod front;
+pub(crate) mod infer;
 mod operation;
 pub mod schema;
 
@@ -142,6 +143,12 @@ pub struct Operation {
     /// For an operation with no action (declared or inferred): the answer made from its
     /// documented success response.
     pub generated: Option<Generated>,
+    /// Whether its action was inferred (not declared): such an action is used only if a
+    /// sample of its answers validates, else the operation answers from its schema.
+    pub inferred: bool,
+    /// For a list whose items sit in an object envelope: the envelope's model, for the fields
+    /// around the items that the list does not fill itself (`object`, `has_more`, ids).
+    pub envelope: Option<Arc<CollectionModel>>,
 }
 
 /// The answer of an operation that has no action: its documented success status, with a body
@@ -368,9 +375,70 @@ fn with_lines(e: Error, lines: &Lines) -> Error {
 
 fn load_doc(file: &str, text: &str, lines: Arc<Lines>) -> Result<Api> {
     let doc = parse_yaml(file, text)?;
-    let mut api = build_api(file, doc, lines, None)?;
+    // Inference fills in what the document does not declare; should what it found not load
+    // (it is conservative, but a document can surprise it), the document is served as written.
+    let mut api = match with_inferred(&doc) {
+        Some((inferred, ops)) => match build_api(file, inferred, lines.clone(), None) {
+            Ok(mut api) => {
+                for op in &mut api.operations {
+                    op.inferred = ops.contains(&(op.path.clone(), op.method.to_ascii_lowercase()));
+                }
+                api
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "{file}: the inferred collections do not load, serving without them: {}",
+                    with_lines(e, &lines)
+                );
+                build_api(file, doc, lines, None)?
+            }
+        },
+        None => build_api(file, doc, lines, None)?,
+    };
     api.variants = load_variants(&api)?;
     Ok(api)
+}
+
+/// Entities in a collection that inference found (`--count` overrides it).
+const INFERRED_COUNT: u64 = 30;
+
+/// `doc` with the collections and list/get actions inference finds merged in where the
+/// document declares none; `None` when it finds nothing.
+fn with_inferred(doc: &Value) -> Option<(Value, Vec<(String, String)>)> {
+    let found = infer::infer(doc);
+    if found.collections.is_empty() && found.operations.is_empty() {
+        return None;
+    }
+    let mut doc = doc.clone();
+    let root = doc.as_object_mut()?;
+    let x = root
+        .entry("x-understudy")
+        .or_insert_with(|| Value::Object(Map::new()))
+        .as_object_mut()?;
+    let collections = x
+        .entry("collections")
+        .or_insert_with(|| Value::Object(Map::new()))
+        .as_object_mut()?;
+    for (name, mut c) in found.collections {
+        if let Some(m) = c.as_object_mut()
+            && !m.contains_key("count")
+            && !m.contains_key("rows")
+        {
+            m.insert("count".into(), Value::from(INFERRED_COUNT));
+        }
+        collections.entry(name).or_insert(c);
+    }
+    let mut ops = Vec::new();
+    for (path, method, ext) in found.operations {
+        let pointer = format!("/paths/{}/{method}", schema::escape(&path));
+        if let Some(op) = doc.pointer_mut(&pointer).and_then(Value::as_object_mut)
+            && !op.contains_key("x-understudy")
+        {
+            op.insert("x-understudy".into(), ext);
+            ops.push((path, method));
+        }
+    }
+    Some((doc, ops))
 }
 
 /// Build each declared variant of `base`: its document with the schema patches applied, its

@@ -99,6 +99,73 @@ pub(super) fn load_schemes(file: &str, doc: &Value) -> Result<BTreeMap<String, S
     Ok(out)
 }
 
+/// A parameter's schema in the one spelling the parameter checks read (3.0's): a 3.1 type
+/// list or an `anyOf`/`oneOf` with a `null` branch becomes one `type` and `nullable`, a
+/// numeric `exclusiveMinimum` becomes `minimum` with the flag, `const` a one-value `enum`.
+fn flat_param_schema(file: &str, doc: &Value, s: &Value, loc: &str) -> Result<Value> {
+    let Some(m) = s.as_object() else {
+        return Ok(s.clone());
+    };
+    let mut out = m.clone();
+    for key in ["anyOf", "oneOf"] {
+        if let Some(Value::Array(alts)) = m.get(key) {
+            let mut rest = Vec::new();
+            let mut null = false;
+            for a in alts {
+                let a = deref(file, doc, a, loc)?;
+                if a.get("type").and_then(Value::as_str) == Some("null") {
+                    null = true;
+                } else {
+                    rest.push(a);
+                }
+            }
+            if rest.len() == 1 {
+                out.remove(key);
+                let inner = flat_param_schema(file, doc, rest[0], loc)?;
+                if let Value::Object(i) = inner {
+                    for (k, v) in i {
+                        out.entry(k).or_insert(v);
+                    }
+                }
+                if null {
+                    out.insert("nullable".into(), Value::Bool(true));
+                }
+            }
+        }
+    }
+    if let Some(Value::Array(types)) = m.get("type") {
+        let named: Vec<&Value> = types.iter().filter(|t| *t != "null").collect();
+        if types.iter().any(|t| t == "null") {
+            out.insert("nullable".into(), Value::Bool(true));
+        }
+        match named.as_slice() {
+            [one] => {
+                out.insert("type".into(), (*one).clone());
+            }
+            _ => {
+                out.remove("type");
+            }
+        }
+    }
+    for (plain, excl) in [
+        ("minimum", "exclusiveMinimum"),
+        ("maximum", "exclusiveMaximum"),
+    ] {
+        if let Some(b @ Value::Number(_)) = m.get(excl) {
+            out.insert(plain.into(), b.clone());
+            out.insert(excl.into(), Value::Bool(true));
+        }
+    }
+    if let Some(c) = m.get("const") {
+        out.insert("enum".into(), Value::Array(vec![c.clone()]));
+    }
+    if let Some(items) = m.get("items") {
+        let items = deref(file, doc, items, loc)?;
+        out.insert("items".into(), flat_param_schema(file, doc, items, loc)?);
+    }
+    Ok(Value::Object(out))
+}
+
 /// Resolve a `$ref` to `#/components/<kind>/<name>` in `doc`.
 pub(super) fn deref<'a>(file: &str, doc: &'a Value, v: &'a Value, loc: &str) -> Result<&'a Value> {
     match v.get("$ref").and_then(Value::as_str) {
@@ -165,7 +232,7 @@ pub(super) fn load_operation(
             _ => continue, // cookies are not checked
         };
         let schema = match p.get("schema") {
-            Some(s) => deref(file, doc, s, &ploc)?.clone(),
+            Some(s) => flat_param_schema(file, doc, deref(file, doc, s, &ploc)?, &ploc)?,
             None => Value::Object(Map::new()),
         };
         let style = p
@@ -298,12 +365,36 @@ pub(super) fn load_operation(
             })
             .transpose()?;
     }
-    let generated = if opext.is_none() {
-        Some(generated_answer(file, &loc, compiler, doc, op, models)?)
-    } else {
-        None
+    // Every operation has one: an operation with an action falls back to it for an unknown
+    // key whose 404 it does not document.
+    let generated = Some(generated_answer(file, &loc, compiler, doc, op, models)?);
+    let envelope = match &opext {
+        Some(x)
+            if x.action == ActionKind::List
+                && x.items.as_deref().is_some_and(|p| !p.is_empty()) =>
+        {
+            match responses
+                .iter()
+                .find(|r| r.status == "200")
+                .and_then(|r| r.node.clone())
+            {
+                Some(node) => Some(Arc::new(CollectionModel::for_body(
+                    &super::api_name(file),
+                    file,
+                    &loc,
+                    &format!("{loc}.envelope"),
+                    node,
+                    &BTreeMap::new(),
+                    models,
+                )?)),
+                None => None,
+            }
+        }
+        _ => None,
     };
     Ok(Operation {
+        inferred: false,
+        envelope,
         generated,
         method: method.to_ascii_uppercase(),
         path: path.to_string(),

@@ -120,6 +120,8 @@ pub enum Kind {
         required: Vec<String>,
         /// Free-form: no declared properties, or `additionalProperties` allowed and meant.
         free_form: bool,
+        /// The schema of other properties (`additionalProperties: {...}`), when given.
+        additional: Option<Node>,
     },
     Array {
         /// 2020-12 `prefixItems`: the schemas of the first items, in order.
@@ -553,15 +555,19 @@ impl<'a> Compiler<'a> {
                     .collect()
             })
             .unwrap_or_default();
-        let additional = match obj.get("additionalProperties") {
-            Some(Value::Bool(b)) => *b,
-            Some(Value::Object(_)) => true,
-            _ => false,
+        let (open, additional) = match obj.get("additionalProperties") {
+            Some(Value::Bool(b)) => (*b, None),
+            Some(s @ Value::Object(_)) => (
+                true,
+                Some(self.compile_at(s, &format!("{location}.additionalProperties"))?),
+            ),
+            _ => (false, None),
         };
         Ok(Kind::Object {
-            free_form: props.is_empty() || additional,
+            free_form: props.is_empty() || open,
             props,
             required,
+            additional,
         })
     }
 }
@@ -652,11 +658,13 @@ pub fn merge(a: Node, b: Node) -> Node {
                     props: mut pa,
                     required: mut ra,
                     free_form: fa,
+                    additional: xa,
                 },
                 Kind::Object {
                     props: pb,
                     required: rb,
                     free_form: fb,
+                    additional: xb,
                 },
             ) = (Arc::unwrap_or_clone(a.kind), Arc::unwrap_or_clone(b.kind))
             else {
@@ -681,6 +689,7 @@ pub fn merge(a: Node, b: Node) -> Node {
                     props: pa,
                     required: ra,
                     free_form,
+                    additional: xa.or(xb),
                 }),
                 nullable,
                 enumeration: a.enumeration.or(b.enumeration),

@@ -8,6 +8,7 @@ mod fuzz;
 mod hardening;
 mod openapi;
 mod pagination;
+mod real_documents;
 mod robustness;
 mod scenarios;
 mod serve;

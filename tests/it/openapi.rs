@@ -161,3 +161,41 @@ fn a_broken_document_reports_every_problem_at_once() {
         "{e}"
     );
 }
+
+#[test]
+fn an_inferred_collection_pages_like_the_document_says_and_agrees_with_its_detail() {
+    // `GET /books` (an envelope with `data` and `has_more`, an `after` cursor and a `limit`)
+    // pairs with `GET /books/{book_id}`: a collection of books, keyed by `id`.
+    let s = library();
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..50 {
+        let url = match &after {
+            Some(a) => format!("{}/books?limit=7&after={a}", s.base),
+            None => format!("{}/books?limit=7", s.base),
+        };
+        let page = request("GET", &url, &[BEARER]);
+        assert_eq!(page.status, 200, "{}", String::from_utf8_lossy(&page.body));
+        let v = page.json();
+        let data = v["data"].as_array().unwrap().clone();
+        assert!(data.len() <= 7);
+        for item in &data {
+            let id = item["id"].as_str().unwrap().to_string();
+            assert!(!seen.contains(&id), "{id} twice");
+            // The detail shows the same entity.
+            let one = request("GET", &format!("{}/books/{id}", s.base), &[BEARER]);
+            assert_eq!(one.status, 200);
+            assert_eq!(&one.json(), item, "list and detail agree on {id}");
+            seen.push(id);
+        }
+        if v["has_more"] == false {
+            break;
+        }
+        after = seen.last().cloned();
+    }
+    assert_eq!(
+        seen.len(),
+        30,
+        "every book once (an inferred collection has 30)"
+    );
+}
