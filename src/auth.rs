@@ -217,8 +217,12 @@ fn extract(kind: &SchemeKind, pattern: Option<&Regex>, raw: &str) -> Option<Stri
                 .decode(b64.trim())
                 .ok()?;
             let text = String::from_utf8(bytes).ok()?;
-            let (user, _password) = text.split_once(':')?;
-            (!user.is_empty()).then(|| user.to_string())
+            // The user is the token (`sk_...:`); with no user, the password (`:token`).
+            let (user, password) = text.split_once(':')?;
+            [user, password]
+                .into_iter()
+                .find(|s| !s.is_empty())
+                .map(str::to_string)
         }
         SchemeKind::Header(_) | SchemeKind::Query(_) | SchemeKind::Cookie(_) => {
             (!raw.is_empty()).then(|| raw.to_string())
@@ -247,7 +251,11 @@ mod tests {
             extract(&SchemeKind::Basic, None, "Basic c2tfdGVzdF8xOg=="),
             Some("sk_test_1".into())
         );
-        assert_eq!(extract(&SchemeKind::Basic, None, "Basic OnB3"), None);
+        assert_eq!(
+            extract(&SchemeKind::Basic, None, "Basic OnB3"),
+            Some("pw".into())
+        );
+        assert_eq!(extract(&SchemeKind::Basic, None, "Basic Og=="), None);
         assert_eq!(extract(&SchemeKind::Basic, None, "Basic !!"), None);
         let re = Regex::new("^(?:ApiKey )?(evr_[A-Za-z0-9]+)$").unwrap();
         let h = SchemeKind::Header("authorization".into());

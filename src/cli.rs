@@ -37,6 +37,8 @@ pub struct LintArgs {
     #[command(flatten)]
     pub specs: SpecArgs,
     #[command(flatten)]
+    pub files: SpecFiles,
+    #[command(flatten)]
     pub source: ScenarioSource,
 }
 
@@ -101,23 +103,35 @@ pub struct ValidateArgs {
     /// Dataset seed to check against.
     #[arg(long, default_value_t = DEFAULT_SEED)]
     pub seed: u64,
-    /// Number of agents to check against (default: each spec's own count).
-    #[arg(long, value_name = "N")]
+    /// Number of entities per collection to check against (default: each spec's own count).
+    /// `--agents` is the old name.
+    #[arg(long = "count", alias = "agents", value_name = "N")]
     pub agents: Option<u64>,
 }
 
 /// Where specs come from.
 #[derive(Debug, Args, Clone)]
 pub struct SpecArgs {
-    /// Load specs from this folder instead of the ones embedded in the binary.
-    #[arg(long, value_name = "DIR")]
-    pub specs: Option<PathBuf>,
+    /// Load specs from this folder or file instead of the ones embedded in the binary
+    /// (repeatable; spec files may also be given as arguments).
+    #[arg(long, value_name = "PATH")]
+    pub specs: Vec<PathBuf>,
+}
+
+/// Spec files given as arguments (`serve openapi.yaml`).
+#[derive(Debug, Args, Clone)]
+pub struct SpecFiles {
+    /// Spec files or folders (OpenAPI 3.0 or 3.1, YAML or JSON), as with --specs.
+    #[arg(value_name = "SPEC")]
+    pub spec_files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     #[command(flatten)]
     pub specs: SpecArgs,
+    #[command(flatten)]
+    pub files: SpecFiles,
     /// Address to listen on (loopback unless told otherwise).
     #[arg(long, default_value = "127.0.0.1")]
     pub host: IpAddr,
@@ -127,8 +141,9 @@ pub struct ServeArgs {
     /// Dataset seed: the same seed gives byte-identical responses.
     #[arg(long, default_value_t = DEFAULT_SEED)]
     pub seed: u64,
-    /// Number of agents in every API's dataset (default: each spec's own count).
-    #[arg(long, value_name = "N")]
+    /// Number of entities in every collection (default: each spec's own count; static
+    /// collections keep their rows). `--agents` is the old name.
+    #[arg(long = "count", alias = "agents", value_name = "N")]
     pub agents: Option<u64>,
     /// Serve only this API, at the root instead of under /NAME.
     #[arg(long, value_name = "NAME")]

@@ -66,6 +66,10 @@ pub fn to_json_schema(s: &Value, dialect: Dialect, prefix: &str) -> Value {
                     "const" if dialect == Dialect::V30 => {
                         out.insert("enum".into(), Value::Array(vec![v.clone()]));
                     }
+                    // Values, not schemas: copied as they are.
+                    "const" | "examples" => {
+                        out.insert(k.to_string(), v.clone());
+                    }
                     k if SCHEMA_MAPS.contains(&k) => {
                         let props = v
                             .as_object()
@@ -186,9 +190,18 @@ fn exclusive_bounds(out: &mut Map<String, Value>, dialect: Dialect) {
                     out.insert(excl.into(), b);
                 }
             }
-            (Dialect::V30, Some(b @ Value::Number(_))) => {
-                out.insert(plain.into(), b);
-                out.insert(excl.into(), Value::Bool(true));
+            (Dialect::V30, Some(Value::Number(b))) => {
+                // A stricter inclusive bound beside it wins.
+                let stricter = out.get(plain).and_then(Value::as_f64).is_some_and(|p| {
+                    let e = b.as_f64().unwrap_or(p);
+                    if plain == "minimum" { p > e } else { p < e }
+                });
+                if stricter {
+                    out.remove(excl);
+                } else {
+                    out.insert(plain.into(), Value::Number(b));
+                    out.insert(excl.into(), Value::Bool(true));
+                }
             }
             _ => {}
         }

@@ -2,6 +2,7 @@
 //! library are reported here, with `anyhow`, and end the process with a non-zero status.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -17,10 +18,24 @@ use understudy::scenario::{self, Scenario};
 use understudy::spec::{self, Api};
 
 fn load_specs(args: &SpecArgs) -> anyhow::Result<Vec<Api>> {
-    Ok(match &args.specs {
-        Some(dir) => spec::load_dir(dir)?,
-        None => spec::load_embedded()?,
-    })
+    load_spec_paths(args, &[])
+}
+
+/// Specs from `--specs` and argument paths (files or folders); the embedded ones when none.
+fn load_spec_paths(args: &SpecArgs, files: &[PathBuf]) -> anyhow::Result<Vec<Api>> {
+    let paths: Vec<&PathBuf> = args.specs.iter().chain(files).collect();
+    if paths.is_empty() {
+        return Ok(spec::load_embedded()?);
+    }
+    let mut apis = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            apis.extend(spec::load_dir(p)?);
+        } else {
+            apis.push(spec::load_file(p)?);
+        }
+    }
+    Ok(apis)
 }
 
 /// Load a spec named by path, or by the name of an embedded spec.
@@ -166,8 +181,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Verify(args) => verify(args),
         Command::Lint(args) => {
-            let apis = load_specs(&args.specs)?;
-            let scenarios = load_scenarios(&args.source)?;
+            let apis = load_spec_paths(&args.specs, &args.files.spec_files)?;
+            let mut scenarios = load_scenarios(&args.source)?;
+            // Given specs, only the scenarios that belong to them.
+            let given = !args.specs.specs.is_empty() || !args.files.spec_files.is_empty();
+            if given && args.source.scenarios.is_none() {
+                scenarios.retain(|sc| apis.iter().any(|a| a.name == sc.api));
+            }
             let (n_apis, n_sc) = (apis.len(), scenarios.len());
             let findings = understudy::lint::lint(apis, scenarios);
             for f in &findings {
@@ -218,7 +238,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve(args) => {
-            let apis = load_specs(&args.specs)?;
+            let apis = load_spec_paths(&args.specs, &args.files.spec_files)?;
             let tokens = args.tokens.as_deref().map(TokenDb::load).transpose()?;
             let cfg = Config {
                 seed: args.seed,

@@ -329,11 +329,20 @@ impl<'a> Entity<'a> {
                 if items.is_recursive() && prefix.is_empty() {
                     return Some(Value::Array(Vec::new()));
                 }
-                let lo = min_items.unwrap_or(0).max(prefix.len() as u64);
+                // A document's minimum is honoured up to a sane size.
+                let lo = min_items
+                    .unwrap_or(0)
+                    .max(prefix.len() as u64)
+                    .min(MAX_GENERATED_ITEMS);
                 let hi = if depth(rpath) >= GEN_DEPTH {
                     lo
                 } else {
-                    max_items.unwrap_or(lo + 3).max(lo).min(lo + 3)
+                    max_items
+                        .unwrap_or(lo.saturating_add(3))
+                        .max(lo)
+                        .min(lo.saturating_add(3))
+                        .min(MAX_GENERATED_ITEMS)
+                        .max(lo)
                 };
                 let n = rng.random_range(lo..=hi);
                 let gk = format!("{gkey}[]");
@@ -369,8 +378,16 @@ impl<'a> Entity<'a> {
                 Value::Number(rng.random_range(lo..=hi).into())
             }
             Kind::Number { min, max } => {
-                let lo = min.unwrap_or(0.0);
-                let hi = max.unwrap_or(lo + 1.0).max(lo);
+                // Bounds such as ±1.79e308 (a double's range) are kept to a finite span.
+                let lo = min
+                    .filter(|x| x.is_finite())
+                    .unwrap_or(0.0)
+                    .clamp(-1e12, 1e12);
+                let hi = max
+                    .filter(|x| x.is_finite())
+                    .unwrap_or(lo + 1.0)
+                    .clamp(-1e12, 1e12)
+                    .max(lo);
                 let x = (rng.random_range(lo..=hi) * 100.0).round() / 100.0;
                 Number::from_f64(x.clamp(lo, hi)).map_or(Value::Null, Value::Number)
             }
@@ -567,15 +584,25 @@ fn from_pattern(
 }
 
 fn fit_length(mut s: String, min: Option<u64>, max: Option<u64>) -> String {
-    let min = min.unwrap_or(0) as usize;
-    while s.chars().count() < min {
-        s.push('x');
+    let min = usize::try_from(min.unwrap_or(0).min(MAX_GENERATED_LENGTH)).unwrap_or(0);
+    let n = s.chars().count();
+    if n < min {
+        s.extend(std::iter::repeat_n('x', min - n));
     }
-    if let Some(max) = max {
-        s = s.chars().take(max as usize).collect();
+    if let Some(max) = max
+        && let Ok(max) = usize::try_from(max)
+        && n > max
+    {
+        s = s.chars().take(max).collect();
     }
     s
 }
+
+/// The most items a generated array has, whatever `minItems` says.
+const MAX_GENERATED_ITEMS: u64 = 64;
+
+/// The longest string padding to a `minLength` produces.
+const MAX_GENERATED_LENGTH: u64 = 4096;
 
 #[cfg(test)]
 mod tests {
@@ -623,6 +650,30 @@ mod tests {
             schemas: Vec::new(),
             rows: None,
         }
+    }
+
+    #[test]
+    fn extreme_bounds_generate_without_panicking() {
+        let m = model(
+            json!({"type": "object", "properties": {
+                "d": {"type": "number", "minimum": -1.79e308, "maximum": 1.79e308},
+                "big": {"type": "array", "minItems": 18446744073709551615u64, "items": {"type": "integer"}},
+                "long": {"type": "string", "minLength": 18446744073709551615u64},
+                "n": {"type": "integer", "minimum": -9223372036854775808i64, "maximum": 9223372036854775807i64}
+            }}),
+            json!({}),
+        );
+        let v = Entity::new(&m, 1, 0).full();
+        assert!(v["d"].as_f64().unwrap().is_finite());
+        assert_eq!(
+            v["big"].as_array().unwrap().len(),
+            MAX_GENERATED_ITEMS as usize
+        );
+        assert_eq!(
+            v["long"].as_str().unwrap().len(),
+            MAX_GENERATED_LENGTH as usize
+        );
+        assert!(v["n"].is_i64());
     }
 
     #[test]

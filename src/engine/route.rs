@@ -53,27 +53,38 @@ pub(super) fn under<'p>(path: &'p str, prefix: &str) -> Option<&'p str> {
 
 /// Route a request. Each API answers under each of its mount points (`/NAME`, and the root
 /// when it is the only one), with the document's paths as written and also under its server
-/// URL's path (`/v1`): the reading as written is tried first, the most specific mount point
-/// first.
+/// URL's path (`/v1`). Of the readings that find an operation, the most specific wins: the
+/// most literal segments matched (mount point and server path included), then the most in the
+/// operation's own template; a tie goes to the longer mount point, then to the path as written.
 pub(super) fn route<'a>(mounts: &'a [Mount], req: &Request) -> Route<'a> {
     let mut points: Vec<(&Mount, &str)> = mounts
         .iter()
         .flat_map(|m| m.at.iter().map(move |a| (m, a.as_str())))
         .collect();
     points.sort_by_key(|(_, a)| std::cmp::Reverse(a.len()));
+    let segments = |p: &str| p.split('/').filter(|s| !s.is_empty()).count();
     let mut nearest: Option<Route<'a>> = None;
+    let mut best: Option<((usize, usize), Route<'a>)> = None;
     for (m, at) in points {
         let Some(rest) = under(&req.path, at) else {
             continue;
         };
         let readings = [
-            Some(rest),
-            (!m.base.is_empty()).then(|| under(rest, &m.base)).flatten(),
+            Some((rest, segments(at))),
+            (!m.base.is_empty())
+                .then(|| under(rest, &m.base))
+                .flatten()
+                .map(|r| (r, segments(at) + segments(&m.base))),
         ];
-        for r in readings.into_iter().flatten() {
+        for (r, consumed) in readings.into_iter().flatten() {
             match route_in(m, r, req) {
-                found @ Route::Found(_) => return found,
-                other => {
+                (found @ Route::Found(_), lits) => {
+                    let score = (consumed + lits, lits);
+                    if best.as_ref().is_none_or(|(s, _)| score > *s) {
+                        best = Some((score, found));
+                    }
+                }
+                (other, _) => {
                     let better = matches!(
                         (&nearest, &other),
                         (None, _) | (Some(Route::NotFound(_)), Route::MethodNotAllowed(..))
@@ -85,11 +96,15 @@ pub(super) fn route<'a>(mounts: &'a [Mount], req: &Request) -> Route<'a> {
             }
         }
     }
-    nearest.unwrap_or(Route::NotFound(None))
+    match best {
+        Some((_, found)) => found,
+        None => nearest.unwrap_or(Route::NotFound(None)),
+    }
 }
 
-/// Route `rest` (the path below a mount point) within one API.
-fn route_in<'a>(mount: &'a Mount, rest: &str, req: &Request) -> Route<'a> {
+/// Route `rest` (the path below a mount point) within one API; with a found operation, the
+/// number of literal segments its template matched.
+fn route_in<'a>(mount: &'a Mount, rest: &str, req: &Request) -> (Route<'a>, usize) {
     let segs: Vec<String> = rest
         .split('/')
         .filter(|s| !s.is_empty())
@@ -106,7 +121,7 @@ fn route_in<'a>(mount: &'a Mount, rest: &str, req: &Request) -> Route<'a> {
         .filter_map(|op| match_segments(&op.segments, &segs).map(|(p, lits)| (op, p, lits)))
         .collect();
     if candidates.is_empty() {
-        return Route::NotFound(Some(mount));
+        return (Route::NotFound(Some(mount)), 0);
     }
     // The most specific template wins; if it lacks the method, a less specific one that has
     // it answers (as path routers do), and only then is the method not allowed.
@@ -114,26 +129,29 @@ fn route_in<'a>(mount: &'a Mount, rest: &str, req: &Request) -> Route<'a> {
     let method = req.method.to_ascii_uppercase();
     match candidates.iter().position(|c| c.0.method == method) {
         Some(i) => {
-            let (op, path_params, _) = candidates.swap_remove(i);
+            let (op, path_params, lits) = candidates.swap_remove(i);
             let op_index = mount
                 .api
                 .operations
                 .iter()
                 .position(|o| std::ptr::eq(o, op))
                 .unwrap_or(0);
-            Route::Found(Routed {
-                mount,
-                op,
-                op_index,
-                path_params,
-                variant: None,
-            })
+            (
+                Route::Found(Routed {
+                    mount,
+                    op,
+                    op_index,
+                    path_params,
+                    variant: None,
+                }),
+                lits,
+            )
         }
         None => {
             let mut allow: Vec<String> = candidates.iter().map(|c| c.0.method.clone()).collect();
             allow.sort();
             allow.dedup();
-            Route::MethodNotAllowed(mount, allow)
+            (Route::MethodNotAllowed(mount, allow), 0)
         }
     }
 }

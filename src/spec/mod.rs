@@ -54,6 +54,8 @@ pub struct Api {
     pub schemes: BTreeMap<String, Scheme>,
     /// Other shapes of the same data (`x-understudy.variants`), by name.
     pub variants: BTreeMap<String, Arc<Variant>>,
+    /// The collections inference added (not declared).
+    pub inferred_collections: std::collections::BTreeSet<String>,
 }
 
 /// A variant: the document with its schema patches applied (operations in the same order as
@@ -260,10 +262,15 @@ pub fn parse_yaml(file: &str, text: &str) -> Result<Value> {
     match serde_yaml::from_str::<serde_yaml::Value>(text) {
         Ok(y) => Ok(yaml_to_json(y)),
         Err(e) => {
-            if let Ok(mut docs) = yaml_rust2::YamlLoader::load_from_str(text)
+            // Only for integers beyond 64 bits (the one thing serde_yaml refuses that a
+            // document may rightly hold); anything else stays refused.
+            let wide = e.to_string().contains("as i128") || e.to_string().contains("as u128");
+            if wide
+                && let Ok(mut docs) = yaml_rust2::YamlLoader::load_from_str(text)
                 && docs.len() == 1
             {
-                return Ok(wide_yaml_to_json(docs.remove(0)));
+                let mut budget = WIDE_YAML_NODES;
+                return Ok(wide_yaml_to_json(docs.remove(0), 0, &mut budget));
             }
             Err(Error::SpecSyntax {
                 file: file.to_string(),
@@ -273,8 +280,17 @@ pub fn parse_yaml(file: &str, text: &str) -> Result<Value> {
     }
 }
 
-fn wide_yaml_to_json(y: yaml_rust2::Yaml) -> Value {
+/// Most nodes, and deepest nesting, converted from the wide-integer YAML reader (aliases are
+/// expanded by copying there: a document of aliases to aliases must not exhaust memory).
+const WIDE_YAML_NODES: usize = 20_000_000;
+const WIDE_YAML_DEPTH: usize = 256;
+
+fn wide_yaml_to_json(y: yaml_rust2::Yaml, depth: usize, budget: &mut usize) -> Value {
     use yaml_rust2::Yaml as Y;
+    if depth > WIDE_YAML_DEPTH || *budget == 0 {
+        return Value::Null;
+    }
+    *budget -= 1;
     match y {
         Y::Real(s) => s
             .parse::<f64>()
@@ -284,7 +300,11 @@ fn wide_yaml_to_json(y: yaml_rust2::Yaml) -> Value {
         Y::Integer(i) => Value::from(i),
         Y::String(s) => Value::String(s),
         Y::Boolean(b) => Value::Bool(b),
-        Y::Array(a) => Value::Array(a.into_iter().map(wide_yaml_to_json).collect()),
+        Y::Array(a) => Value::Array(
+            a.into_iter()
+                .map(|x| wide_yaml_to_json(x, depth + 1, budget))
+                .collect(),
+        ),
         Y::Hash(h) => {
             let mut out = Map::new();
             for (k, v) in h {
@@ -294,7 +314,7 @@ fn wide_yaml_to_json(y: yaml_rust2::Yaml) -> Value {
                     Y::Boolean(b) => b.to_string(),
                     _ => String::new(),
                 };
-                out.insert(key, wide_yaml_to_json(v));
+                out.insert(key, wide_yaml_to_json(v, depth + 1, budget));
             }
             Value::Object(out)
         }
@@ -378,11 +398,12 @@ fn load_doc(file: &str, text: &str, lines: Arc<Lines>) -> Result<Api> {
     // Inference fills in what the document does not declare; should what it found not load
     // (it is conservative, but a document can surprise it), the document is served as written.
     let mut api = match with_inferred(&doc) {
-        Some((inferred, ops)) => match build_api(file, inferred, lines.clone(), None) {
+        Some((inferred, ops, colls)) => match build_api(file, inferred, lines.clone(), None) {
             Ok(mut api) => {
                 for op in &mut api.operations {
                     op.inferred = ops.contains(&(op.path.clone(), op.method.to_ascii_lowercase()));
                 }
+                api.inferred_collections = colls;
                 api
             }
             Err(e) => {
@@ -404,7 +425,13 @@ const INFERRED_COUNT: u64 = 30;
 
 /// `doc` with the collections and list/get actions inference finds merged in where the
 /// document declares none; `None` when it finds nothing.
-fn with_inferred(doc: &Value) -> Option<(Value, Vec<(String, String)>)> {
+type InferredDoc = (
+    Value,
+    Vec<(String, String)>,
+    std::collections::BTreeSet<String>,
+);
+
+fn with_inferred(doc: &Value) -> Option<InferredDoc> {
     let found = infer::infer(doc);
     if found.collections.is_empty() && found.operations.is_empty() {
         return None;
@@ -419,6 +446,7 @@ fn with_inferred(doc: &Value) -> Option<(Value, Vec<(String, String)>)> {
         .entry("collections")
         .or_insert_with(|| Value::Object(Map::new()))
         .as_object_mut()?;
+    let mut added = std::collections::BTreeSet::new();
     for (name, mut c) in found.collections {
         if let Some(m) = c.as_object_mut()
             && !m.contains_key("count")
@@ -426,7 +454,10 @@ fn with_inferred(doc: &Value) -> Option<(Value, Vec<(String, String)>)> {
         {
             m.insert("count".into(), Value::from(INFERRED_COUNT));
         }
-        collections.entry(name).or_insert(c);
+        if !collections.contains_key(&name) {
+            collections.insert(name.clone(), c);
+            added.insert(name);
+        }
     }
     let mut ops = Vec::new();
     for (path, method, ext) in found.operations {
@@ -438,7 +469,7 @@ fn with_inferred(doc: &Value) -> Option<(Value, Vec<(String, String)>)> {
             ops.push((path, method));
         }
     }
-    Some((doc, ops))
+    Some((doc, ops, added))
 }
 
 /// Build each declared variant of `base`: its document with the schema patches applied, its
@@ -636,6 +667,7 @@ fn build_api(
         operations,
         schemes,
         variants: BTreeMap::new(),
+        inferred_collections: Default::default(),
     })
 }
 

@@ -80,6 +80,12 @@ fn without_anchors(hir: regex_syntax::hir::Hir) -> Option<regex_syntax::hir::Hir
         HirKind::Look(Look::Start | Look::End | Look::StartLF | Look::EndLF) => Hir::empty(),
         HirKind::Look(_) => return None,
         HirKind::Repetition(mut r) => {
+            // Bounded: a pattern such as `a{1000}{1000}` or `.{0,100000000}` would otherwise
+            // generate (and allocate) without end.
+            if r.min > 256 {
+                return None;
+            }
+            r.max = Some(r.max.unwrap_or(r.min + 8).min(r.min + 32));
             r.sub = Box::new(without_anchors(*r.sub)?);
             Hir::repetition(r)
         }
@@ -668,7 +674,8 @@ pub fn merge(a: Node, b: Node) -> Node {
                 },
             ) = (Arc::unwrap_or_clone(a.kind), Arc::unwrap_or_clone(b.kind))
             else {
-                unreachable!("both kinds were just matched as objects")
+                // Both were just matched as objects.
+                return Node::any();
             };
             for (name, nb) in pb {
                 if let Some(pos) = pa.iter().position(|(k, _)| *k == name) {
@@ -913,5 +920,10 @@ mod tests {
         let re = regex::Regex::new("^AC[0-9a-fA-F]{32}$").unwrap();
         assert!(re.is_match(&s), "{s}");
         assert!(Pattern::new("(?=x)").is_none());
+        // Repetitions are bounded: no pattern makes a huge string.
+        assert!(Pattern::new("a{1000}{1000}").is_none());
+        let p = Pattern::new("^[a-z]{0,100000000}$").unwrap();
+        let s: String = rand::RngExt::sample(&mut rng, &*p.generator);
+        assert!(s.len() <= 32, "{}", s.len());
     }
 }

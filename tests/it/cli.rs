@@ -243,3 +243,49 @@ fn at_the_open_file_limit_accepts_back_off_instead_of_spinning() {
     let _ = child.wait();
     assert_eq!(answered, 200);
 }
+
+#[test]
+fn serve_takes_a_spec_file_and_serves_it_at_the_root() {
+    // A plain OpenAPI 3.1 file, no folder, no x-understudy, `--count` for the collection size.
+    let mut cmd = bin();
+    cmd.args(["serve", "--port", "0", "--count", "12"])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/openapi31/library.yaml"
+        ));
+    let (mut child, addr, _) = spawn_listening(cmd);
+    let auth = [("Authorization", "Bearer My API Key")];
+    let page = crate::support::request("GET", &format!("http://{addr}/books?limit=50"), &auth);
+    let under_name = crate::support::request(
+        "GET",
+        &format!("http://{addr}/library/v2/books?limit=50"),
+        &auth,
+    );
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.json()["data"].as_array().unwrap().len(),
+        12,
+        "--count sets the size"
+    );
+    assert_eq!(page.body, under_name.body);
+}
+
+#[test]
+fn lint_takes_spec_files_and_checks_only_their_scenarios() {
+    let out = bin()
+        .args(["lint"])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/openapi31/library.yaml"
+        ))
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    // The embedded scenarios are for other APIs: none is checked against this one.
+    assert!(!text.contains("unknown API"), "{text}");
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("1 specs and 0 scenarios: clean"), "{text}");
+}

@@ -199,3 +199,31 @@ fn an_inferred_collection_pages_like_the_document_says_and_agrees_with_its_detai
         "every book once (an inferred collection has 30)"
     );
 }
+
+#[test]
+fn the_most_specific_reading_of_a_path_wins() {
+    // `/v2/books/search` read as written would match `/{a}/{b}/{c}`; under the server path
+    // `/v2` it is the literal `/books/search`.
+    let text = r#"
+openapi: 3.1.0
+info: {title: t, version: "1"}
+servers: [{url: "https://x.example/v2"}]
+paths:
+  /{a}/{b}/{c}:
+    get:
+      parameters:
+        - {name: a, in: path, required: true, schema: {type: string}}
+        - {name: b, in: path, required: true, schema: {type: string}}
+        - {name: c, in: path, required: true, schema: {type: string}}
+      responses: {"200": {description: ok, content: {application/json: {schema: {type: object, required: [which], properties: {which: {const: templated}}}}}}}
+  /books/search:
+    get:
+      responses: {"200": {description: ok, content: {application/json: {schema: {type: object, required: [which], properties: {which: {const: literal}}}}}}}
+"#;
+    let api = understudy::spec::load_str("specific.yaml", text).unwrap();
+    let s = support::start_with(vec![api], support::default_config());
+    let r = request("GET", &format!("{}/v2/books/search", s.base), &[]);
+    assert_eq!(r.json()["which"], "literal");
+    let r = request("GET", &format!("{}/x/y/z", s.base), &[]);
+    assert_eq!(r.json()["which"], "templated");
+}
