@@ -615,6 +615,14 @@ impl Engine {
                         Err(e) => op_error_response(&r.mount.api, r.op, &e, request_id),
                     },
                 };
+                // The headers the response documents, where the answer has none of that name.
+                if let Some(def) = r.op.response(resp.status) {
+                    for (k, v) in &def.headers {
+                        if !resp.headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(k)) {
+                            resp.headers.push((k.clone(), v.clone()));
+                        }
+                    }
+                }
                 let contract = match r.variant {
                     Some(v) => v.contract.as_ref().map(|c| (c, &v.variant.api)),
                     None => r.mount.contract.as_ref().map(|c| (c, &r.mount.api)),

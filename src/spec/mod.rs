@@ -124,6 +124,8 @@ pub struct ResponseDef {
     pub node: Option<Node>,
     /// Response headers the spec marks required.
     pub required_headers: Vec<String>,
+    /// Documented response headers with a value for them (lower-case names).
+    pub headers: Vec<(String, String)>,
 }
 
 /// One operation.

@@ -332,11 +332,13 @@ pub(super) fn load_operation(
                         .collect()
                 })
                 .unwrap_or_default();
+            let headers = documented_headers(file, doc, compiler, r, &rloc, models)?;
             responses.push(ResponseDef {
                 status: status.clone(),
                 schema,
                 node,
                 required_headers,
+                headers,
             });
         }
     }
@@ -506,6 +508,72 @@ fn generated_answer(
         }
     };
     Ok(Generated { status, body })
+}
+
+/// Headers a response documents that understudy does not set itself, each with a value made
+/// once from its schema (its example, else generated): answers carry them, as the real
+/// service's would. Framing headers and `Link` (whose targets a client would follow) are left
+/// to the server.
+fn documented_headers(
+    file: &str,
+    doc: &Value,
+    compiler: &Compiler,
+    r: &Value,
+    rloc: &str,
+    models: &BTreeMap<String, Arc<CollectionModel>>,
+) -> Result<Vec<(String, String)>> {
+    const SKIP: &[&str] = &[
+        "content-type",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "link",
+        "x-request-id",
+        "retry-after",
+        "date",
+    ];
+    let mut out = Vec::new();
+    let Some(hs) = r.get("headers").and_then(Value::as_object) else {
+        return Ok(out);
+    };
+    for (name, h) in hs {
+        let lower = name.to_ascii_lowercase();
+        if SKIP.contains(&lower.as_str()) || http::HeaderName::from_bytes(lower.as_bytes()).is_err()
+        {
+            continue;
+        }
+        let hloc = format!("{rloc}.headers.{name}");
+        let h = deref(file, doc, h, &hloc)?;
+        let schema = match h.get("schema") {
+            Some(s) => deref(file, doc, s, &hloc)?.clone(),
+            None => Value::Object(Map::new()),
+        };
+        let value = match h.get("example").or_else(|| schema.get("example")) {
+            Some(v) => v.clone(),
+            None => {
+                let node = compiler.compile(&schema, &format!("{hloc}.schema"))?;
+                let model = CollectionModel::for_body(
+                    &super::api_name(file),
+                    file,
+                    &hloc,
+                    &hloc,
+                    node,
+                    &BTreeMap::new(),
+                    models,
+                )?;
+                crate::data::Entity::new(&model, 0x6865_6164, 0).full()
+            }
+        };
+        let text = match &value {
+            Value::String(s) => s.clone(),
+            Value::Null => continue,
+            other => other.to_string(),
+        };
+        if http::HeaderValue::from_str(&text).is_ok() {
+            out.push((lower, text));
+        }
+    }
+    Ok(out)
 }
 
 /// Whether a media type is JSON (`application/json`, `application/problem+json`, ...).

@@ -256,6 +256,9 @@ pub struct Compiler<'a> {
     memo: RefCell<HashMap<String, Node>>,
     /// The `$ref`s being compiled (to cut recursion).
     stack: RefCell<Vec<String>>,
+    /// `$dynamicAnchor` bindings of the schemas being compiled, outermost first (2020-12's
+    /// dynamic scope: `$dynamicRef: "#name"` takes the outermost binding).
+    dynamic: RefCell<Vec<(String, Value)>>,
 }
 
 impl<'a> Compiler<'a> {
@@ -266,6 +269,7 @@ impl<'a> Compiler<'a> {
             dialect,
             memo: RefCell::new(HashMap::new()),
             stack: RefCell::new(Vec::new()),
+            dynamic: RefCell::new(Vec::new()),
         }
     }
 
@@ -316,7 +320,9 @@ impl<'a> Compiler<'a> {
     }
 
     fn compile_ref(&self, reference: &str, location: &str) -> Result<Node> {
-        if let Some(n) = self.memo.borrow().get(reference) {
+        // Under a dynamic binding the same target may compile differently: not memoized.
+        let dynamic = !self.dynamic.borrow().is_empty();
+        if !dynamic && let Some(n) = self.memo.borrow().get(reference) {
             return Ok(n.clone());
         }
         if self.stack.borrow().iter().any(|r| r == reference) {
@@ -327,10 +333,37 @@ impl<'a> Compiler<'a> {
         let out = self.compile_at(target, &ref_location(reference));
         self.stack.borrow_mut().pop();
         let node = out?;
-        self.memo
-            .borrow_mut()
-            .insert(reference.to_string(), node.clone());
+        if !dynamic {
+            self.memo
+                .borrow_mut()
+                .insert(reference.to_string(), node.clone());
+        }
         Ok(node)
+    }
+
+    /// Compile `obj` with the `$dynamicAnchor`s its `$defs` declare bound for what it contains.
+    fn with_dynamic_scope(
+        &self,
+        obj: &Map<String, Value>,
+        compile: impl FnOnce() -> Result<Node>,
+    ) -> Result<Node> {
+        let anchors: Vec<(String, Value)> = obj
+            .get("$defs")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter_map(|(_, d)| {
+                let a = d.get("$dynamicAnchor")?.as_str()?;
+                Some((a.to_string(), d.clone()))
+            })
+            .collect();
+        let pushed = anchors.len();
+        self.dynamic.borrow_mut().extend(anchors);
+        let out = compile();
+        let mut d = self.dynamic.borrow_mut();
+        let keep = d.len().saturating_sub(pushed);
+        d.truncate(keep);
+        out
     }
 
     fn compile_at(&self, schema: &Value, location: &str) -> Result<Node> {
@@ -342,6 +375,42 @@ impl<'a> Compiler<'a> {
                 _ => Err(Error::spec(self.file, location, "schema is not an object")),
             };
         };
+        if obj.get("$defs").is_some_and(|d| {
+            d.as_object()
+                .is_some_and(|m| m.values().any(|x| x.get("$dynamicAnchor").is_some()))
+        }) && !self.stack.borrow().iter().any(|s| s == "(dynamic scope)")
+        {
+            let mut inner = obj.clone();
+            inner.remove("$defs");
+            self.stack.borrow_mut().push("(dynamic scope)".into());
+            let out = self.with_dynamic_scope(obj, || {
+                self.compile_at(&Value::Object(inner.clone()), location)
+            });
+            self.stack.borrow_mut().pop();
+            return out;
+        }
+        if let Some(name) = obj
+            .get("$dynamicRef")
+            .and_then(Value::as_str)
+            .and_then(|r| r.rsplit_once('#'))
+            .map(|(_, n)| n.to_string())
+        {
+            let bound = self
+                .dynamic
+                .borrow()
+                .iter()
+                .find(|(a, _)| *a == name)
+                .map(|(_, s)| s.clone());
+            return match bound {
+                Some(mut s) => {
+                    if let Some(m) = s.as_object_mut() {
+                        m.remove("$dynamicAnchor");
+                    }
+                    self.compile_at(&s, location)
+                }
+                None => Ok(Node::any()),
+            };
+        }
         let nullable = obj.get("nullable").and_then(Value::as_bool) == Some(true);
         if let Some(r) = obj.get("$ref").and_then(Value::as_str) {
             let mut node = self.compile_ref(r, location)?;
@@ -909,6 +978,25 @@ mod tests {
         let c = Compiler::new("t", &d, Dialect::V30);
         let n = c.component("S0").unwrap();
         assert!(n.at_path("p1.p2.p3.p39").is_some());
+    }
+
+    #[test]
+    fn dynamic_refs_take_the_outermost_binding() {
+        let d = doc(json!({
+            "Page": {
+                "$defs": {"itemType": {"$dynamicAnchor": "itemType", "not": {}}},
+                "type": "object",
+                "properties": {"data": {"type": "array", "items": {"$dynamicRef": "#itemType"}}}
+            },
+            "Planet": {"type": "object", "properties": {"name": {"type": "string"}}}
+        }));
+        let c = Compiler::new("t", &d, Dialect::V31);
+        let planets = json!({
+            "$defs": {"itemType": {"$dynamicAnchor": "itemType", "$ref": "#/components/schemas/Planet"}},
+            "$ref": "#/components/schemas/Page"
+        });
+        let n = c.compile(&planets, "x").unwrap();
+        assert!(n.at_path("data[].name").is_some(), "{n:?}");
     }
 
     #[test]

@@ -26,7 +26,7 @@ fn every_operation_answers_its_documented_status_and_validates() {
     assert_eq!(list.status, 200, "{}", String::from_utf8_lossy(&list.body));
     let v = list.json();
     assert_eq!(v["object"], "list");
-    let id = "bk_0123456789ab";
+    let id = "bk_0123456789abcdef";
     let one = request("GET", &format!("{b}/books/{id}"), &[BEARER]);
     assert_eq!(one.status, 200, "{}", String::from_utf8_lossy(&one.body));
     let book = one.json();
@@ -88,7 +88,7 @@ fn every_operation_answers_its_documented_status_and_validates() {
 #[test]
 fn every_security_scheme_takes_any_present_credential() {
     let s = library();
-    let url = format!("{}/books/bk_0123456789ab", s.base);
+    let url = format!("{}/books/bk_0123456789abcdef", s.base);
     let ok = |headers: &[(&str, &str)], query: &str| {
         request("GET", &format!("{url}{query}"), headers).status
     };
@@ -116,13 +116,13 @@ fn the_only_api_answers_at_the_root_under_its_name_and_its_server_path() {
     let s = library();
     let as_written = request(
         "GET",
-        &format!("{}/books/bk_0123456789ab", s.base),
+        &format!("{}/books/bk_0123456789abcdef", s.base),
         &[BEARER],
     );
     for prefix in ["/v2", "/library", "/library/v2"] {
         let r = request(
             "GET",
-            &format!("{}{prefix}/books/bk_0123456789ab", s.base),
+            &format!("{}{prefix}/books/bk_0123456789abcdef", s.base),
             &[BEARER],
         );
         assert_eq!(r.status, 200, "{prefix}");

@@ -1,0 +1,62 @@
+//! The names inference gives a meaning to, in one table.
+//!
+//! None of them belongs to one API: each is a naming convention seen across many public API
+//! documents (query parameters, envelope fields, identifier spellings). The rules in the sibling
+//! modules only read them from here, so that the list can be reviewed (and grown) as data.
+
+/// Names that the inference rules recognise, each compared as its field documents.
+pub(super) struct Conventions {
+    /// Path suffixes ignored when pairing a list with its detail (`/things.json` with
+    /// `/things/{id}.json`).
+    pub path_suffixes: &'static [&'static str],
+    /// Entity fields a key parameter may name whatever it is called (after its own name).
+    pub key_fields: &'static [&'static str],
+    /// Suffixes that make a parameter name an identifier (`thing_id` also names `thing`).
+    pub key_suffixes: &'static [&'static str],
+    /// Envelope arrays taken as the item array before any other (exact names).
+    pub item_arrays: &'static [&'static str],
+    /// Query parameters of an id cursor: the key to list after (case-insensitive).
+    pub after: &'static [&'static str],
+    /// Query parameters of an id cursor: the key to list before (case-insensitive).
+    pub before: &'static [&'static str],
+    /// Query parameters of an offset (case-insensitive).
+    pub offset: &'static [&'static str],
+    /// Query parameters of an opaque page token (case-insensitive).
+    pub page_token: &'static [&'static str],
+    /// Query parameters of a page size (case-insensitive).
+    pub page_size: &'static [&'static str],
+    /// Envelope fields that carry the next page's token (exact names).
+    pub next_token: &'static [&'static str],
+    /// Envelope fields that carry the filtered count (exact names).
+    pub total: &'static [&'static str],
+}
+
+/// The conventions inference knows, most common spelling first where order matters.
+pub(super) const NAMES: Conventions = Conventions {
+    path_suffixes: &[".json"],
+    key_fields: &["id", "sid"],
+    key_suffixes: &["_id", "Id", "ID", "Sid"],
+    item_arrays: &["data", "items", "results"],
+    after: &["after", "starting_after"],
+    before: &["before", "ending_before"],
+    offset: &["offset"],
+    page_token: &["page_token", "pagetoken", "cursor", "next_page_token"],
+    page_size: &["limit", "page_size", "per_page", "pagesize"],
+    next_token: &[
+        "next_page_token",
+        "nextPageToken",
+        "next_cursor",
+        "next_page",
+        "next",
+    ],
+    total: &["total_count", "total", "count"],
+};
+
+/// `path` without one of the ignored suffixes.
+pub(super) fn strip_path_suffix(path: &str) -> &str {
+    NAMES
+        .path_suffixes
+        .iter()
+        .find_map(|s| path.strip_suffix(s))
+        .unwrap_or(path)
+}
