@@ -556,7 +556,9 @@ impl Engine {
                 }
             }
         };
-        resp.headers.push(("x-request-id".into(), request_id));
+        if !resp.headers.iter().any(|(k, _)| k == "x-request-id") {
+            resp.headers.push(("x-request-id".into(), request_id));
+        }
         resp
     }
 
@@ -617,6 +619,10 @@ impl Engine {
                 };
                 // The headers the response documents, where the answer has none of that name.
                 if let Some(def) = r.op.response(resp.status) {
+                    if def.request_id_uuid {
+                        resp.headers
+                            .push(("x-request-id".into(), uuid_of(request_id)));
+                    }
                     for (k, v) in &def.headers {
                         if !resp.headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(k)) {
                             resp.headers.push((k.clone(), v.clone()));
@@ -718,6 +724,24 @@ impl Datasets for Engine {
             }
         }
     }
+}
+
+/// A request id in UUID form (for APIs that document theirs as one), derived from it.
+fn uuid_of(request_id: &str) -> String {
+    let mut h = SipHasher13::new_with_keys(0x7575_6964, 0x0072_6571);
+    h.write(request_id.as_bytes());
+    let a = h.finish();
+    h.write_u8(1);
+    let b = h.finish();
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:x}{:03x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        8 + (b >> 62),
+        (b >> 48) & 0xfff,
+        b & 0xffff_ffff_ffff
+    )
 }
 
 /// Render an error of operation `op`: in the API's declared envelope when it has one, else in

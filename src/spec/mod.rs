@@ -126,6 +126,8 @@ pub struct ResponseDef {
     pub required_headers: Vec<String>,
     /// Documented response headers with a value for them (lower-case names).
     pub headers: Vec<(String, String)>,
+    /// The response documents `X-Request-Id` as a UUID: the request id is given in that form.
+    pub request_id_uuid: bool,
 }
 
 /// One operation.

@@ -333,12 +333,26 @@ pub(super) fn load_operation(
                 })
                 .unwrap_or_default();
             let headers = documented_headers(file, doc, compiler, r, &rloc, models)?;
+            let request_id_uuid = r
+                .get("headers")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+                .any(|(k, h)| {
+                    k.eq_ignore_ascii_case("x-request-id")
+                        && deref(file, doc, h, &rloc)
+                            .ok()
+                            .and_then(|h| h.pointer("/schema/format"))
+                            .and_then(Value::as_str)
+                            == Some("uuid")
+                });
             responses.push(ResponseDef {
                 status: status.clone(),
                 schema,
                 node,
                 required_headers,
                 headers,
+                request_id_uuid,
             });
         }
     }
