@@ -17,9 +17,13 @@ use crate::spec::schema::Dialect;
 
 /// Compiled validators for one API, by (operation index, status).
 pub struct Contract {
-    validators: HashMap<(usize, String), jsonschema::Validator>,
+    /// Each validator is compiled when first needed: a large document's schemas reach far
+    /// (every response of a 4 MB document compiled up front costs gigabytes), and most
+    /// operations of a run are never called.
+    validators: HashMap<(usize, String), std::sync::OnceLock<Option<jsonschema::Validator>>>,
+    schemas: Schemas,
     /// Responses whose schema could not be compiled, with why (they are not checked).
-    pub unchecked: Vec<String>,
+    unchecked: std::sync::Mutex<Vec<String>>,
     /// Bodies already found valid, by (operation, status, hash of the bytes): the same bytes
     /// against the same schema give the same verdict, so a repeated answer (a page of unchanged
     /// entities) is not validated again.
@@ -324,28 +328,57 @@ impl Contract {
     ) -> Result<Self, String> {
         let schemas = Schemas::new(api)?;
         let mut validators = HashMap::new();
-        let mut unchecked = Vec::new();
         for (i, op) in api.operations.iter().enumerate() {
             for r in op.responses.iter().filter(|r| wanted(op, &r.status)) {
-                let Some(schema) = &r.schema else { continue };
-                match schemas.validator(schema) {
-                    Ok(v) => {
-                        validators.insert((i, r.status.clone()), v);
-                    }
-                    // A schema the validator cannot compile (an unresolvable `$dynamicRef`)
-                    // leaves that response unchecked, said once, rather than refusing to serve.
-                    Err(e) => unchecked.push(format!(
-                        "{}: {} {} response {}: not checked, its schema does not compile: {e}",
-                        api.file, op.method, op.path, r.status
-                    )),
+                if r.schema.is_some() {
+                    validators.insert((i, r.status.clone()), std::sync::OnceLock::new());
                 }
             }
         }
         Ok(Contract {
             validators,
-            unchecked,
+            schemas,
+            unchecked: Default::default(),
             passed: quick_cache::sync::Cache::new(PASSED_MEMO),
         })
+    }
+
+    /// The validator of (operation, documented status), compiled on first use. A schema the
+    /// validator cannot compile (an unresolvable `$dynamicRef`) leaves that response unchecked,
+    /// said once, rather than refusing to serve.
+    fn validator(&self, api: &Api, op: usize, status: &str) -> Option<&jsonschema::Validator> {
+        let cell = self.validators.get(&(op, status.to_string()))?;
+        cell.get_or_init(|| {
+            let operation = api.operations.get(op)?;
+            let schema = operation
+                .responses
+                .iter()
+                .find(|r| r.status == status)?
+                .schema
+                .as_ref()?;
+            match self.schemas.validator(schema) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    let m = format!(
+                        "{}: {} {} response {status}: not checked, its schema does not compile: {e}",
+                        api.file, operation.method, operation.path
+                    );
+                    tracing::warn!("{m}");
+                    crate::sync::lock(&self.unchecked).push(m);
+                    None
+                }
+            }
+        })
+        .as_ref()
+    }
+
+    /// Compile every validator now; returns the responses left unchecked, with why.
+    pub fn compile_all(&self, api: &Api) -> Vec<String> {
+        let keys: Vec<(usize, String)> = self.validators.keys().cloned().collect();
+        for (op, status) in keys {
+            self.validator(api, op, &status);
+        }
+        crate::sync::lock(&self.unchecked).clone()
     }
 
     /// Check a response of operation `op` (index into `api.operations`). Returns the list of
@@ -360,7 +393,7 @@ impl Contract {
                 operation.method, operation.path
             )];
         };
-        let Some(v) = self.validators.get(&(op, def.status.clone())) else {
+        let Some(v) = self.validator(api, op, &def.status) else {
             return Vec::new();
         };
         // A 204 or 304 has no body, whatever media type the document lists for it.

@@ -78,8 +78,8 @@ pub fn lint(apis: Vec<Api>, scenarios: Vec<Scenario>) -> Vec<Finding> {
         examples(api, &mut out);
         match Contract::new(api) {
             Ok(c) => {
-                for u in &c.unchecked {
-                    push(&mut out, api, "(response schemas)", u.clone());
+                for u in c.compile_all(api) {
+                    push(&mut out, api, "(response schemas)", u);
                 }
                 error_envelopes(api, &c, &mut out);
                 contracts.insert(api.name.clone(), c);

@@ -196,11 +196,7 @@ impl Engine {
             };
             let prefix = format!("{}{}", at[0], api.base_path);
             let contract = if cfg.strict {
-                let c = Contract::new(&api).map_err(Error::Config)?;
-                for u in &c.unchecked {
-                    tracing::warn!("{u}");
-                }
-                Some(c)
+                Some(Contract::new(&api).map_err(Error::Config)?)
             } else {
                 None
             };
