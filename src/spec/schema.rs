@@ -53,21 +53,25 @@ impl Pattern {
     /// or `None` when the expression is beyond what can be generated from (look-arounds,
     /// back-references) or has no bounded match.
     pub fn new(source: &str) -> Option<Pattern> {
-        // ASCII classes first (`\d`, `\w` as JSON Schema's ECMA-262 means them), Unicode
-        // when the pattern needs it.
-        let hir = match regex_syntax::ParserBuilder::new()
-            .unicode(false)
-            .build()
-            .parse(source)
-        {
-            Ok(h) => h,
-            Err(_) => regex_syntax::Parser::new().parse(source).ok()?,
-        };
+        let hir = parse_pattern(source)?;
         let generator = rand_regex::Regex::with_hir(without_anchors(hir)?, 12).ok()?;
         Some(Pattern {
             source: source.to_string(),
             generator: Arc::new(generator),
         })
+    }
+}
+
+/// A schema `pattern` parsed: ASCII classes first (`\d`, `\w` as JSON Schema's ECMA-262
+/// means them), Unicode when the pattern needs it.
+pub fn parse_pattern(source: &str) -> Option<regex_syntax::hir::Hir> {
+    match regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .build()
+        .parse(source)
+    {
+        Ok(h) => Some(h),
+        Err(_) => regex_syntax::Parser::new().parse(source).ok(),
     }
 }
 

@@ -156,16 +156,8 @@ fn uuid_samples(min: Option<u64>) -> Vec<String> {
 
 /// The random bits every match of `pattern` draws at least (`None` when it does not parse).
 fn min_bits(pattern: &str) -> Option<f64> {
-    // Parsed as the entity generator parses it: ASCII classes first, Unicode when needed.
-    let hir = match regex_syntax::ParserBuilder::new()
-        .unicode(false)
-        .build()
-        .parse(pattern)
-    {
-        Ok(h) => h,
-        Err(_) => regex_syntax::Parser::new().parse(pattern).ok()?,
-    };
-    Some(hir_bits(&hir))
+    // Parsed as the entity generator parses it.
+    Some(hir_bits(&crate::spec::schema::parse_pattern(pattern)?))
 }
 
 fn hir_bits(h: &Hir) -> f64 {
