@@ -7,9 +7,9 @@ use std::hash::Hasher;
 use serde_json::Value;
 use siphasher::sip::SipHasher13;
 
-use super::render;
 use super::route::Routed;
 use super::{Engine, Request, Response};
+use super::{paging, render};
 use crate::api_error::ApiError;
 use crate::data::{Entity, View};
 use crate::query;
@@ -65,10 +65,11 @@ impl Engine {
         if !cacheable {
             return self.serve(r, req, session, request_id);
         }
+        // The host too: next-page URLs and links name it.
         let key = (
             r.op_index,
             r.variant_tag(),
-            req.path.clone(),
+            format!("{}{}", req.header_value("host").unwrap_or(""), req.path),
             req.query.clone(),
         );
         if let Some(hit) = r.mount.answers.get(&key) {
@@ -207,14 +208,14 @@ impl Engine {
                         })
                     })
                     .collect();
+                let page = paging::Page::of(req, x, &params, &out, &view);
                 let base = match shape.envelope.as_ref().or(r.op.envelope.as_ref()) {
-                    Some(model) => {
-                        let keys = (
-                            out.items.first().map(|&i| view.key(i)),
-                            out.items.last().map(|&i| view.key(i)),
-                        );
-                        self.envelope(r, model, x, out.more, keys)
-                    }
+                    Some(model) => paging::envelope(
+                        Entity::new(model, self.seed ^ r.op_index as u64, 0).full(),
+                        &model.node,
+                        x,
+                        &page,
+                    ),
                     None => Value::Null,
                 };
                 let mut extras = Vec::new();
@@ -224,10 +225,17 @@ impl Engine {
                 if let (Some(p), Some(tok)) = (&x.next_token, out.next_token) {
                     extras.push((p.as_str(), Value::String(tok)));
                 }
-                Ok(Response::bytes(
-                    200,
-                    render::envelope_on(base, items_ptr, &items, extras),
-                ))
+                let mut resp =
+                    Response::bytes(200, render::envelope_on(base, items_ptr, &items, extras));
+                // RFC 8288 links where the document declares them, or where a bare array has
+                // nowhere else to say where the next page is.
+                let declared = shape.response(200).is_some_and(|d| d.links);
+                if (declared || (items_ptr.is_empty() && x.pagination.is_some()))
+                    && let Some(link) = page.link_header()
+                {
+                    resp.headers.push(("link".into(), link));
+                }
+                Ok(resp)
             }
         }
     }
@@ -295,102 +303,6 @@ impl Engine {
             resp.headers.push(("content-type".into(), t));
         }
         Ok(resp)
-    }
-
-    /// The fields of a list's envelope around its items: generated from the envelope's schema
-    /// once per operation (a constant `object: "list"`, a `url`), then told about this page:
-    /// flags such as `has_more` say whether more items follow, `first_id`/`last_id` name the
-    /// page's ends, and a next-page field the list does not fill is the last key (or null) so
-    /// that a client following it stops where the list ends.
-    fn envelope(
-        &self,
-        r: &Routed,
-        model: &crate::data::CollectionModel,
-        x: &OperationExt,
-        more: bool,
-        (first, last): (Option<String>, Option<String>),
-    ) -> Value {
-        let mut body = Entity::new(model, self.seed ^ r.op_index as u64, 0).full();
-        let filled = |k: &str| {
-            [
-                x.items.as_deref(),
-                x.next_token.as_deref(),
-                x.total.as_deref(),
-            ]
-            .iter()
-            .flatten()
-            .any(|p| p.rsplit('/').next() == Some(k))
-        };
-        let node = &model.node;
-        let fix = |m: &mut serde_json::Map<String, Value>, at: &str| {
-            for (k, v) in m.iter_mut() {
-                if filled(k) {
-                    continue;
-                }
-                let field = node.at_pointer(&format!("{at}/{k}"));
-                let nullable = field.is_some_and(|n| n.nullable);
-                // A key fits a string without format or pattern (not a URL).
-                let key_like = field.is_some_and(|n| {
-                    matches!(
-                        &*n.kind,
-                        crate::spec::schema::Kind::String {
-                            format: None,
-                            pattern: None,
-                            ..
-                        }
-                    )
-                });
-                let lower = k.to_ascii_lowercase().replace('_', "");
-                match lower.as_str() {
-                    "hasmore" | "hasnextpage" | "hasnext" | "more" if v.is_boolean() => {
-                        *v = Value::Bool(more);
-                    }
-                    "firstid" if key_like || nullable => {
-                        if let Some(f) = &first {
-                            *v = Value::String(f.clone());
-                        } else if nullable {
-                            *v = Value::Null;
-                        }
-                    }
-                    "lastid" if key_like || nullable => {
-                        if let Some(l) = &last {
-                            *v = Value::String(l.clone());
-                        } else if nullable {
-                            *v = Value::Null;
-                        }
-                    }
-                    "next" | "nextcursor" | "nextpage" | "nextpagetoken" | "nexttoken"
-                    | "after" => {
-                        if !more && nullable {
-                            *v = Value::Null;
-                        } else if let (true, Some(l), true) = (more, &last, key_like) {
-                            *v = Value::String(l.clone());
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        };
-        // Only what the schema requires, and the fields that describe the page: anything else
-        // would be invented noise beside the list's own fields (which it sets itself, or
-        // leaves out when there is nothing to say, as a next token on the last page).
-        let keep = |k: &str, parent: &crate::spec::schema::Node| {
-            !filled(k) && (parent.requires(k) || is_page_field(k))
-        };
-        if let Value::Object(m) = &mut body {
-            m.retain(|k, _| keep(k, node));
-            fix(m, "");
-            // One level down too (`meta`, `pagination`).
-            for (k, v) in m.iter_mut() {
-                if let Value::Object(inner) = v
-                    && let Some(parent) = node.prop(k)
-                {
-                    inner.retain(|ik, _| keep(ik, parent));
-                    fix(inner, &format!("/{k}"));
-                }
-            }
-        }
-        body
     }
 
     /// A generated JSON body that validates against its schema: schemas with overlapping
@@ -462,14 +374,6 @@ impl Engine {
             )
         })
     }
-}
-
-/// Envelope fields that describe a page (kept even when optional).
-fn is_page_field(k: &str) -> bool {
-    matches!(
-        k.to_ascii_lowercase().replace('_', "").as_str(),
-        "hasmore" | "hasnextpage" | "hasnext" | "firstid" | "lastid"
-    )
 }
 
 /// A generated object names what its path names: a top-level string property named like a

@@ -6,6 +6,7 @@
 mod actions;
 pub mod admin;
 mod message;
+mod paging;
 pub mod render;
 mod route;
 

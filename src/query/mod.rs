@@ -28,6 +28,8 @@ pub struct ListOutcome {
     pub next_token: Option<String>,
     /// Whether more matching items follow this page.
     pub more: bool,
+    /// The page size the request asked for (or its default).
+    pub limit: Option<u64>,
 }
 
 /// The ordered sequence a list walks.
@@ -210,6 +212,7 @@ pub fn list(
         token: None,
         cursor: None,
         offset: None,
+        page: None,
         sort: None,
         order: None,
     };
@@ -258,6 +261,7 @@ pub fn list(
             let total = x.total.as_ref().map(|_| items.len() as u64);
             Ok(ListOutcome {
                 items,
+                limit,
                 total,
                 next_token: None,
                 more: false,
@@ -273,6 +277,35 @@ pub fn list(
             let (items, more) = take(0, n, skip, limit);
             Ok(ListOutcome {
                 items,
+                limit,
+                total: x.total.as_ref().map(|_| count_all()),
+                next_token: None,
+                more: more.is_some(),
+            })
+        }
+        PageStyle::Page => {
+            let first = p.page.as_ref().map_or(1, |pg| pg.first);
+            let number = match p
+                .page
+                .as_ref()
+                .and_then(|pg| params.get(&pg.param).map(|v| (pg, v)))
+            {
+                None => first,
+                Some((pg, v)) => v.as_u64().filter(|n| *n >= first).ok_or_else(|| {
+                    ApiError::param(
+                        bad,
+                        "query",
+                        &pg.param,
+                        format!("{}: must be an integer of at least {first}", pg.param),
+                    )
+                })?,
+            };
+            let size = limit.unwrap_or(n.max(1));
+            let skip = (number - first).saturating_mul(size);
+            let (items, more) = take(0, n, skip, Some(size));
+            Ok(ListOutcome {
+                items,
+                limit,
                 total: x.total.as_ref().map(|_| count_all()),
                 next_token: None,
                 more: more.is_some(),
@@ -291,6 +324,7 @@ pub fn list(
             let (items, more) = take(lo, hi.max(lo), 0, limit);
             Ok(ListOutcome {
                 items,
+                limit,
                 total: x.total.as_ref().map(|_| count_all()),
                 next_token: None,
                 more: more.is_some(),
@@ -324,6 +358,7 @@ pub fn list(
             });
             Ok(ListOutcome {
                 items,
+                limit,
                 total: x.total.as_ref().map(|_| count_all()),
                 more: next_token.is_some(),
                 next_token,

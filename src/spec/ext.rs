@@ -167,6 +167,9 @@ pub struct PaginationExt {
     pub cursor: Option<CursorExt>,
     #[serde(default)]
     pub offset: Option<OffsetExt>,
+    /// For the `page` style: the page-number parameter.
+    #[serde(default)]
+    pub page: Option<PageExt>,
     #[serde(default)]
     pub sort: Option<SortExt>,
     #[serde(default)]
@@ -180,7 +183,22 @@ pub enum PageStyle {
     PageToken,
     Cursor,
     Offset,
+    /// Page numbers: page N holds items `(N - first) * size ..`.
+    Page,
     None,
+}
+
+/// The page-number parameter and the number of the first page (0 or 1; default 1).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PageExt {
+    pub param: String,
+    #[serde(default = "first_page")]
+    pub first: u64,
+}
+
+fn first_page() -> u64 {
+    1
 }
 
 #[derive(Debug, Clone, Deserialize)]

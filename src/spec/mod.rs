@@ -128,6 +128,8 @@ pub struct ResponseDef {
     pub headers: Vec<(String, String)>,
     /// The response documents `X-Request-Id` as a UUID: the request id is given in that form.
     pub request_id_uuid: bool,
+    /// The response documents a `Link` header (RFC 8288 page links).
+    pub links: bool,
 }
 
 /// One operation.

@@ -353,6 +353,10 @@ pub(super) fn load_operation(
                 required_headers,
                 headers,
                 request_id_uuid,
+                links: r
+                    .get("headers")
+                    .and_then(Value::as_object)
+                    .is_some_and(|h| h.keys().any(|k| k.eq_ignore_ascii_case("link"))),
             });
         }
     }
@@ -865,6 +869,9 @@ fn check_operation_ext(
                 if let Some(o) = &p.offset {
                     need_param(&o.param, "pagination.offset")?;
                 }
+                if let Some(pg) = &p.page {
+                    need_param(&pg.param, "pagination.page")?;
+                }
                 if let Some(o) = &p.order
                     && !o.fields.contains(&o.by_default)
                 {
@@ -887,6 +894,10 @@ fn check_operation_ext(
                         p.cursor.as_ref().is_some_and(|c| c.after.is_some()),
                     )],
                     PageStyle::Offset => &[("offset", p.offset.is_some())],
+                    PageStyle::Page => &[
+                        ("page", p.page.is_some()),
+                        ("limit (the page size)", p.limit.is_some()),
+                    ],
                     PageStyle::None => &[],
                 };
                 for (what, present) in needs {

@@ -363,6 +363,21 @@ impl Verifier<'_> {
                         }
                     }
                 }
+                PageStyle::Page => {
+                    if empty {
+                        out.complete = true;
+                        break;
+                    }
+                    match p.and_then(|p| p.page.as_ref()) {
+                        Some(pg) => {
+                            vec![(pg.param.clone(), (pg.first + out.pages as u64).to_string())]
+                        }
+                        None => {
+                            out.complete = true;
+                            break;
+                        }
+                    }
+                }
                 PageStyle::Offset => {
                     if empty {
                         out.complete = true;

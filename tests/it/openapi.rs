@@ -227,3 +227,63 @@ paths:
     let r = request("GET", &format!("{}/x/y/z", s.base), &[]);
     assert_eq!(r.json()["which"], "templated");
 }
+
+/// The `<...>; rel="next"` target of a Link header.
+fn next_link(r: &support::Resp) -> Option<String> {
+    let h = r.header("link")?;
+    h.split(',')
+        .find(|l| l.contains("rel=\"next\""))
+        .and_then(|l| Some(l.split_once('<')?.1.split_once('>')?.0.to_string()))
+}
+
+#[test]
+fn page_numbers_walk_by_link_header_and_by_next_url() {
+    let s = library();
+    // A bare array paged by `page` (from 1) and `per_page`: the Link header names the next page.
+    let mut url = Some(format!("{}/authors?per_page=7", s.base));
+    let mut seen = std::collections::BTreeSet::new();
+    let mut pages = 0;
+    while let Some(u) = url {
+        let r = request("GET", &u, &[BEARER]);
+        assert_eq!(r.status, 200, "{u}");
+        for a in r.json().as_array().unwrap() {
+            assert!(
+                seen.insert(a["id"].as_str().unwrap().to_string()),
+                "twice: {a}"
+            );
+        }
+        url = next_link(&r);
+        pages += 1;
+        assert!(pages < 20);
+    }
+    assert_eq!(seen.len(), 30);
+    assert_eq!(pages, 5, "30 authors, 7 a page");
+    // Page 2 by number is the second page the links walked.
+    let two = request(
+        "GET",
+        &format!("{}/authors?per_page=7&page=2", s.base),
+        &[BEARER],
+    );
+    assert_eq!(two.json().as_array().unwrap().len(), 7);
+    assert_eq!(
+        request("GET", &format!("{}/authors?page=0", s.base), &[BEARER]).status,
+        200,
+        "below the first page: the parameter is ignored (the document documents no 400)"
+    );
+    // An envelope with the page number and the next page's URL (pages counted from 0).
+    let mut url = Some(format!("{}/reviews?page_size=8", s.base));
+    let mut seen = std::collections::BTreeSet::new();
+    let mut expect_page = 0;
+    while let Some(u) = url {
+        let v = request("GET", &u, &[BEARER]).json();
+        assert_eq!(v["page"], expect_page, "{v}");
+        for it in v["items"].as_array().unwrap() {
+            assert!(seen.insert(it["id"].as_str().unwrap().to_string()));
+        }
+        url = v["next_page_url"].as_str().map(str::to_string);
+        expect_page += 1;
+        assert!(expect_page < 20);
+    }
+    assert_eq!(seen.len(), 30);
+    assert_eq!(expect_page, 4);
+}

@@ -21,6 +21,8 @@ pub(super) struct Conventions {
     pub before: &'static [&'static str],
     /// Query parameters of an offset (case-insensitive).
     pub offset: &'static [&'static str],
+    /// Query parameters of a page number (case-insensitive; an integer).
+    pub page: &'static [&'static str],
     /// Query parameters of an opaque page token (case-insensitive).
     pub page_token: &'static [&'static str],
     /// Query parameters of a page size (case-insensitive).
@@ -40,8 +42,17 @@ pub(super) const NAMES: Conventions = Conventions {
     after: &["after", "starting_after"],
     before: &["before", "ending_before"],
     offset: &["offset"],
+    page: &["page", "page_number", "pagenumber"],
     page_token: &["page_token", "pagetoken", "cursor", "next_page_token"],
-    page_size: &["limit", "page_size", "per_page", "pagesize"],
+    page_size: &[
+        "limit",
+        "page_size",
+        "per_page",
+        "pagesize",
+        "itemsperpage",
+        "count",
+        "size",
+    ],
     next_token: &[
         "next_page_token",
         "nextPageToken",

@@ -138,6 +138,9 @@ pub(super) fn list_extension<'a>(
     let after = query_param(query, NAMES.after);
     let offset =
         query_param(query, NAMES.offset).filter(|(_, o)| param_type(doc, o) == Some("integer"));
+    let page = query_param(query, NAMES.page)
+        .filter(|(_, o)| param_type(doc, o) == Some("integer"))
+        .filter(|_| limit_of(doc, query).is_some());
     match (token, &next, after, offset) {
         (Some((t, _)), Some(next), _, _) => {
             p.insert("style".into(), json!("page-token"));
@@ -156,6 +159,14 @@ pub(super) fn list_extension<'a>(
         (_, _, None, Some((o, _))) => {
             p.insert("style".into(), json!("offset"));
             p.insert("offset".into(), json!({"param": o}));
+        }
+        // Page numbers, counted from the parameter's minimum (0 or 1; 1 by default).
+        (_, _, None, None) if page.is_some() => {
+            if let Some((name, param)) = page {
+                let first = schema_u64(doc, param, "minimum").unwrap_or(1).min(1);
+                p.insert("style".into(), json!("page"));
+                p.insert("page".into(), json!({"param": name, "first": first}));
+            }
         }
         // No style fits: the whole (filtered) collection in one answer. A page size alone
         // would be ignored by the `none` style, so no pagination is written at all.
