@@ -116,6 +116,10 @@ pub struct SpecArgs {
     /// (repeatable; spec files may also be given as arguments).
     #[arg(long, value_name = "PATH")]
     pub specs: Vec<PathBuf>,
+    /// Apply this OpenAPI Overlay 1.0 file to every spec loaded from a path (repeatable; an
+    /// overlay named NAME.overlay.yaml beside NAME.yaml applies to it by itself).
+    #[arg(long, value_name = "FILE")]
+    pub overlay: Vec<PathBuf>,
 }
 
 /// Spec files given as arguments (`serve openapi.yaml`).

@@ -25,14 +25,22 @@ fn load_specs(args: &SpecArgs) -> anyhow::Result<Vec<Api>> {
 fn load_spec_paths(args: &SpecArgs, files: &[PathBuf]) -> anyhow::Result<Vec<Api>> {
     let paths: Vec<&PathBuf> = args.specs.iter().chain(files).collect();
     if paths.is_empty() {
+        if !args.overlay.is_empty() {
+            anyhow::bail!("--overlay applies to specs given as files or folders");
+        }
         return Ok(spec::load_embedded()?);
     }
+    let overlays = args
+        .overlay
+        .iter()
+        .map(|o| spec::overlay::Overlay::load(o))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut apis = Vec::new();
     for p in paths {
         if p.is_dir() {
-            apis.extend(spec::load_dir(p)?);
+            apis.extend(spec::load_dir_with(p, &overlays)?);
         } else {
-            apis.push(spec::load_file(p)?);
+            apis.push(spec::load_file_with(p, &overlays)?);
         }
     }
     Ok(apis)

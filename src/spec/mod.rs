@@ -1,11 +1,13 @@
-//! Loading API specs: OpenAPI 3.0 files (YAML or JSON) with `x-understudy` extensions, from the
-//! copies embedded in the binary or from a folder. Loading is all-or-nothing: any error names
-//! the file and the location, and no API is served half-configured.
+//! Loading API specs: OpenAPI 3.0 and 3.1 files (YAML or JSON), optionally with `x-understudy`
+//! extensions and overlays, from the copies embedded in the binary, folders or files. Loading
+//! is all-or-nothing: any error names the file and the location, and no API is served
+//! half-configured.
 
 pub mod ext;
 mod front;
 pub(crate) mod infer;
 mod operation;
+pub mod overlay;
 pub mod schema;
 
 use std::collections::BTreeMap;
@@ -239,21 +241,41 @@ pub fn load_embedded() -> Result<Vec<Api>> {
         .collect()
 }
 
-/// Load every `*.yaml`, `*.yml` or `*.json` spec in `dir`.
+/// Load every `*.yaml`, `*.yml` or `*.json` spec in `dir` (overlays beside them applied).
 pub fn load_dir(dir: &Path) -> Result<Vec<Api>> {
-    let paths = files::in_dir(dir, SPEC_EXTS)?;
+    load_dir_with(dir, &[])
+}
+
+/// [`load_dir`], with `extra` overlays applied to every spec after its own.
+pub fn load_dir_with(dir: &Path, extra: &[overlay::Overlay]) -> Result<Vec<Api>> {
+    let paths: Vec<_> = files::in_dir(dir, SPEC_EXTS)?
+        .into_iter()
+        .filter(|p| !overlay::is_overlay(p))
+        .collect();
     if paths.is_empty() {
         return Err(Error::Config(format!(
             "{}: no spec files (*.yaml, *.yml, *.json)",
             dir.display()
         )));
     }
-    paths.iter().map(|p| load_file(p)).collect()
+    paths.iter().map(|p| load_file_with(p, extra)).collect()
 }
 
-/// Load one spec file.
+/// Load one spec file (with the overlay beside it, if any).
 pub fn load_file(path: &Path) -> Result<Api> {
-    load_str(&path.to_string_lossy(), &files::read(path)?)
+    load_file_with(path, &[])
+}
+
+/// [`load_file`], with `extra` overlays applied after the one beside it.
+pub fn load_file_with(path: &Path, extra: &[overlay::Overlay]) -> Result<Api> {
+    let own = overlay::beside(path)
+        .map(|p| overlay::Overlay::load(&p))
+        .transpose()?;
+    let overlays: Vec<&overlay::Overlay> = own.iter().chain(extra).collect();
+    let file = path.to_string_lossy();
+    let text = files::read(path)?;
+    let lines = Arc::new(Lines::of(&text));
+    load_doc(&file, &text, lines.clone(), &overlays).map_err(|e| with_lines(e, &lines))
 }
 
 /// Parse YAML (a superset of JSON) into JSON, turning non-string map keys (`200:`) into strings.
@@ -377,7 +399,7 @@ pub fn api_name(file: &str) -> String {
 /// Load one spec from text.
 pub fn load_str(file: &str, text: &str) -> Result<Api> {
     let lines = Arc::new(Lines::of(text));
-    load_doc(file, text, lines.clone()).map_err(|e| with_lines(e, &lines))
+    load_doc(file, text, lines.clone(), &[]).map_err(|e| with_lines(e, &lines))
 }
 
 /// The error with the line of each location filled in.
@@ -399,8 +421,16 @@ fn with_lines(e: Error, lines: &Lines) -> Error {
     }
 }
 
-fn load_doc(file: &str, text: &str, lines: Arc<Lines>) -> Result<Api> {
-    let doc = parse_yaml(file, text)?;
+fn load_doc(
+    file: &str,
+    text: &str,
+    lines: Arc<Lines>,
+    overlays: &[&overlay::Overlay],
+) -> Result<Api> {
+    let mut doc = parse_yaml(file, text)?;
+    for o in overlays {
+        o.apply(&mut doc);
+    }
     // Inference fills in what the document does not declare; should what it found not load
     // (it is conservative, but a document can surprise it), the document is served as written.
     let mut api = match with_inferred(&doc) {

@@ -287,3 +287,68 @@ fn page_numbers_walk_by_link_header_and_by_next_url() {
     assert_eq!(seen.len(), 30);
     assert_eq!(expect_page, 4);
 }
+
+#[test]
+fn an_overlay_beside_a_document_annotates_it_without_editing_it() {
+    let dir = std::env::temp_dir().join(format!("understudy-overlay-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(
+        "tests/fixtures/openapi31/library.yaml",
+        dir.join("library.yaml"),
+    )
+    .unwrap();
+    // Overlay 1.0: remove an operation, and declare a collection of 5 and its list and detail
+    // through x-understudy blocks the vendor file does not have.
+    std::fs::write(
+        dir.join("library.overlay.yaml"),
+        r#"overlay: 1.0.0
+info: { title: local annotations, version: "1" }
+actions:
+  - target: "$.paths['/health']"
+    remove: true
+  - target: "$"
+    update:
+      x-understudy:
+        collections:
+          books: { count: 5, schemas: [Book], key: id }
+  - target: "$.paths['/books'].get"
+    update:
+      x-understudy: { action: list, collection: books, items: /data }
+  - target: "$.paths['/books/{book_id}'].get"
+    update:
+      x-understudy: { action: get, collection: books, key-param: book_id }
+"#,
+    )
+    .unwrap();
+    let api =
+        understudy::spec::load_file(&dir.join("library.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!api.operations.iter().any(|o| o.path == "/health"));
+    let s = support::start_with(vec![api], support::default_config());
+    let page = request("GET", &format!("{}/books?limit=50", s.base), &[BEARER]);
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.json()["data"].as_array().unwrap().len(),
+        5,
+        "the overlay's count"
+    );
+    assert_eq!(
+        request("GET", &format!("{}/health", s.base), &[]).status,
+        404
+    );
+    // A broken overlay stops loading and says where.
+    std::fs::write(
+        dir.join("library.overlay.yaml"),
+        "overlay: 1.0.0\nactions:\n  - target: '$['\n    remove: true\n",
+    )
+    .unwrap();
+    let e = understudy::spec::load_file(&dir.join("library.yaml"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("library.overlay.yaml") && e.contains("actions[0].target"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
