@@ -119,8 +119,8 @@ pub fn render(cfg: &ErrorsExt, err: &ApiError, request_id: &str) -> Value {
 /// message in the field meant for it (the first string property named `message`, `msg`,
 /// `error_description`, `detail`, `error`, `title` or `description`, at the top, inside a single
 /// object property such as `error`, or in the first element of an array property such as
-/// `errors`) and a numeric `status`/`code`/`status_code` set to the status. `None` when the
-/// schema gives nowhere to put the message.
+/// `errors`) and a numeric `status`/`code`/`status_code` set to the status (the body without
+/// the message when the schema has no field for it). `None` when no body can be modelled.
 pub fn documented(
     api: &crate::spec::Api,
     node: &crate::spec::schema::Node,
@@ -141,16 +141,23 @@ pub fn documented(
     let mut h = siphasher::sip::SipHasher13::new_with_keys(0x6572_726f, u64::from(err.status));
     h.write(request_id.as_bytes());
     let seed = h.finish();
-    // A few draws: an `errors` array may come out empty.
-    (0..8).find_map(|draw| {
-        let mut body = crate::data::Entity::new(&model, seed.wrapping_add(draw), 0).full();
-        place_message(&mut body, &err.message, err.status, 0).then_some(body)
-    })
+    // A few draws: an `errors` array may come out empty. A schema with no field for the
+    // message still gets its own (valid) body rather than a foreign envelope.
+    (0..8)
+        .find_map(|draw| {
+            let mut body = crate::data::Entity::new(&model, seed.wrapping_add(draw), 0).full();
+            place_message(&mut body, &err.message, err.status, 0).then_some(body)
+        })
+        .or_else(|| Some(crate::data::Entity::new(&model, seed, 0).full()))
 }
 
 const MESSAGE_FIELDS: &[&str] = &[
     "message",
     "msg",
+    "err",
+    "error_message",
+    "errorMessage",
+    "reason",
     "error_description",
     "detail",
     "error",

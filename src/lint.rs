@@ -8,16 +8,27 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::api_error::{self, ApiError};
+use crate::api_error::ApiError;
 use crate::contract::{self, Contract};
 use crate::engine::{Config, Engine, Request};
 use crate::scenario::Scenario;
 use crate::spec::Api;
 use crate::spec::ext::ActionKind;
 
+/// How much a finding matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// The served API would break its contract (or the data its schema).
+    Error,
+    /// A flaw of the document that does not stop serving (an example that contradicts its
+    /// schema, a response schema that cannot be compiled for checking).
+    Warning,
+}
+
 /// One finding.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finding {
+    pub severity: Severity,
     pub file: String,
     /// 1-based, where the location could be found in the file.
     pub line: Option<usize>,
@@ -28,9 +39,13 @@ pub struct Finding {
 impl std::fmt::Display for Finding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let line = self.line.map(|l| format!(":{l}")).unwrap_or_default();
+        let kind = match self.severity {
+            Severity::Error => "",
+            Severity::Warning => "warning: ",
+        };
         write!(
             f,
-            "{}{line}: at {}: {}",
+            "{kind}{}{line}: at {}: {}",
             self.file, self.location, self.message
         )
     }
@@ -79,7 +94,7 @@ pub fn lint(apis: Vec<Api>, scenarios: Vec<Scenario>) -> Vec<Finding> {
         match Contract::new(api) {
             Ok(c) => {
                 for u in c.compile_all(api) {
-                    push(&mut out, api, "(response schemas)", u);
+                    warn(&mut out, api, "(response schemas)", u);
                 }
                 error_envelopes(api, &c, &mut out);
                 contracts.insert(api.name.clone(), c);
@@ -96,6 +111,7 @@ pub fn lint(apis: Vec<Api>, scenarios: Vec<Scenario>) -> Vec<Finding> {
         Ok(e) => e,
         Err(e) => {
             out.push(Finding {
+                severity: Severity::Error,
                 file: "(dataset)".into(),
                 line: None,
                 location: "-".into(),
@@ -108,6 +124,7 @@ pub fn lint(apis: Vec<Api>, scenarios: Vec<Scenario>) -> Vec<Finding> {
     for sc in engine.sessions.scenarios.values() {
         if let Err(e) = engine.check_scenario(sc) {
             out.push(Finding {
+                severity: Severity::Error,
                 file: sc.file.clone(),
                 line: None,
                 location: "scenario".into(),
@@ -124,12 +141,32 @@ fn push(
     location: impl Into<String>,
     message: impl Into<String>,
 ) {
-    let location = location.into();
+    finding(out, Severity::Error, api, location.into(), message.into());
+}
+
+/// A warning: what does not stop serving.
+fn warn(
+    out: &mut Vec<Finding>,
+    api: &Api,
+    location: impl Into<String>,
+    message: impl Into<String>,
+) {
+    finding(out, Severity::Warning, api, location.into(), message.into());
+}
+
+fn finding(
+    out: &mut Vec<Finding>,
+    severity: Severity,
+    api: &Api,
+    location: String,
+    message: String,
+) {
     out.push(Finding {
+        severity,
         file: api.file.clone(),
         line: api.lines.line(&doc_path(&location, &api.doc)),
         location,
-        message: message.into(),
+        message,
     });
 }
 
@@ -149,7 +186,8 @@ fn refs(api: &Api, v: &Value, at: &str, out: &mut Vec<Finding>) {
                     ),
                 }
             }
-            for (k, x) in m {
+            // Vendor extensions are not OpenAPI: their `$ref`s are theirs.
+            for (k, x) in m.iter().filter(|(k, _)| !k.starts_with("x-")) {
                 refs(
                     api,
                     x,
@@ -183,7 +221,7 @@ fn check_example(
     match schemas.validator(schema) {
         Ok(v) => {
             if let Some(e) = v.iter_errors(example).next() {
-                push(
+                warn(
                     out,
                     api,
                     at,
@@ -194,7 +232,7 @@ fn check_example(
                 );
             }
         }
-        Err(e) => push(out, api, at, format!("the schema does not compile: {e}")),
+        Err(e) => warn(out, api, at, format!("the schema does not compile: {e}")),
     }
 }
 
@@ -255,8 +293,9 @@ fn error_envelopes(api: &Api, contract: &Contract, out: &mut Vec<Finding>) {
             let mut with_param = ApiError::param(status, "query", "limit", "limit: sample message");
             with_param.id = Some("sample-id".into());
             for e in [ApiError::new(status, "sample message"), with_param] {
-                let body = api_error::render(&api.root.errors, &e, "req_0000000000000000");
-                let bytes = serde_json::to_vec(&body).unwrap_or_default();
+                // As the server renders it: the declared envelope, or the documented body.
+                let bytes =
+                    crate::engine::op_error_response(api, op, &e, "req_0000000000000000").body;
                 for problem in contract.check(api, i, status, &bytes) {
                     let location = format!(
                         "x-understudy.errors (for {} {} {status})",
@@ -268,7 +307,12 @@ fn error_envelopes(api: &Api, contract: &Contract, out: &mut Vec<Finding>) {
                     {
                         continue;
                     }
-                    push(
+                    // Without a declared envelope the body is the document's own: a
+                    // mismatch is the document's (a message field with a format), a warning.
+                    let declared =
+                        api.root.errors.body.is_some() || !api.root.errors.by_status.is_empty();
+                    let report = if declared { push } else { warn };
+                    report(
                         out,
                         api,
                         format!(
@@ -349,6 +393,7 @@ fn data_of(
                     None => base.clone(),
                 };
                 out.push(Finding {
+                    severity: Severity::Error,
                     file: file.clone(),
                     line: lines.line(&doc_path(&location, &api.doc)),
                     location,
@@ -360,7 +405,10 @@ fn data_of(
             }
         };
         for (i, op) in api.operations.iter().enumerate() {
-            let Some(x) = &op.ext else { continue };
+            // An inferred action the server does not use is no finding.
+            let Some(x) = op.ext.as_ref().filter(|_| !m.answers_from_schema(i)) else {
+                continue;
+            };
             let Some(coll) = m.collections.get(&x.collection) else {
                 continue;
             };
@@ -536,11 +584,20 @@ components:
         assert!(has("/paths/~1a/get/parameters/0/example"), "{all:#?}");
         assert!(has("properties/x/example"), "{all:#?}");
         assert!(has("error envelope does not match"), "{all:#?}");
-        assert!(all.iter().all(|f| f.starts_with("specs/t.yaml:")));
+        assert!(all.iter().all(|f| {
+            f.trim_start_matches("warning: ")
+                .starts_with("specs/t.yaml:")
+        }));
         let example = out
             .iter()
             .find(|f| f.location.contains("parameters/0/example"))
             .unwrap();
+        // An example that contradicts its schema does not stop serving: a warning.
+        assert_eq!(example.severity, Severity::Warning);
+        assert!(
+            out.iter()
+                .any(|f| f.message.contains("points nowhere") && f.severity == Severity::Error)
+        );
         assert_eq!(example.line, Some(10), "{example}");
         assert_eq!(
             doc_path("/paths/~1a/get/parameters/0", &api.doc),

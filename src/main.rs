@@ -201,11 +201,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             for f in &findings {
                 eprintln!("{f}");
             }
-            if findings.is_empty() {
-                println!("{n_apis} specs and {n_sc} scenarios: clean");
+            let errors = findings
+                .iter()
+                .filter(|f| f.severity == understudy::lint::Severity::Error)
+                .count();
+            let warnings = findings.len() - errors;
+            if errors > 0 {
+                anyhow::bail!("{errors} problems ({warnings} warnings)")
+            } else if warnings > 0 {
+                println!("{n_apis} specs and {n_sc} scenarios: no problems, {warnings} warnings");
                 Ok(())
             } else {
-                anyhow::bail!("{} problems", findings.len())
+                println!("{n_apis} specs and {n_sc} scenarios: clean");
+                Ok(())
             }
         }
         Command::Scenario(ScenarioCommand::List(src)) => {

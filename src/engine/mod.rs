@@ -110,6 +110,12 @@ impl MountVariant {
 }
 
 impl Mount {
+    /// Whether operation `op` answers from its schema although it has an (inferred) action,
+    /// because that action's sample answers did not validate.
+    pub fn answers_from_schema(&self, op: usize) -> bool {
+        self.fallback.contains(&op)
+    }
+
     /// The variant a request asks for (header, else the mount's default); an unknown name is
     /// the API's bad request.
     fn variant_for(&self, req: &Request) -> Result<Option<&MountVariant>, ApiError> {
@@ -300,42 +306,60 @@ impl Engine {
                 let Some(x) = op.ext.as_ref().filter(|_| op.inferred) else {
                     continue;
                 };
-                let key = m
-                    .collections
-                    .get(&x.collection)
-                    .filter(|c| !c.is_empty())
-                    .map(|c| crate::data::View::new(c, None).key(0))
-                    .unwrap_or_else(|| "x1".into());
-                let mut path = m.at[0].clone();
-                for s in &op.segments {
-                    path.push('/');
-                    match s {
-                        spec::Segment::Lit(l) => path.push_str(l),
-                        spec::Segment::Param(p) if x.key_param.as_deref() == Some(p) => {
-                            path.push_str(
-                                &percent_encoding::utf8_percent_encode(
-                                    &key,
-                                    percent_encoding::NON_ALPHANUMERIC,
-                                )
-                                .to_string(),
-                            );
+                // A few entities for a detail (its first and its last ones); the first page for
+                // a list.
+                let keys: Vec<String> = match m.collections.get(&x.collection) {
+                    Some(c) if !c.is_empty() => {
+                        let v = crate::data::View::new(c, None);
+                        let n = c.len() as u32;
+                        let mut idx: Vec<u32> = (0..n.min(5)).collect();
+                        idx.extend(n.saturating_sub(5)..n);
+                        idx.dedup();
+                        idx.into_iter().map(|i| v.key(i)).collect()
+                    }
+                    _ => vec!["x1".into()],
+                };
+                let keys = if x.key_param.is_some() {
+                    keys
+                } else {
+                    keys[..1].to_vec()
+                };
+                let mut ok = true;
+                for key in keys {
+                    let mut path = m.at[0].clone();
+                    for s in &op.segments {
+                        path.push('/');
+                        match s {
+                            spec::Segment::Lit(l) => path.push_str(l),
+                            spec::Segment::Param(p) if x.key_param.as_deref() == Some(p) => {
+                                path.push_str(
+                                    &percent_encoding::utf8_percent_encode(
+                                        &key,
+                                        percent_encoding::NON_ALPHANUMERIC,
+                                    )
+                                    .to_string(),
+                                );
+                            }
+                            spec::Segment::Param(_) => path.push_str("x1"),
                         }
-                        spec::Segment::Param(_) => path.push_str("x1"),
+                    }
+                    let req = Request::get(&path).with_method(&op.method);
+                    ok &= match route::route(&self.mounts, &req) {
+                        Route::Found(r) if r.op_index == oi => {
+                            match self.serve(&r, &req, None, "req_inference_check") {
+                                Ok(resp) => m
+                                    .generated
+                                    .check(&m.api, oi, resp.status, &resp.body)
+                                    .is_empty(),
+                                Err(_) => false,
+                            }
+                        }
+                        _ => false,
+                    };
+                    if !ok {
+                        break;
                     }
                 }
-                let req = Request::get(&path).with_method(&op.method);
-                let ok = match route::route(&self.mounts, &req) {
-                    Route::Found(r) if r.op_index == oi => {
-                        match self.serve(&r, &req, None, "req_inference_check") {
-                            Ok(resp) => m
-                                .generated
-                                .check(&m.api, oi, resp.status, &resp.body)
-                                .is_empty(),
-                            Err(_) => false,
-                        }
-                    }
-                    _ => false,
-                };
                 if !ok {
                     tracing::info!(
                         "{}: {} {}: the inferred {:?} action does not answer as documented; it \
@@ -349,9 +373,25 @@ impl Engine {
                 }
             }
         }
+        // A collection is served whole or not at all: when one of its inferred actions fails,
+        // all of them answer from their schemas (a detail must not show what no list shows).
         for (mi, oi) in failed {
             if let Some(m) = self.mounts.get_mut(mi) {
-                m.fallback.insert(oi);
+                let coll = m.api.operations[oi]
+                    .ext
+                    .as_ref()
+                    .map(|x| x.collection.clone());
+                let same: Vec<usize> = m
+                    .api
+                    .operations
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, o)| {
+                        o.inferred && o.ext.as_ref().map(|x| &x.collection) == coll.as_ref()
+                    })
+                    .map(|(i, _)| i)
+                    .collect();
+                m.fallback.extend(same);
             }
         }
     }

@@ -74,7 +74,9 @@ fn one() -> u64 {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UpdateDef {
-    agent: Value,
+    /// The entity to change (`entity:`; `agent:` is the older spelling).
+    #[serde(alias = "agent")]
+    entity: Value,
     set: Map<String, Value>,
 }
 
@@ -143,7 +145,7 @@ pub enum Trigger {
     Manual,
 }
 
-/// Which agent an effect applies to.
+/// Which entity an effect applies to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Target {
     Pos(u32),
@@ -343,7 +345,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario> {
         let mut updates = Vec::new();
         for (j, u) in s.update.iter().enumerate() {
             let p = format!("{at}.update[{j}]");
-            let target = target(&u.agent).map_err(|m| err(&format!("{p}.agent"), m))?;
+            let target = target(&u.entity).map_err(|m| err(&format!("{p}.entity"), m))?;
             updates.push((target, sets(&u.set, &format!("{p}.set"), &err)?));
         }
         let mut creates = Vec::new();

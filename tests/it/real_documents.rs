@@ -168,6 +168,22 @@ fn every_operation_of_every_real_document_answers_a_documented_status_that_valid
                 success += 1;
             }
         }
+        // `lint` finds nothing that would break the contract (warnings: the document's own
+        // slips, such as examples that contradict their schemas).
+        let findings = understudy::lint::lint(
+            vec![understudy::spec::load_file(&dir.join(name)).expect("loads")],
+            Vec::new(),
+        );
+        let errors: Vec<String> = findings
+            .iter()
+            .filter(|f| f.severity == understudy::lint::Severity::Error)
+            .map(ToString::to_string)
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{name}: lint errors:\n{}",
+            errors.join("\n")
+        );
         report.push(format!(
             "{name}: loaded in {load:?}, {} operations, {success} answered with success, {} problems",
             api_for_calls.operations.len(),
