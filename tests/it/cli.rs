@@ -289,3 +289,38 @@ fn lint_takes_spec_files_and_checks_only_their_scenarios() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("1 specs and 0 scenarios: clean"), "{text}");
 }
+
+#[test]
+fn an_overlay_given_on_the_command_line_applies_to_the_specs_given() {
+    let d = temp_dir("overlay-flag");
+    let overlay = d.join("base.yaml");
+    std::fs::write(
+        &overlay,
+        "overlay: 1.0.0\ninfo: {title: t, version: '1'}\nactions:\n  - target: '$'\n    update: {x-understudy: {base-path: /api/v9}}\n",
+    )
+    .unwrap();
+    let spec = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/openapi31/library.yaml"
+    );
+    let out = bin()
+        .args(["apis", "--specs", spec, "--overlay"])
+        .arg(&overlay)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(text.trim(), "library\t/library/api/v9");
+    // Without specs given, an overlay has nothing to apply to: a clear error.
+    let out = bin()
+        .args(["apis", "--overlay"])
+        .arg(&overlay)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--overlay applies to specs"));
+}
