@@ -716,7 +716,7 @@ def section_million(ctx: Ctx, state: dict) -> str:
     rows = []
     # Vectara
     log("1M: vectara")
-    v = Server(ctx, ["--api", "vectara", "--agents", str(MILLION)], "understudy-vectara-1m")
+    v = Server(ctx, ["--api", "vectara", "--count", str(MILLION)], "understudy-vectara-1m")
     servers.append(v)
     cmds.append(v.cmd + "   # RUST_LOG=info")
     try:
@@ -744,7 +744,7 @@ def section_million(ctx: Ctx, state: dict) -> str:
         v.stop()
     # Letta
     log("1M: letta")
-    lt = Server(ctx, ["--api", "letta", "--agents", str(MILLION)], "understudy-letta-1m")
+    lt = Server(ctx, ["--api", "letta", "--count", str(MILLION)], "understudy-letta-1m")
     servers.append(lt)
     cmds.append(lt.cmd + "   # RUST_LOG=info; waits for the log line `indexes ready in N ms`")
     try:

@@ -3,7 +3,7 @@
 //! may do.
 //!
 //! Tokens file format: one token per line, optionally followed by whitespace and a
-//! comma-separated list of permissions (`agents:read`); a token without a list may do
+//! comma-separated list of permissions (`things:read`); a token without a list may do
 //! everything (`*`), and `-` grants nothing. Blank lines and `#` comments are ignored.
 
 use std::collections::HashMap;
@@ -271,13 +271,13 @@ mod tests {
     fn parses_tokens_file() {
         let db = TokenDb::parse(
             Path::new("t"),
-            "# comment\nall\nreader agents:read\nnobody -\n",
+            "# comment\nall\nreader things:read\nnobody -\n",
         )
         .unwrap();
-        assert_eq!(db.allows("all", Some("agents:read")), Some(true));
-        assert_eq!(db.allows("reader", Some("agents:read")), Some(true));
-        assert_eq!(db.allows("reader", Some("agents:write")), Some(false));
-        assert_eq!(db.allows("nobody", Some("agents:read")), Some(false));
+        assert_eq!(db.allows("all", Some("things:read")), Some(true));
+        assert_eq!(db.allows("reader", Some("things:read")), Some(true));
+        assert_eq!(db.allows("reader", Some("things:write")), Some(false));
+        assert_eq!(db.allows("nobody", Some("things:read")), Some(false));
         assert_eq!(db.allows("stranger", None), None);
         let e = TokenDb::parse(Path::new("t"), "a b c\n")
             .unwrap_err()

@@ -106,7 +106,7 @@ pub struct ValidateArgs {
     /// Number of entities per collection to check against (default: each spec's own count).
     /// `--agents` is the old name.
     #[arg(long = "count", alias = "agents", value_name = "N")]
-    pub agents: Option<u64>,
+    pub count: Option<u64>,
 }
 
 /// Where specs come from.
@@ -148,7 +148,7 @@ pub struct ServeArgs {
     /// Number of entities in every collection (default: each spec's own count; static
     /// collections keep their rows). `--agents` is the old name.
     #[arg(long = "count", alias = "agents", value_name = "N")]
-    pub agents: Option<u64>,
+    pub count: Option<u64>,
     /// Serve only this API, at the root instead of under /NAME.
     #[arg(long, value_name = "NAME")]
     pub api: Option<String>,

@@ -1,5 +1,5 @@
 //! Finding the line of a value in a YAML text by its path (`steps[2].update[0].set.ready`,
-//! `paths./agents.get.responses.200`), so that problems found after parsing (in a scenario or
+//! `paths./things.get.responses.200`), so that problems found after parsing (in a scenario or
 //! a spec) can still be reported with file and line.
 
 use std::collections::HashMap;

@@ -233,7 +233,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let cfg = Config {
                 seed: args.seed,
-                count: args.agents,
+                count: args.count,
                 scenarios: scenarios.clone(),
                 ..Config::default()
             };
@@ -258,7 +258,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let tokens = args.tokens.as_deref().map(TokenDb::load).transpose()?;
             let cfg = Config {
                 seed: args.seed,
-                count: args.agents,
+                count: args.count,
                 single_api: args.api.clone(),
                 tokens,
                 scenarios: load_scenarios(&args.source)?,

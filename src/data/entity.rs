@@ -687,7 +687,7 @@ mod tests {
                 "min": {"type": "integer"}, "max": {"type": "integer"}
             }}),
             json!({
-                "id": {"template": "agent_{hex:32}"},
+                "id": {"template": "thing_{hex:32}"},
                 "b": {"same-as": "a"},
                 "updated": {"timestamp": {"from": "$created", "within": "30d"}},
                 "rec": {"if": {"ready": true}, "then": {"same-as": "id"}, "else": {"uuid": {}}},
@@ -703,7 +703,7 @@ mod tests {
             assert!(full["created"].as_str() <= full["updated"].as_str());
             assert!(full["min"].as_i64() <= full["max"].as_i64());
             let id = full["id"].as_str().unwrap();
-            assert!(id.starts_with("agent_") && id.len() == 38);
+            assert!(id.starts_with("thing_") && id.len() == 38);
             if full["ready"] == json!(true) {
                 assert_eq!(full["rec"], full["id"]);
             } else {

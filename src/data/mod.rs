@@ -2,7 +2,7 @@
 //! (seed, API, collection, index).
 //!
 //! # Representation, and why
-//! understudy must hold a million agents in one API, start in under 3 s and under 1 GB, and do
+//! understudy must hold a million entities in one API, start in under 3 s and under 1 GB, and do
 //! no per-request work proportional to the dataset beyond what a filter inherently needs. So:
 //!
 //! - **Entities are never stored.** An entity is generated on demand from (seed, API, collection,

@@ -468,7 +468,7 @@ fn check_body(
     Ok(())
 }
 
-/// "agents" -> "agent", for messages.
+/// "things" -> "thing", for messages.
 fn singular(name: &str) -> &str {
     name.strip_suffix('s').unwrap_or(name)
 }

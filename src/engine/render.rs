@@ -315,12 +315,12 @@ mod tests {
     #[test]
     fn envelopes_splice_serialized_items() {
         let items = [Bytes::from_static(b"{\"a\":1}"), Bytes::from_static(b"[2]")];
-        let out = envelope_with_items("/agents", &items, vec![("/metadata/total_count", json!(2))]);
-        assert!(out.starts_with(b"{\"agents\":["), "items come first");
+        let out = envelope_with_items("/things", &items, vec![("/metadata/total_count", json!(2))]);
+        assert!(out.starts_with(b"{\"things\":["), "items come first");
         let v: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(
             v,
-            json!({"metadata": {"total_count": 2}, "agents": [{"a": 1}, [2]]})
+            json!({"metadata": {"total_count": 2}, "things": [{"a": 1}, [2]]})
         );
         let bare = envelope_with_items("", &items, Vec::new());
         assert_eq!(&bare[..], b"[{\"a\":1},[2]]");
@@ -332,13 +332,13 @@ mod tests {
     fn pointers_set_and_find() {
         let mut v = Value::Null;
         set_pointer(&mut v, "/metadata/total_count", json!(3));
-        set_pointer(&mut v, "/agents", json!([]));
-        assert_eq!(v, json!({"metadata": {"total_count": 3}, "agents": []}));
+        set_pointer(&mut v, "/things", json!([]));
+        assert_eq!(v, json!({"metadata": {"total_count": 3}, "things": []}));
         let n = node(
-            json!({"type": "object", "properties": {"agents": {"type": "array", "items": {"type": "string"}}}}),
+            json!({"type": "object", "properties": {"things": {"type": "array", "items": {"type": "string"}}}}),
         );
         assert!(matches!(
-            n.at_pointer("/agents").map(|n| &*n.kind),
+            n.at_pointer("/things").map(|n| &*n.kind),
             Some(Kind::Array { .. })
         ));
     }

@@ -179,10 +179,10 @@ mod tests {
 
     #[test]
     fn segments_match_with_params() {
-        let tpl = vec![Segment::Lit("agents".into()), Segment::Param("id".into())];
-        let (p, lits) = match_segments(&tpl, &["agents".into(), "a b".into()]).unwrap();
+        let tpl = vec![Segment::Lit("things".into()), Segment::Param("id".into())];
+        let (p, lits) = match_segments(&tpl, &["things".into(), "a b".into()]).unwrap();
         assert_eq!(p, vec![("id".to_string(), "a b".to_string())]);
         assert_eq!(lits, 1);
-        assert!(match_segments(&tpl, &["agents".into()]).is_none());
+        assert!(match_segments(&tpl, &["things".into()]).is_none());
     }
 }

@@ -1,6 +1,6 @@
 //! Checking a scenario against its API and dataset before it runs: the API, collection,
 //! operation paths and statuses it names exist, and replaying every step in order on a scratch
-//! session leaves every agent it touched valid against the spec. A failure names the file, the
+//! session leaves every entity it touched valid against the spec. A failure names the file, the
 //! line of the step (or of the field set) and the problem.
 
 use std::sync::Arc;
@@ -126,7 +126,7 @@ pub fn check(sc: &Arc<Scenario>, api: &Api, data: &dyn Datasets, seed: u64) -> R
                     return Err(sc.error_at(
                         &location,
                         format!(
-                            "step {} would make agent #{i} invalid against {name}: {e} (at {})",
+                            "step {} would make entity #{i} invalid against {name}: {e} (at {})",
                             step.name,
                             if at.is_empty() { "/" } else { &at }
                         ),

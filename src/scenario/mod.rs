@@ -336,7 +336,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario> {
                 let mut refs = Vec::new();
                 g.refs(&mut refs);
                 if !refs.is_empty() {
-                    return Err(err(&p, "a let value cannot refer to agent fields".into()));
+                    return Err(err(&p, "a let value cannot refer to entity fields".into()));
                 }
                 LetGen::Gen(g)
             };
@@ -428,9 +428,9 @@ fn target(v: &Value) -> std::result::Result<Target, String> {
         },
         Value::Object(m) if m.len() == 1 => match m.get("var").and_then(Value::as_str) {
             Some(name) => Ok(Target::Var(name.to_string())),
-            None => Err("an agent is \"@N\", a key, or {var: NAME}".into()),
+            None => Err("an entity is \"@N\", a key, or {var: NAME}".into()),
         },
-        _ => Err("an agent is \"@N\", a key, or {var: NAME}".into()),
+        _ => Err("an entity is \"@N\", a key, or {var: NAME}".into()),
     }
 }
 

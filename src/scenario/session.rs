@@ -436,21 +436,21 @@ fn resolve(view: &View, t: &Target, vars: &HashMap<String, Value>) -> Result<u32
                 Ok(*n)
             } else {
                 Err(format!(
-                    "no agent at @{n} (the dataset has {})",
+                    "no entity at @{n} (the dataset has {})",
                     view.base.len()
                 ))
             }
         }
         Target::Key(k) => view
             .lookup(k)
-            .ok_or_else(|| format!("no agent with key '{k}'")),
+            .ok_or_else(|| format!("no entity with key '{k}'")),
         Target::Var(v) => {
             let k = vars
                 .get(v)
                 .map(CollectionModel::key_text)
                 .ok_or_else(|| format!("no variable '{v}'"))?;
             view.lookup(&k)
-                .ok_or_else(|| format!("variable '{v}' names no live agent ('{k}')"))
+                .ok_or_else(|| format!("variable '{v}' names no live entity ('{k}')"))
         }
     }
 }
@@ -485,7 +485,7 @@ fn apply_sets(
     for (path, e) in sets {
         if path == key_field {
             return Err(format!(
-                "'{key_field}' is the agent's key and cannot be changed"
+                "'{key_field}' is the entity's key and cannot be changed"
             ));
         }
         let v = eval(e, &before, vars, now)?;
@@ -529,7 +529,7 @@ fn apply_step(
         let key = CollectionModel::key_text(&extract(&e, &key_field));
         let holder = View::new(coll, Some(overlay)).lookup(&key);
         if holder.is_some() && holder != reuse {
-            return Err(format!("a created agent's key '{key}' is already taken"));
+            return Err(format!("a created entity's key '{key}' is already taken"));
         }
         match reuse {
             Some(slot) => overlay.replace_added(base_len, slot, key.clone(), e),
@@ -542,7 +542,7 @@ fn apply_step(
         }
     }
     for target in &step.deletes {
-        // Deleting an agent that is already gone changes nothing (a scenario started again
+        // Deleting an entity that is already gone changes nothing (a scenario started again
         // after it ran once finds its work done).
         let view = View::new(coll, Some(overlay));
         let i = match resolve(&view, target, &vars) {

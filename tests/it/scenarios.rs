@@ -584,12 +584,12 @@ fn broken_scenario_files_are_refused_with_file_line_and_problem() {
         (
             "invalid-value",
             "api: pipecat-cloud\nsteps:\n  - update:\n      - agent: \"@0\"\n        set:\n          ready: \"yes\"\n",
-            ":6: step #0 would make agent #0 invalid",
+            ":6: step #0 would make entity #0 invalid",
         ),
         (
             "bad-enum",
             "api: pipecat-cloud\nsteps:\n  - update:\n      - agent: \"@0\"\n        set:\n          currentRevision.phase: Exploded\n",
-            ":6: step #0 would make agent #0 invalid",
+            ":6: step #0 would make entity #0 invalid",
         ),
         (
             "undocumented-status",
@@ -599,7 +599,7 @@ fn broken_scenario_files_are_refused_with_file_line_and_problem() {
         (
             "no-such-agent",
             "api: letta\nsteps:\n  - delete: [\"@5000\"]\n",
-            ":3: no agent at @5000",
+            ":3: no entity at @5000",
         ),
         (
             "no-such-path",
@@ -609,7 +609,7 @@ fn broken_scenario_files_are_refused_with_file_line_and_problem() {
         (
             "key-change",
             "api: everruns\nsteps:\n  - update:\n      - {agent: \"@0\", set: {id: agent_x}}\n",
-            "is the agent's key and cannot be changed",
+            "is the entity's key and cannot be changed",
         ),
         ("not-yaml", "api: [letta\n", ":1: api: invalid type"),
     ];
@@ -766,7 +766,7 @@ fn a_scenario_started_again_or_failing_does_not_jam_the_session() {
     c.start("b");
     let r = c.admin("POST", "/scenarios/b/next", None);
     assert_eq!(r.status, 409);
-    assert!(String::from_utf8_lossy(&r.body).contains("no agent at @0"));
+    assert!(String::from_utf8_lossy(&r.body).contains("no entity at @0"));
     c.advance("1s");
     assert_eq!(c.get("/everruns/v1/agents").status, 200);
     // Starting a scenario whose first step cannot apply is refused and leaves no trace.
