@@ -152,7 +152,9 @@ fn resolve_limit(p: &PaginationExt, params: &Params, bad: u16) -> Result<Option<
             format!("{}: must be an integer", l.param),
         )
     })?;
-    let min = l.min.unwrap_or(1) as i64;
+    // Only a declared minimum is enforced: a document that declares none allows `limit=0`
+    // (an empty page), as clients and generated test suites send it.
+    let min = l.min.unwrap_or(0) as i64;
     if n < min {
         return Err(ApiError::param(
             bad,

@@ -352,3 +352,49 @@ actions:
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_page_size_without_a_declared_minimum_accepts_zero() {
+    // As generated SDK suites send it: `limit=0` where the document declares no minimum.
+    let text = r##"
+openapi: 3.1.0
+info: {title: t, version: "1"}
+paths:
+  /things:
+    get:
+      parameters:
+        - {name: after, in: query, schema: {type: string}}
+        - {name: limit, in: query, schema: {type: integer}}
+      responses:
+        "200":
+          description: ok
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [data, has_more]
+                properties:
+                  data: {type: array, items: {$ref: "#/components/schemas/Thing"}}
+                  has_more: {type: boolean}
+  /things/{thing_id}:
+    get:
+      parameters: [{name: thing_id, in: path, required: true, schema: {type: string}}]
+      responses:
+        "200": {description: ok, content: {application/json: {schema: {$ref: "#/components/schemas/Thing"}}}}
+components:
+  schemas:
+    Thing: {type: object, required: [id], properties: {id: {type: string, format: uuid}}}
+"##;
+    let api = understudy::spec::load_str("zero.yaml", text).unwrap();
+    let s = support::start_with(vec![api], support::default_config());
+    let r = request(
+        "GET",
+        &format!("{}/things?limit=0&after=after", s.base),
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["data"], serde_json::json!([]));
+    let r = request("GET", &format!("{}/things?limit=3", s.base), &[]);
+    assert_eq!(r.json()["data"].as_array().unwrap().len(), 3);
+    assert_eq!(r.json()["has_more"], true);
+}
