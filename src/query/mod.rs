@@ -269,42 +269,36 @@ pub fn list(
                 more: false,
             })
         }
-        PageStyle::Offset => {
-            let skip = p
-                .offset
-                .as_ref()
-                .and_then(|o| params.get(&o.param))
-                .and_then(Value::as_u64)
-                .unwrap_or(0);
-            let (items, more) = take(0, n, skip, limit);
-            Ok(ListOutcome {
-                items,
-                limit,
-                total: x.total.as_ref().map(|_| count_all()),
-                next_token: None,
-                more: more.is_some(),
-            })
-        }
-        PageStyle::Page => {
-            let first = p.page.as_ref().map_or(1, |pg| pg.first);
-            let number = match p
-                .page
-                .as_ref()
-                .and_then(|pg| params.get(&pg.param).map(|v| (pg, v)))
-            {
-                None => first,
-                Some((pg, v)) => v.as_u64().filter(|n| *n >= first).ok_or_else(|| {
-                    ApiError::param(
-                        bad,
-                        "query",
-                        &pg.param,
-                        format!("{}: must be an integer of at least {first}", pg.param),
-                    )
-                })?,
+        // Both skip to a position: an offset names it, a page number counts it in pages.
+        PageStyle::Offset | PageStyle::Page => {
+            let (skip, size) = match (p.style, p.page.as_ref()) {
+                (PageStyle::Page, pg) => {
+                    let first = pg.map_or(1, |pg| pg.first);
+                    let number = match pg.and_then(|pg| params.get(&pg.param).map(|v| (pg, v))) {
+                        None => first,
+                        Some((pg, v)) => v.as_u64().filter(|n| *n >= first).ok_or_else(|| {
+                            ApiError::param(
+                                bad,
+                                "query",
+                                &pg.param,
+                                format!("{}: must be an integer of at least {first}", pg.param),
+                            )
+                        })?,
+                    };
+                    let size = limit.unwrap_or(n.max(1));
+                    ((number - first).saturating_mul(size), Some(size))
+                }
+                _ => {
+                    let skip = p
+                        .offset
+                        .as_ref()
+                        .and_then(|o| params.get(&o.param))
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0);
+                    (skip, limit)
+                }
             };
-            let size = limit.unwrap_or(n.max(1));
-            let skip = (number - first).saturating_mul(size);
-            let (items, more) = take(0, n, skip, Some(size));
+            let (items, more) = take(0, n, skip, size);
             Ok(ListOutcome {
                 items,
                 limit,
