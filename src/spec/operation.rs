@@ -316,47 +316,15 @@ pub(super) fn load_operation(
                 Some(s) => Some(compiler.compile(s, &format!("{rloc}.schema"))?),
                 None => None,
             };
-            let required_headers = r
-                .get("headers")
-                .and_then(Value::as_object)
-                .map(|hs| {
-                    hs.iter()
-                        .filter(|(_, h)| {
-                            deref(file, doc, h, &rloc)
-                                .ok()
-                                .and_then(|h| h.get("required"))
-                                .and_then(Value::as_bool)
-                                == Some(true)
-                        })
-                        .map(|(k, _)| k.clone())
-                        .collect()
-                })
-                .unwrap_or_default();
             let headers = documented_headers(file, doc, compiler, r, &rloc, models)?;
-            let request_id_uuid = r
-                .get("headers")
-                .and_then(Value::as_object)
-                .into_iter()
-                .flatten()
-                .any(|(k, h)| {
-                    k.eq_ignore_ascii_case("x-request-id")
-                        && deref(file, doc, h, &rloc)
-                            .ok()
-                            .and_then(|h| h.pointer("/schema/format"))
-                            .and_then(Value::as_str)
-                            == Some("uuid")
-                });
             responses.push(ResponseDef {
                 status: status.clone(),
                 schema,
                 node,
-                required_headers,
-                headers,
-                request_id_uuid,
-                links: r
-                    .get("headers")
-                    .and_then(Value::as_object)
-                    .is_some_and(|h| h.keys().any(|k| k.eq_ignore_ascii_case("link"))),
+                required_headers: headers.required,
+                headers: headers.values,
+                request_id_uuid: headers.request_id_uuid,
+                links: headers.links,
             });
         }
     }
@@ -528,10 +496,21 @@ fn generated_answer(
     Ok(Generated { status, body })
 }
 
-/// Headers a response documents that understudy does not set itself, each with a value made
-/// once from its schema (its example, else generated): answers carry them, as the real
-/// service's would. Framing headers and `Link` (whose targets a client would follow) are left
-/// to the server.
+/// What a response's documented headers ask of an answer.
+struct DocumentedHeaders {
+    /// Names marked required.
+    required: Vec<String>,
+    /// Headers understudy does not set itself, each with a value made once from its schema
+    /// (its example, else generated): answers carry them, as the real service's would.
+    /// Framing headers and `Link` (whose targets a client would follow) are left to the server.
+    values: Vec<(String, String)>,
+    /// `X-Request-Id` documented as a UUID.
+    request_id_uuid: bool,
+    /// A `Link` header documented.
+    links: bool,
+}
+
+/// The documented headers of response `r`, read in one pass.
 fn documented_headers(
     file: &str,
     doc: &Value,
@@ -539,7 +518,7 @@ fn documented_headers(
     r: &Value,
     rloc: &str,
     models: &BTreeMap<String, Arc<CollectionModel>>,
-) -> Result<Vec<(String, String)>> {
+) -> Result<DocumentedHeaders> {
     const SKIP: &[&str] = &[
         "content-type",
         "content-length",
@@ -550,22 +529,33 @@ fn documented_headers(
         "retry-after",
         "date",
     ];
-    let mut out = Vec::new();
+    let mut out = DocumentedHeaders {
+        required: Vec::new(),
+        values: Vec::new(),
+        request_id_uuid: false,
+        links: false,
+    };
     let Some(hs) = r.get("headers").and_then(Value::as_object) else {
         return Ok(out);
     };
     for (name, h) in hs {
         let lower = name.to_ascii_lowercase();
-        if SKIP.contains(&lower.as_str()) || http::HeaderName::from_bytes(lower.as_bytes()).is_err()
-        {
-            continue;
-        }
         let hloc = format!("{rloc}.headers.{name}");
         let h = deref(file, doc, h, &hloc)?;
         let schema = match h.get("schema") {
             Some(s) => deref(file, doc, s, &hloc)?.clone(),
             None => Value::Object(Map::new()),
         };
+        if h.get("required").and_then(Value::as_bool) == Some(true) {
+            out.required.push(name.clone());
+        }
+        out.links |= lower == "link";
+        out.request_id_uuid |=
+            lower == "x-request-id" && schema.get("format").and_then(Value::as_str) == Some("uuid");
+        if SKIP.contains(&lower.as_str()) || http::HeaderName::from_bytes(lower.as_bytes()).is_err()
+        {
+            continue;
+        }
         let value = match h.get("example").or_else(|| schema.get("example")) {
             Some(v) => v.clone(),
             None => {
@@ -588,7 +578,7 @@ fn documented_headers(
             other => other.to_string(),
         };
         if http::HeaderValue::from_str(&text).is_ok() {
-            out.push((lower, text));
+            out.values.push((lower, text));
         }
     }
     Ok(out)
