@@ -13,7 +13,7 @@ use crate::contract::{self, Contract};
 use crate::engine::{Config, Engine, Request};
 use crate::scenario::Scenario;
 use crate::spec::Api;
-use crate::spec::ext::ActionKind;
+use crate::spec::behaviour::Action;
 
 /// How much a finding matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -364,14 +364,20 @@ fn data_of(
         let file = api.file.clone();
         let lines = api.lines.clone();
         let mut report = |op: &crate::spec::Operation, path: &str, problems: Vec<String>| {
-            let x = op.ext.as_ref();
-            let items = x
-                .and_then(|x| x.items.clone().or_else(|| x.item.clone()))
-                .unwrap_or_default();
+            let x = op.bound.as_ref();
+            let items = match x.map(|x| &x.action) {
+                Some(Action::List(l)) => l.items.clone(),
+                Some(Action::Get(key)) => key.item.clone(),
+                _ => String::new(),
+            };
             // A respond body is generated from the operation's own fields; entities from
             // their collection's.
-            let (model, base) = match (&op.respond, x) {
-                (Some((_, m)), _) => (
+            let respond = match x.map(|x| &x.action) {
+                Some(Action::Respond(r)) => Some(&r.model),
+                _ => None,
+            };
+            let (model, base) = match (respond, x) {
+                (Some(m), _) => (
                     Some(&**m),
                     format!(
                         "paths.{}.{}.x-understudy",
@@ -388,7 +394,8 @@ fn data_of(
             for p in problems.into_iter().take(3) {
                 let location = match model {
                     Some(model) => {
-                        generator_location(model, &base, &p, &items, x.map(|x| x.action))
+                        let list = x.is_some_and(|x| x.action.is_list());
+                        generator_location(model, &base, &p, &items, list)
                     }
                     None => base.clone(),
                 };
@@ -406,7 +413,7 @@ fn data_of(
         };
         for (i, op) in api.operations.iter().enumerate() {
             // An inferred action the server does not use is no finding.
-            let Some(x) = op.ext.as_ref().filter(|_| !m.answers_from_schema(i)) else {
+            let Some(x) = op.bound.as_ref().filter(|_| !m.answers_from_schema(i)) else {
                 continue;
             };
             let Some(coll) = m.collections.get(&x.collection) else {
@@ -441,8 +448,8 @@ fn data_of(
                 }
                 engine.handle(&req)
             };
-            match x.action {
-                ActionKind::List => {
+            match &x.action {
+                Action::List(_) => {
                     let r = get(&op.path);
                     report(op, &op.path, contract.check(api, i, r.status, &r.body));
                     if r.status != 200 {
@@ -458,8 +465,8 @@ fn data_of(
                         report(op, &path, contract.check(api, i, r.status, &r.body));
                     }
                 }
-                ActionKind::Get | ActionKind::Respond => {
-                    let param = x.key_param.clone().unwrap_or_default();
+                Action::Get(_) | Action::Respond(_) => {
+                    let param = x.action.key_param().unwrap_or_default();
                     for idx in 0..coll.len().min(SAMPLE as usize) as u32 {
                         let key: String = percent_encoding::utf8_percent_encode(
                             coll.key(idx),
@@ -494,7 +501,7 @@ fn generator_location(
     base: &str,
     problem: &str,
     items: &str,
-    action: Option<ActionKind>,
+    list: bool,
 ) -> String {
     let base = base.to_string();
     let Some(at) = problem.rsplit(" at ").next().filter(|a| a.starts_with('/')) else {
@@ -503,9 +510,10 @@ fn generator_location(
     let mut segs: Vec<&str> = at.split('/').skip(1).collect();
     // Past the envelope: the list's items pointer and an index, or the detail's item pointer.
     let envelope = items.split('/').filter(|s| !s.is_empty()).count();
-    let skip = match action {
-        Some(ActionKind::List) => envelope + usize::from(!segs.is_empty()),
-        _ => envelope,
+    let skip = if list {
+        envelope + usize::from(!segs.is_empty())
+    } else {
+        envelope
     };
     segs = segs.into_iter().skip(skip).collect();
     let mut path = String::new();

@@ -15,7 +15,7 @@ use crate::data::{Entity, View};
 use crate::query;
 use crate::query::params::{self, Params};
 use crate::scenario::session::Session;
-use crate::spec::ext::{ActionKind, OperationExt, ScopeExt};
+use crate::spec::behaviour::{Action, Lookup, Paging, Scope};
 use crate::spec::{GeneratedBody, ParamIn};
 
 impl Engine {
@@ -52,13 +52,13 @@ impl Engine {
     ) -> Result<Response, ApiError> {
         let pristine = |c: &str| session.is_none_or(|s| s.overlay(&r.mount.api.name, c).is_none());
         // An answer from the schema is a pure function of the request too.
-        let from_schema = r.op.ext.is_none() || r.mount.fallback.contains(&r.op_index);
+        let from_schema = r.op.bound.is_none() || r.mount.fallback.contains(&r.op_index);
         let cacheable = req.method == "GET"
             && req.body.is_empty()
             && !r.op.params.iter().any(|p| p.location == ParamIn::Header)
             && (from_schema
-                || r.op.ext.as_ref().is_some_and(|x| {
-                    x.action != ActionKind::Respond
+                || r.op.bound.as_ref().is_some_and(|x| {
+                    !matches!(x.action, Action::Respond(_))
                         && pristine(&x.collection)
                         && x.scope.as_ref().is_none_or(|sc| pristine(&sc.collection))
                 }));
@@ -126,7 +126,7 @@ impl Engine {
             }
         }
         let Some(x) =
-            r.op.ext
+            r.op.bound
                 .as_ref()
                 .filter(|_| !r.mount.fallback.contains(&r.op_index))
         else {
@@ -145,16 +145,16 @@ impl Engine {
         let shape = r.shape_op();
         let ok_node = shape.response(200).and_then(|d| d.node.as_ref());
         let coll_name = x.collection.as_str();
-        match x.action {
-            ActionKind::Get => {
-                let i = match self.lookup(r, x, &params, &view, bad) {
+        match &x.action {
+            Action::Get(key) => {
+                let i = match self.lookup(key, &x.collection, &params, &view, bad) {
                     Ok(i) => i,
                     // An unknown key where the operation documents no error for it: the
                     // answer generated from the schema, naming that key.
                     Err(e) if lenient(&e) => return self.generated(r, req),
                     Err(e) => return Err(e),
                 };
-                let item_ptr = x.item.as_deref().unwrap_or("");
+                let item_ptr = key.item.as_str();
                 let node = ok_node.and_then(|n| n.at_pointer(item_ptr));
                 let variant = render::variant(x, &params) ^ r.variant_tag();
                 let body = self.rendered(r, &view, variant, i, || {
@@ -165,16 +165,18 @@ impl Engine {
                     render::envelope_with_item(item_ptr, body),
                 ))
             }
-            ActionKind::Respond => {
-                let i = match self.lookup(r, x, &params, &view, bad) {
+            Action::Respond(respond) => {
+                let i = match self.lookup(&respond.key, &x.collection, &params, &view, bad) {
                     Ok(i) => i,
                     // An unknown key where the operation documents no error for it: the
                     // answer generated from the schema, naming that key.
                     Err(e) if lenient(&e) => return self.generated(r, req),
                     Err(e) => return Err(e),
                 };
-                let Some((status, model)) = &shape.respond else {
-                    return Err(ApiError::new(500, "respond model missing"));
+                // A variant's own body model, where it has one.
+                let (status, model) = match shape.bound.as_ref().map(|b| &b.action) {
+                    Some(Action::Respond(v)) => (&v.status, &v.model),
+                    _ => (&respond.status, &respond.model),
                 };
                 // Each answer is new (a session, a run), yet a pure function of (seed,
                 // operation, entity key, request id): a replayed sequence of requests gets the
@@ -187,9 +189,9 @@ impl Engine {
                 let body = bytes::Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
                 Ok(Response::bytes(*status, body))
             }
-            ActionKind::List => {
-                let out = query::list(&view, x, &params, self.seed, bad)?;
-                let items_ptr = x.items.as_deref().unwrap_or("");
+            Action::List(list) => {
+                let out = query::list(&view, list, &params, self.seed, bad)?;
+                let items_ptr = list.items.as_str();
                 let item_node = ok_node
                     .and_then(|n| n.at_pointer(items_ptr))
                     .and_then(crate::spec::schema::Node::items);
@@ -208,21 +210,25 @@ impl Engine {
                         })
                     })
                     .collect();
-                let page = paging::Page::of(req, x, &params, &out, &view);
-                let base = match shape.envelope.as_ref().or(r.op.envelope.as_ref()) {
+                let page = paging::Page::of(req, list, &params, &out, &view);
+                let shape_envelope = match shape.bound.as_ref().map(|b| &b.action) {
+                    Some(Action::List(v)) => v.envelope.as_ref(),
+                    _ => None,
+                };
+                let base = match shape_envelope.or(list.envelope.as_ref()) {
                     Some(model) => paging::envelope(
                         Entity::new(model, self.seed ^ r.op_index as u64, 0).full(),
                         &model.node,
-                        x,
+                        list,
                         &page,
                     ),
                     None => Value::Null,
                 };
                 let mut extras = Vec::new();
-                if let (Some(t), Some(n)) = (&x.total, out.total) {
+                if let (Some(t), Some(n)) = (&list.total, out.total) {
                     extras.push((t.as_str(), Value::from(n)));
                 }
-                if let (Some(p), Some(tok)) = (&x.next_token, out.next_token) {
+                if let (Some(p), Some(tok)) = (&list.next_token, out.next_token) {
                     extras.push((p.as_str(), Value::String(tok)));
                 }
                 let mut resp =
@@ -230,7 +236,7 @@ impl Engine {
                 // RFC 8288 links where the document declares them, or where a bare array has
                 // nowhere else to say where the next page is.
                 let declared = shape.response(200).is_some_and(|d| d.links);
-                if (declared || (items_ptr.is_empty() && x.pagination.is_some()))
+                if (declared || (items_ptr.is_empty() && list.paging != Paging::None))
                     && let Some(link) = page.link_header()
                 {
                     resp.headers.push(("link".into(), link));
@@ -346,18 +352,18 @@ impl Engine {
     /// it does not match the key pattern, 404 when no such entity is visible.
     fn lookup(
         &self,
-        r: &Routed,
-        x: &OperationExt,
+        x: &Lookup,
+        collection: &str,
         params: &Params,
         view: &View,
         bad: u16,
     ) -> Result<u32, ApiError> {
-        let kp = x.key_param.as_deref().unwrap_or_default();
+        let kp = x.key_param.as_str();
         let key = params
             .get(kp)
             .map(crate::data::CollectionModel::key_text)
             .unwrap_or_default();
-        if let Some(re) = &r.op.key_pattern
+        if let Some(re) = &x.key_pattern
             && !re.is_match(&key)
         {
             return Err(ApiError::param(
@@ -368,10 +374,7 @@ impl Engine {
             ));
         }
         view.lookup(&key).ok_or_else(|| {
-            ApiError::not_found(
-                &key,
-                format!("{} '{key}' not found", singular(&x.collection)),
-            )
+            ApiError::not_found(&key, format!("{} '{key}' not found", singular(collection)))
         })
     }
 }
@@ -398,7 +401,7 @@ fn echo_path_params(body: &mut Value, path_params: &[(String, String)]) {
 /// names; any other value gets the scope's status.
 fn check_scope(
     r: &Routed,
-    sc: &ScopeExt,
+    sc: &Scope,
     params: &Params,
     session: Option<&Session>,
 ) -> Result<(), ApiError> {
@@ -416,7 +419,7 @@ fn check_scope(
         return Ok(());
     }
     let noun = singular(&sc.collection);
-    Err(match sc.status.unwrap_or(404) {
+    Err(match sc.status {
         404 => ApiError::not_found(&value, format!("{noun} '{value}' not found")),
         status => ApiError::new(status, format!("no access to {noun} '{value}'")),
     })

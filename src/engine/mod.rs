@@ -303,7 +303,7 @@ impl Engine {
         let mut failed: Vec<(usize, usize)> = Vec::new();
         for (mi, m) in self.mounts.iter().enumerate() {
             for (oi, op) in m.api.operations.iter().enumerate() {
-                let Some(x) = op.ext.as_ref().filter(|_| op.inferred) else {
+                let Some(x) = op.bound.as_ref().filter(|_| op.inferred) else {
                     continue;
                 };
                 // A few entities for a detail (its first and its last ones); the first page for
@@ -319,7 +319,8 @@ impl Engine {
                     }
                     _ => vec!["x1".into()],
                 };
-                let keys = if x.key_param.is_some() {
+                let key_param = x.action.key_param();
+                let keys = if key_param.is_some() {
                     keys
                 } else {
                     keys[..1].to_vec()
@@ -331,7 +332,7 @@ impl Engine {
                         path.push('/');
                         match s {
                             spec::Segment::Lit(l) => path.push_str(l),
-                            spec::Segment::Param(p) if x.key_param.as_deref() == Some(p) => {
+                            spec::Segment::Param(p) if key_param == Some(p.as_str()) => {
                                 path.push_str(
                                     &percent_encoding::utf8_percent_encode(
                                         &key,
@@ -362,12 +363,11 @@ impl Engine {
                 }
                 if !ok {
                     tracing::info!(
-                        "{}: {} {}: the inferred {:?} action does not answer as documented; it \
+                        "{}: {} {}: the inferred action does not answer as documented; it \
                          answers from its schema",
                         m.api.name,
                         op.method,
                         op.path,
-                        x.action
                     );
                     failed.push((mi, oi));
                 }
@@ -378,7 +378,7 @@ impl Engine {
         for (mi, oi) in failed {
             if let Some(m) = self.mounts.get_mut(mi) {
                 let coll = m.api.operations[oi]
-                    .ext
+                    .bound
                     .as_ref()
                     .map(|x| x.collection.clone());
                 let same: Vec<usize> = m
@@ -387,7 +387,7 @@ impl Engine {
                     .iter()
                     .enumerate()
                     .filter(|(_, o)| {
-                        o.inferred && o.ext.as_ref().map(|x| &x.collection) == coll.as_ref()
+                        o.inferred && o.bound.as_ref().map(|x| &x.collection) == coll.as_ref()
                     })
                     .map(|(i, _)| i)
                     .collect();
@@ -543,8 +543,8 @@ impl Engine {
             return false;
         }
         match route::route(&self.mounts, req) {
-            Route::Found(r) => r.op.ext.as_ref().is_some_and(|x| {
-                x.action == spec::ext::ActionKind::List
+            Route::Found(r) => r.op.bound.as_ref().is_some_and(|x| {
+                x.action.is_list()
                     && r.mount
                         .collections
                         .get(&x.collection)
@@ -615,7 +615,7 @@ impl Engine {
                 if let Err(e) = crate::auth::check(
                     &r.mount.api,
                     r.op,
-                    r.op.ext.as_ref().and_then(|x| x.permission.as_deref()),
+                    r.op.bound.as_ref().and_then(|x| x.permission.as_deref()),
                     &presented,
                     self.tokens.as_ref(),
                 ) {

@@ -10,7 +10,7 @@ use super::Request;
 use crate::data::View;
 use crate::query::ListOutcome;
 use crate::query::params::Params;
-use crate::spec::ext::{OperationExt, PageStyle};
+use crate::spec::behaviour::{List, Paging};
 use crate::spec::schema::{Kind, Node};
 
 /// One page of a list, as its envelope and links describe it.
@@ -31,13 +31,11 @@ pub(super) struct Page {
 impl Page {
     pub(super) fn of(
         req: &Request,
-        x: &OperationExt,
+        x: &List,
         params: &Params,
         out: &ListOutcome,
         view: &View,
     ) -> Page {
-        let p = x.pagination.as_ref();
-        let style = p.map_or(PageStyle::None, |p| p.style);
         let query: Vec<(String, String)> = form_urlencoded::parse(req.query.as_bytes())
             .into_owned()
             .collect();
@@ -61,46 +59,39 @@ impl Page {
         };
         let int = |name: &str| params.get(name).and_then(Value::as_u64);
         let count = out.items.len() as u64;
-        let (mut next, mut prev, mut first, mut number) = (None, None, None, None);
-        match (style, p) {
-            (PageStyle::Page, Some(p)) => {
-                if let Some(pg) = &p.page {
-                    let n = int(&pg.param).unwrap_or(pg.first);
-                    number = Some(n);
-                    let at = |k: u64| url(&[(pg.param.clone(), k.to_string())], &[]);
-                    next = out.more.then(|| at(n + 1));
-                    prev = (n > pg.first).then(|| at(n - 1));
-                    first = Some(at(pg.first));
+        let (mut next, mut prev, mut first_url, mut number) = (None, None, None, None);
+        match &x.paging {
+            Paging::Page { param, first } => {
+                let n = int(param).unwrap_or(*first);
+                number = Some(n);
+                let at = |k: u64| url(&[(param.clone(), k.to_string())], &[]);
+                next = out.more.then(|| at(n + 1));
+                prev = (n > *first).then(|| at(n - 1));
+                first_url = Some(at(*first));
+            }
+            Paging::Offset { param } => {
+                let at = int(param).unwrap_or(0);
+                let size = out.limit.unwrap_or(count.max(1));
+                let to = |k: u64| url(&[(param.clone(), k.to_string())], &[]);
+                next = out.more.then(|| to(at + count));
+                prev = (at > 0).then(|| to(at.saturating_sub(size)));
+                first_url = Some(to(0));
+            }
+            Paging::Cursor { after, before } => {
+                let drop: Vec<&str> = before.iter().map(String::as_str).collect();
+                if let (true, Some(last)) = (out.more, out.items.last()) {
+                    next = Some(url(&[(after.clone(), view.key(*last))], &drop));
+                }
+                let mut all = drop.clone();
+                all.push(after.as_str());
+                first_url = Some(url(&[], &all));
+            }
+            Paging::PageToken { param } => {
+                if let Some(tok) = &out.next_token {
+                    next = Some(url(&[(param.clone(), tok.clone())], &[]));
                 }
             }
-            (PageStyle::Offset, Some(p)) => {
-                if let Some(o) = &p.offset {
-                    let at = int(&o.param).unwrap_or(0);
-                    let size = out.limit.unwrap_or(count.max(1));
-                    let to = |k: u64| url(&[(o.param.clone(), k.to_string())], &[]);
-                    next = out.more.then(|| to(at + count));
-                    prev = (at > 0).then(|| to(at.saturating_sub(size)));
-                    first = Some(to(0));
-                }
-            }
-            (PageStyle::Cursor, Some(p)) => {
-                if let Some(after) = p.cursor.as_ref().and_then(|c| c.after.clone()) {
-                    let before = p.cursor.as_ref().and_then(|c| c.before.as_deref());
-                    let drop: Vec<&str> = before.into_iter().collect();
-                    if let (true, Some(last)) = (out.more, out.items.last()) {
-                        next = Some(url(&[(after.clone(), view.key(*last))], &drop));
-                    }
-                    let mut all = drop.clone();
-                    all.push(after.as_str());
-                    first = Some(url(&[], &all));
-                }
-            }
-            (PageStyle::PageToken, Some(p)) => {
-                if let (Some(t), Some(tok)) = (&p.token, &out.next_token) {
-                    next = Some(url(&[(t.param.clone(), tok.clone())], &[]));
-                }
-            }
-            _ => {}
+            Paging::None => {}
         }
         let size = out.limit;
         Page {
@@ -115,7 +106,7 @@ impl Page {
             },
             next_url: next,
             prev_url: prev,
-            first_url: first,
+            first_url,
         }
     }
 
@@ -146,17 +137,12 @@ fn is_page_field(k: &str) -> bool {
 /// page. Only what the schema requires and the page fields are kept: anything else would be
 /// invented noise beside the list's own fields (which it sets itself, or leaves out when there
 /// is nothing to say, as a next token on the last page).
-pub(super) fn envelope(generated: Value, node: &Node, x: &OperationExt, page: &Page) -> Value {
+pub(super) fn envelope(generated: Value, node: &Node, x: &List, page: &Page) -> Value {
     let mut body = generated;
     let filled = |k: &str| {
-        [
-            x.items.as_deref(),
-            x.next_token.as_deref(),
-            x.total.as_deref(),
-        ]
-        .iter()
-        .flatten()
-        .any(|p| p.rsplit('/').next() == Some(k))
+        x.filled_pointers()
+            .filter(|p| !p.is_empty())
+            .any(|p| p.rsplit('/').next() == Some(k))
     };
     let keep = |k: &str, parent: &Node| !filled(k) && (parent.requires(k) || is_page_field(k));
     if let Value::Object(m) = &mut body {

@@ -9,7 +9,7 @@ use siphasher::sip::SipHasher13;
 
 use crate::data::column::set_path;
 use crate::query::params::Params;
-use crate::spec::ext::OperationExt;
+use crate::spec::behaviour::Bound;
 use crate::spec::schema::{Kind, Node};
 
 /// Serialized items of unchanged (base) entities, by (operation, variant, entity index). Entities
@@ -77,7 +77,7 @@ impl RenderCache {
 
 /// The projection variant a request asks for: a hash of the parameters that change how an item
 /// is shown (`expand` flags, `include` lists).
-pub fn variant(x: &OperationExt, params: &Params) -> u64 {
+pub fn variant(x: &Bound, params: &Params) -> u64 {
     let mut h = SipHasher13::new();
     for e in &x.expand {
         h.write_u8(u8::from(
@@ -102,7 +102,7 @@ pub fn variant(x: &OperationExt, params: &Params) -> u64 {
 }
 
 /// An entity shown as an item of `node`, with its optional fields settled.
-pub fn item(entity: &Value, node: Option<&Node>, x: &OperationExt, params: &Params) -> Value {
+pub fn item(entity: &Value, node: Option<&Node>, x: &Bound, params: &Params) -> Value {
     match node {
         Some(n) => {
             let mut v = project(entity, n);
@@ -244,7 +244,7 @@ pub fn set_pointer(root: &mut Value, pointer: &str, v: Value) {
 
 /// Apply `expand` (fields shown only when a boolean parameter is true) and `include` (relational
 /// fields shown empty unless asked for) to a projected item.
-pub fn apply_optional_fields(item: &mut Value, node: &Node, x: &OperationExt, params: &Params) {
+pub fn apply_optional_fields(item: &mut Value, node: &Node, x: &Bound, params: &Params) {
     for e in &x.expand {
         if params.get(&e.param).and_then(Value::as_bool) != Some(true) {
             for f in &e.fields {

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::params::Params;
 use crate::api_error::ApiError;
 use crate::data::View;
-use crate::spec::ext::{FilterExt, FilterKind};
+use crate::spec::behaviour::{Filter, FilterOp};
 
 /// Compiled-regex size bound (bytes of automaton), beyond which a pattern is refused.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
@@ -74,7 +74,7 @@ impl Pred {
 /// Compile the fixed `where` and the filters whose parameters are present.
 pub fn compile(
     where_: &std::collections::BTreeMap<String, Value>,
-    filters: &[FilterExt],
+    filters: &[Filter],
     params: &Params,
     bad_status: u16,
 ) -> Result<Vec<Pred>, ApiError> {
@@ -87,23 +87,22 @@ pub fn compile(
             continue;
         };
         let bad = |m: String| ApiError::param(bad_status, "query", &f.param, m);
-        let field = f.field.as_deref().or(f.fields.first().map(String::as_str));
-        let field = FieldRef::new(field.unwrap_or_default());
-        let pred = match f.kind {
-            FilterKind::Equals => {
+        let field = FieldRef::new(f.fields.first().map_or("", String::as_str));
+        let pred = match &f.op {
+            FilterOp::Equals => {
                 let v = match value {
                     Value::Array(a) if a.len() == 1 => a[0].clone(),
                     other => other.clone(),
                 };
                 Pred::Equals(field, v)
             }
-            FilterKind::Contains => {
+            FilterOp::Contains { words } => {
                 let s = value
                     .as_str()
                     .map_or_else(|| value.to_string(), str::to_string);
                 check_length(f, &s).map_err(bad)?;
-                let terms: Vec<&str> = match f.words {
-                    Some(n) => s.split_whitespace().take(n).collect(),
+                let terms: Vec<&str> = match words {
+                    Some(n) => s.split_whitespace().take(*n).collect(),
                     None => vec![s.as_str()],
                 };
                 if terms.is_empty() {
@@ -120,7 +119,7 @@ pub fn compile(
                     .collect::<Result<Vec<_>, _>>()?;
                 Pred::Contains(field_refs(f), res)
             }
-            FilterKind::Regex => {
+            FilterOp::Regex => {
                 let pattern = value.as_str().unwrap_or_default();
                 check_length(f, pattern).map_err(bad)?;
                 let re = RegexBuilder::new(pattern)
@@ -136,7 +135,7 @@ pub fn compile(
                     })?;
                 Pred::Regex(field_refs(f), re)
             }
-            FilterKind::AnyOf => {
+            FilterOp::AnyOf { all_param } => {
                 let values = match value {
                     Value::Array(a) => a.clone(),
                     other => vec![other.clone()],
@@ -144,8 +143,7 @@ pub fn compile(
                 if values.is_empty() {
                     continue;
                 }
-                let all = f
-                    .all_param
+                let all = all_param
                     .as_ref()
                     .and_then(|p| params.get(p))
                     .and_then(Value::as_bool)
@@ -158,17 +156,13 @@ pub fn compile(
     Ok(preds)
 }
 
-/// Every field a filter names (`field` and `fields`).
-fn field_refs(f: &FilterExt) -> Vec<FieldRef> {
-    f.field
-        .iter()
-        .chain(&f.fields)
-        .map(|p| FieldRef::new(p))
-        .collect()
+/// Every field a filter names.
+fn field_refs(f: &Filter) -> Vec<FieldRef> {
+    f.fields.iter().map(|p| FieldRef::new(p)).collect()
 }
 
 /// A text value over the filter's `max-length` is refused.
-fn check_length(f: &FilterExt, text: &str) -> Result<(), String> {
+fn check_length(f: &Filter, text: &str) -> Result<(), String> {
     match f.max_length {
         Some(max) if text.chars().count() > max => Err(format!(
             "{}: the value is longer than {max} characters",
@@ -193,14 +187,11 @@ mod tests {
     #[test]
     fn contains_is_a_case_insensitive_literal() {
         let params: Params = [("q".to_string(), Value::String("A.b".into()))].into();
-        let f = FilterExt {
+        let f = Filter {
             param: "q".into(),
-            kind: FilterKind::Contains,
-            field: Some("name".into()),
-            fields: Vec::new(),
-            all_param: None,
+            fields: vec!["name".into()],
             max_length: None,
-            words: None,
+            op: FilterOp::Contains { words: None },
         };
         let preds = compile(&Default::default(), &[f], &params, 400).unwrap();
         let Pred::Contains(_, res) = &preds[0] else {
@@ -213,14 +204,11 @@ mod tests {
     #[test]
     fn contains_by_words_keeps_the_first_words_and_reads_every_field() {
         let params: Params = [("q".to_string(), Value::String(" a  b c d ".into()))].into();
-        let f = FilterExt {
+        let f = Filter {
             param: "q".into(),
-            kind: FilterKind::Contains,
-            field: None,
             fields: vec!["name".into(), "description".into()],
-            all_param: None,
             max_length: Some(12),
-            words: Some(3),
+            op: FilterOp::Contains { words: Some(3) },
         };
         let preds = compile(&Default::default(), std::slice::from_ref(&f), &params, 400).unwrap();
         let Pred::Contains(fields, res) = &preds[0] else {

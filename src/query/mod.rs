@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::api_error::ApiError;
 use crate::data::{Order, View};
-use crate::spec::ext::{Direction, OperationExt, PageStyle, PaginationExt};
+use crate::spec::behaviour::{Direction, Limit, List, Paging, Sort};
 use filter::Pred;
 use params::Params;
 use token::PageToken;
@@ -77,70 +77,74 @@ impl Seq {
 
 /// The sort a request asks for: field (None = dataset order) and direction.
 fn resolve_sort(
-    p: &PaginationExt,
+    sort: &Sort,
     params: &Params,
     bad: u16,
 ) -> Result<(Option<String>, Direction), ApiError> {
-    if let Some(o) = &p.order {
-        let dir_of = |v: &Value| match v.as_str() {
-            Some("asc") => Some(Direction::Asc),
-            Some("desc") => Some(Direction::Desc),
-            _ => None,
-        };
-        let deprecated = o.deprecated.as_ref();
-        let dir = match params.get(&o.param) {
-            Some(v) => dir_of(v).ok_or_else(|| {
-                ApiError::param(
-                    bad,
-                    "query",
-                    &o.param,
-                    format!("{}: must be asc or desc", o.param),
-                )
-            })?,
-            None => deprecated
-                .and_then(|d| d.direction_flag.as_ref())
-                .and_then(|f| {
-                    params
-                        .get(&f.param)
-                        .and_then(Value::as_bool)
-                        .map(|b| if b { f.when_true } else { f.when_false })
-                })
-                .unwrap_or(o.default),
-        };
-        let (by, by_param) = match params.get(&o.by_param) {
-            Some(v) => (v.as_str().map(str::to_string), o.by_param.as_str()),
-            // The deprecated parameter is free text: a value that names no sort field is
-            // ignored, as the default is.
-            None => match deprecated
-                .and_then(|d| d.by_param.as_ref())
+    let o = match sort {
+        Sort::Dataset => return Ok((None, Direction::Asc)),
+        Sort::Fixed { field, direction } => return Ok((Some(field.clone()), *direction)),
+        Sort::Requested(o) => o,
+    };
+    let dir_of = |v: &Value| match v.as_str() {
+        Some("asc") => Some(Direction::Asc),
+        Some("desc") => Some(Direction::Desc),
+        _ => None,
+    };
+    let dir = match params.get(&o.param) {
+        Some(v) => dir_of(v).ok_or_else(|| {
+            ApiError::param(
+                bad,
+                "query",
+                &o.param,
+                format!("{}: must be asc or desc", o.param),
+            )
+        })?,
+        None => o
+            .direction_flag
+            .as_ref()
+            .and_then(|f| {
+                params
+                    .get(&f.param)
+                    .and_then(Value::as_bool)
+                    .map(|b| if b { f.when_true } else { f.when_false })
+            })
+            .unwrap_or(o.default),
+    };
+    let by = match params.get(&o.by_param) {
+        Some(v) => v.as_str().map(str::to_string),
+        // The deprecated parameter is free text: a value that names no sort field is
+        // ignored, as the default is.
+        None => Some(
+            o.deprecated_by
+                .as_ref()
                 .and_then(|bp| params.get(bp))
                 .and_then(Value::as_str)
                 .filter(|v| o.fields.iter().any(|f| f == v))
-            {
-                Some(v) => (Some(v.to_string()), o.by_param.as_str()),
-                None => (Some(o.by_default.clone()), o.by_param.as_str()),
-            },
-        };
-        let by = by.unwrap_or_else(|| o.by_default.clone());
-        if !o.fields.contains(&by) {
-            return Err(ApiError::param(
-                bad,
-                "query",
-                by_param,
-                format!("{by_param}: '{by}' is not one of {}", o.fields.join(", ")),
-            ));
-        }
-        return Ok((Some(by), dir));
+                .unwrap_or(&o.by_default)
+                .to_string(),
+        ),
+    };
+    let by = by.unwrap_or_else(|| o.by_default.clone());
+    if !o.fields.contains(&by) {
+        let bp = &o.by_param;
+        return Err(ApiError::param(
+            bad,
+            "query",
+            bp,
+            format!("{bp}: '{by}' is not one of {}", o.fields.join(", ")),
+        ));
     }
-    if let Some(s) = &p.sort {
-        return Ok((Some(s.field.clone()), s.direction));
-    }
-    Ok((None, Direction::Asc))
+    Ok((Some(by), dir))
 }
 
 /// The page size a request asks for, within the declared bounds.
-fn resolve_limit(p: &PaginationExt, params: &Params, bad: u16) -> Result<Option<u64>, ApiError> {
-    let Some(l) = &p.limit else { return Ok(None) };
+fn resolve_limit(
+    limit: Option<&Limit>,
+    params: &Params,
+    bad: u16,
+) -> Result<Option<u64>, ApiError> {
+    let Some(l) = limit else { return Ok(None) };
     let Some(v) = params.get(&l.param) else {
         return Ok(Some(l.default));
     };
@@ -177,24 +181,15 @@ fn resolve_limit(p: &PaginationExt, params: &Params, bad: u16) -> Result<Option<
 }
 
 /// Parameters a page token is bound to: every filter and order parameter present.
-fn bound_params(x: &OperationExt, params: &Params) -> Vec<(String, String)> {
-    let mut names: Vec<&str> = Vec::new();
-    for f in &x.filters {
-        names.push(&f.param);
-        if let Some(a) = &f.all_param {
-            names.push(a);
-        }
-    }
-    if let Some(o) = x.pagination.as_ref().and_then(|p| p.order.as_ref()) {
-        names.push(&o.param);
-        names.push(&o.by_param);
-        if let Some(d) = &o.deprecated {
-            names.extend(d.direction_flag.as_ref().map(|f| f.param.as_str()));
-            names.extend(d.by_param.as_deref());
-        }
-    }
-    names
-        .into_iter()
+fn bound_params(x: &List, params: &Params) -> Vec<(String, String)> {
+    let order = match &x.sort {
+        Sort::Requested(o) => Some(o),
+        _ => None,
+    };
+    x.filters
+        .iter()
+        .flat_map(|f| f.params())
+        .chain(order.into_iter().flat_map(|o| o.params()))
         .filter_map(|n| params.get(n).map(|v| (n.to_string(), v.to_string())))
         .collect()
 }
@@ -202,31 +197,20 @@ fn bound_params(x: &OperationExt, params: &Params) -> Vec<(String, String)> {
 /// Run a list request.
 pub fn list(
     coll: &View,
-    x: &OperationExt,
+    x: &List,
     params: &Params,
     secret: u64,
     bad: u16,
 ) -> Result<ListOutcome, ApiError> {
-    let preds = filter::compile(&x.where_, &x.filters, params, bad)?;
-    let none = PaginationExt {
-        style: PageStyle::None,
-        limit: None,
-        token: None,
-        cursor: None,
-        offset: None,
-        page: None,
-        sort: None,
-        order: None,
-    };
-    let p = x.pagination.as_ref().unwrap_or(&none);
-    let (by, dir) = resolve_sort(p, params, bad)?;
+    let preds = filter::compile(&x.fixed, &x.filters, params, bad)?;
+    let (by, dir) = resolve_sort(&x.sort, params, bad)?;
     let desc = dir == Direction::Desc;
     let n = coll.len() as u64;
     let seq = match by.as_deref().and_then(|f| coll.order(f)) {
         Some(order) => Seq::Sorted { order, desc },
         None => Seq::Natural { n, desc },
     };
-    let limit = resolve_limit(p, params, bad)?;
+    let limit = resolve_limit(x.limit.as_ref(), params, bad)?;
     let matches = |i: u32| coll.is_live(i) && preds.iter().all(|pr: &Pred| pr.matches(coll, i));
     let count_all = || {
         if preds.is_empty() {
@@ -257,8 +241,8 @@ pub fn list(
         }
         (items, None)
     };
-    match p.style {
-        PageStyle::None => {
+    match &x.paging {
+        Paging::None => {
             let (items, _) = take(0, n, 0, None);
             let total = x.total.as_ref().map(|_| items.len() as u64);
             Ok(ListOutcome {
@@ -270,33 +254,29 @@ pub fn list(
             })
         }
         // Both skip to a position: an offset names it, a page number counts it in pages.
-        PageStyle::Offset | PageStyle::Page => {
-            let (skip, size) = match (p.style, p.page.as_ref()) {
-                (PageStyle::Page, pg) => {
-                    let first = pg.map_or(1, |pg| pg.first);
-                    let number = match pg.and_then(|pg| params.get(&pg.param).map(|v| (pg, v))) {
+        Paging::Offset { .. } | Paging::Page { .. } => {
+            let (skip, size) = match &x.paging {
+                Paging::Page { param, first } => {
+                    let first = *first;
+                    let number = match params.get(param) {
                         None => first,
-                        Some((pg, v)) => v.as_u64().filter(|n| *n >= first).ok_or_else(|| {
+                        Some(v) => v.as_u64().filter(|n| *n >= first).ok_or_else(|| {
                             ApiError::param(
                                 bad,
                                 "query",
-                                &pg.param,
-                                format!("{}: must be an integer of at least {first}", pg.param),
+                                param,
+                                format!("{param}: must be an integer of at least {first}"),
                             )
                         })?,
                     };
                     let size = limit.unwrap_or(n.max(1));
                     ((number - first).saturating_mul(size), Some(size))
                 }
-                _ => {
-                    let skip = p
-                        .offset
-                        .as_ref()
-                        .and_then(|o| params.get(&o.param))
-                        .and_then(Value::as_u64)
-                        .unwrap_or(0);
+                Paging::Offset { param } => {
+                    let skip = params.get(param).and_then(Value::as_u64).unwrap_or(0);
                     (skip, limit)
                 }
+                _ => (0, limit),
             };
             let (items, more) = take(0, n, skip, size);
             Ok(ListOutcome {
@@ -307,16 +287,15 @@ pub fn list(
                 more: more.is_some(),
             })
         }
-        PageStyle::Cursor => {
-            let c = p.cursor.as_ref();
+        Paging::Cursor { after, before } => {
             let cursor_pos = |name: Option<&String>| {
                 name.and_then(|nm| params.get(nm))
                     .map(crate::data::CollectionModel::key_text)
                     .and_then(|k| coll.lookup(&k))
                     .map(|i| seq.pos_of(i))
             };
-            let lo = cursor_pos(c.and_then(|c| c.after.as_ref())).map_or(0, |p| p + 1);
-            let hi = cursor_pos(c.and_then(|c| c.before.as_ref())).unwrap_or(n);
+            let lo = cursor_pos(Some(after)).map_or(0, |p| p + 1);
+            let hi = cursor_pos(before.as_ref()).unwrap_or(n);
             let (items, more) = take(lo, hi.max(lo), 0, limit);
             Ok(ListOutcome {
                 items,
@@ -326,18 +305,14 @@ pub fn list(
                 more: more.is_some(),
             })
         }
-        PageStyle::PageToken => {
+        Paging::PageToken { param } => {
             let filter = token::filter_hash(secret, &bound_params(x, params));
-            let lo = match p
-                .token
-                .as_ref()
-                .and_then(|t| params.get(&t.param).map(|v| (t, v)))
-            {
+            let lo = match params.get(param) {
                 None => 0,
-                Some((t, v)) => {
+                Some(v) => {
                     let s = v.as_str().unwrap_or_default();
                     let tok = token::decode(secret, s, filter).map_err(|m| {
-                        ApiError::param(bad, "query", &t.param, format!("{}: {m}", t.param))
+                        ApiError::param(bad, "query", param, format!("{param}: {m}"))
                     })?;
                     // Deleted entities keep their slot, so the key finds its exact position
                     // even when that item has gone since.

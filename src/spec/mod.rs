@@ -3,11 +3,13 @@
 //! is all-or-nothing: any error names the file and the location, and no API is served
 //! half-configured.
 
+pub mod behaviour;
 pub mod ext;
 mod front;
 pub(crate) mod infer;
 mod operation;
 pub mod overlay;
+mod resolve;
 pub mod schema;
 
 use std::collections::BTreeMap;
@@ -22,7 +24,7 @@ use crate::data::CollectionModel;
 use crate::error::{Error, Result};
 use crate::files;
 use crate::locate::Lines;
-use ext::{ActionKind, OperationExt, RootExt};
+use ext::RootExt;
 use operation::{load_operation, load_schemes, security_of};
 use schema::{Compiler, Dialect, Node};
 
@@ -143,22 +145,17 @@ pub struct Operation {
     pub params: Vec<Param>,
     /// Security alternatives: each inner list must all be satisfied; empty outer = no auth.
     pub security: Vec<Vec<String>>,
-    pub ext: Option<OperationExt>,
-    pub key_pattern: Option<Regex>,
+    /// What it does with a collection (declared or inferred), resolved at load.
+    pub bound: Option<behaviour::Bound>,
     pub responses: Vec<ResponseDef>,
     /// The JSON request body schema, if the operation takes one, and whether it is required.
     pub request_body: Option<(bool, Value)>,
-    /// For a `respond` action: the documented success status and the model of its body.
-    pub respond: Option<(u16, Arc<CollectionModel>)>,
     /// For an operation with no action (declared or inferred): the answer made from its
     /// documented success response.
     pub generated: Option<Generated>,
     /// Whether its action was inferred (not declared): such an action is used only if a
     /// sample of its answers validates, else the operation answers from its schema.
     pub inferred: bool,
-    /// For a list whose items sit in an object envelope: the envelope's model, for the fields
-    /// around the items that the list does not fill itself (`object`, `has_more`, ids).
-    pub envelope: Option<Arc<CollectionModel>>,
 }
 
 /// The answer of an operation that has no action: its documented success status, with a body
@@ -720,25 +717,19 @@ fn server_path(url: &str) -> String {
 pub fn indexed_fields(api: &Api) -> BTreeMap<String, (Vec<String>, Vec<String>)> {
     let mut out: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
     for op in &api.operations {
-        let Some(x) = &op.ext else { continue };
-        if x.action != ActionKind::List {
+        let Some(b) = &op.bound else { continue };
+        let behaviour::Action::List(l) = &b.action else {
             continue;
-        }
-        let entry = out.entry(x.collection.clone()).or_default();
-        for f in x.where_.keys() {
-            entry.0.push(f.clone());
-        }
-        for f in &x.filters {
-            entry.0.extend(f.field.iter().cloned());
+        };
+        let entry = out.entry(b.collection.clone()).or_default();
+        entry.0.extend(l.fixed.keys().cloned());
+        for f in &l.filters {
             entry.0.extend(f.fields.iter().cloned());
         }
-        if let Some(p) = &x.pagination {
-            if let Some(o) = &p.order {
-                entry.1.extend(o.fields.iter().cloned());
-            }
-            if let Some(s) = &p.sort {
-                entry.1.push(s.field.clone());
-            }
+        match &l.sort {
+            behaviour::Sort::Dataset => {}
+            behaviour::Sort::Fixed { field, .. } => entry.1.push(field.clone()),
+            behaviour::Sort::Requested(o) => entry.1.extend(o.fields.iter().cloned()),
         }
     }
     for (cols, sorts) in out.values_mut() {

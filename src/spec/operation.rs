@@ -8,7 +8,7 @@ use std::sync::Arc;
 use regex::Regex;
 use serde_json::{Map, Value};
 
-use super::ext::{self, ActionKind, OperationExt, PageStyle, SchemeExt};
+use super::ext::{self, OperationExt, SchemeExt};
 use super::schema::Compiler;
 use super::{Operation, Param, ParamIn, ResponseDef, Scheme, SchemeKind, Segment};
 use crate::data::CollectionModel;
@@ -332,68 +332,33 @@ pub(super) fn load_operation(
         Some(v) => Some(ext::parse(file, &format!("{loc}.x-understudy"), v)?),
         None => None,
     };
-    let mut key_pattern = None;
-    let mut respond = None;
-    if let Some(x) = &opext {
-        check_operation_ext(file, &loc, x, models, &params, &responses)?;
-        if x.action == ActionKind::Respond {
-            respond = Some(respond_model(file, &loc, x, &responses, models)?);
+    let bound = match opext {
+        Some(x) => {
+            let cx = super::resolve::Context {
+                file,
+                loc: &loc,
+                models,
+                params: &params,
+                responses: &responses,
+            };
+            Some(super::resolve::resolve(&cx, x)?)
         }
-        key_pattern = x
-            .key_pattern
-            .as_deref()
-            .map(|p| {
-                Regex::new(p).map_err(|e| {
-                    Error::spec(
-                        file,
-                        format!("{loc}.x-understudy.key-pattern"),
-                        e.to_string(),
-                    )
-                })
-            })
-            .transpose()?;
-    }
+        None => None,
+    };
     // Every operation has one: an operation with an action falls back to it for an unknown
     // key whose 404 it does not document.
     let generated = Some(generated_answer(file, &loc, compiler, doc, op, models)?);
-    let envelope = match &opext {
-        Some(x)
-            if x.action == ActionKind::List
-                && x.items.as_deref().is_some_and(|p| !p.is_empty()) =>
-        {
-            match responses
-                .iter()
-                .find(|r| r.status == "200")
-                .and_then(|r| r.node.clone())
-            {
-                Some(node) => Some(Arc::new(CollectionModel::for_body(
-                    &super::api_name(file),
-                    file,
-                    &loc,
-                    &format!("{loc}.envelope"),
-                    node,
-                    &BTreeMap::new(),
-                    models,
-                )?)),
-                None => None,
-            }
-        }
-        _ => None,
-    };
     Ok(Operation {
         inferred: false,
-        envelope,
         generated,
         method: method.to_ascii_uppercase(),
         path: path.to_string(),
         segments,
         params,
         security,
-        ext: opext,
-        key_pattern,
+        bound,
         responses,
         request_body,
-        respond,
     })
 }
 
@@ -588,327 +553,4 @@ fn documented_headers(
 pub(super) fn is_json(media: &str) -> bool {
     let m = media.split(';').next().unwrap_or("").trim();
     m == "application/json" || m.ends_with("+json") || m == "text/json"
-}
-
-/// The body model of a `respond` action: its first documented 2xx response's schema, with the
-/// operation's `fields` generators.
-fn respond_model(
-    file: &str,
-    loc: &str,
-    x: &OperationExt,
-    responses: &[ResponseDef],
-    models: &BTreeMap<String, Arc<CollectionModel>>,
-) -> Result<(u16, Arc<CollectionModel>)> {
-    let xloc = format!("{loc}.x-understudy");
-    let (status, node) = responses
-        .iter()
-        .filter_map(|r| {
-            let s = r
-                .status
-                .parse::<u16>()
-                .ok()
-                .filter(|s| (200..300).contains(s))?;
-            Some((s, r.node.as_ref()))
-        })
-        .min_by_key(|(s, _)| *s)
-        .ok_or_else(|| Error::spec(file, loc, "a respond action documents no 2xx response"))?;
-    let node = node.ok_or_else(|| {
-        Error::spec(
-            file,
-            loc,
-            format!("the {status} response of a respond action has no JSON schema"),
-        )
-    })?;
-    let model = CollectionModel::for_body(
-        &super::api_name(file),
-        file,
-        &xloc,
-        &format!("{loc}.response"),
-        node.clone(),
-        &x.fields,
-        models,
-    )?;
-    Ok((status, Arc::new(model)))
-}
-
-/// Cross-checks between an operation's extension and the rest of the document.
-fn check_operation_ext(
-    file: &str,
-    loc: &str,
-    x: &OperationExt,
-    models: &BTreeMap<String, Arc<CollectionModel>>,
-    params: &[Param],
-    responses: &[ResponseDef],
-) -> Result<()> {
-    let xloc = format!("{loc}.x-understudy");
-    let model = models.get(&x.collection).ok_or_else(|| {
-        Error::spec(
-            file,
-            format!("{xloc}.collection"),
-            format!(
-                "no collection '{}' in x-understudy.collections",
-                x.collection
-            ),
-        )
-    })?;
-    let has_param = |name: &str| params.iter().any(|p| p.name == name);
-    let need_param = |name: &str, at: &str| -> Result<()> {
-        if has_param(name) {
-            Ok(())
-        } else {
-            Err(Error::spec(
-                file,
-                format!("{xloc}.{at}"),
-                format!("'{name}' is not a declared parameter of the operation"),
-            ))
-        }
-    };
-    let need_field = |path: &str, at: &str| -> Result<()> {
-        if model.node.at_path(path).is_some() {
-            Ok(())
-        } else {
-            Err(Error::spec(
-                file,
-                format!("{xloc}.{at}"),
-                format!("'{path}' is not a field of collection '{}'", x.collection),
-            ))
-        }
-    };
-    if x.action != ActionKind::Respond && !responses.iter().any(|r| r.status == "200") {
-        return Err(Error::spec(
-            file,
-            loc,
-            "an x-understudy operation documents no 200 response",
-        ));
-    }
-    if let Some(p) = &x.item {
-        if x.action != ActionKind::Get {
-            return Err(Error::spec(
-                file,
-                format!("{xloc}.item"),
-                "only a get action places its entity with item (a list uses items; a respond \
-                 action generates its whole body, with dotted paths in fields)",
-            ));
-        }
-        if !p.is_empty() && !p.starts_with('/') {
-            return Err(Error::spec(
-                file,
-                format!("{xloc}.item"),
-                format!("'{p}' is not a JSON pointer (it starts with '/')"),
-            ));
-        }
-    }
-    // The pointers must reach into the 200 body's schema: an entity placed where the schema
-    // has nothing would be shown unprojected.
-    let ok_node = responses
-        .iter()
-        .find(|r| r.status == "200")
-        .and_then(|r| r.node.as_ref());
-    if let Some(node) = ok_node {
-        let placed = match x.action {
-            ActionKind::Get => Some(("item", x.item.as_deref().unwrap_or(""), false)),
-            ActionKind::List => Some(("items", x.items.as_deref().unwrap_or(""), true)),
-            ActionKind::Respond => None,
-        };
-        if let Some((what, ptr, array)) = placed
-            && (ptr.is_empty() || ptr.starts_with('/'))
-        {
-            let at = node.at_pointer(ptr);
-            let fits = match at {
-                Some(n) if array => n.items().is_some(),
-                Some(_) => true,
-                None => false,
-            };
-            if !fits {
-                return Err(Error::spec(
-                    file,
-                    format!("{xloc}.{what}"),
-                    format!(
-                        "'{ptr}' does not reach {} in the 200 response's schema",
-                        if array { "an array" } else { "anything" }
-                    ),
-                ));
-            }
-        }
-    }
-    if let Some(sc) = &x.scope {
-        need_param(&sc.param, "scope")?;
-        if !models.contains_key(&sc.collection) {
-            return Err(Error::spec(
-                file,
-                format!("{xloc}.scope.collection"),
-                format!(
-                    "no collection '{}' in x-understudy.collections",
-                    sc.collection
-                ),
-            ));
-        }
-        if let Some(st) = sc.status
-            && !(400..500).contains(&st)
-        {
-            return Err(Error::spec(
-                file,
-                format!("{xloc}.scope.status"),
-                format!("{st} is not a 4xx status"),
-            ));
-        }
-    }
-    if !x.fields.is_empty() && x.action != ActionKind::Respond {
-        return Err(Error::spec(
-            file,
-            format!("{xloc}.fields"),
-            "only a respond action generates its body from fields",
-        ));
-    }
-    match x.action {
-        ActionKind::Get | ActionKind::Respond => {
-            let kp = x.key_param.as_deref().ok_or_else(|| {
-                Error::spec(
-                    file,
-                    &xloc,
-                    format!("a {:?} action needs key-param", x.action).to_lowercase(),
-                )
-            })?;
-            need_param(kp, "key-param")?;
-        }
-        ActionKind::List => {
-            let items = x.items.as_deref().unwrap_or("");
-            let pointers = [
-                ("items", Some(items)),
-                ("total", x.total.as_deref()),
-                ("next-token", x.next_token.as_deref()),
-            ];
-            for (what, ptr) in pointers {
-                if let Some(p) = ptr
-                    && !p.is_empty()
-                    && !p.starts_with('/')
-                {
-                    return Err(Error::spec(
-                        file,
-                        format!("{xloc}.{what}"),
-                        format!("'{p}' is not a JSON pointer (it starts with '/')"),
-                    ));
-                }
-            }
-            if items.is_empty() && (x.total.is_some() || x.next_token.is_some()) {
-                return Err(Error::spec(
-                    file,
-                    &xloc,
-                    "a bare-array list (items \"\") has no room for total or next-token",
-                ));
-            }
-            for f in x.where_.keys() {
-                need_field(f, "where")?;
-            }
-            for (i, f) in x.filters.iter().enumerate() {
-                let at = format!("filters[{i}]");
-                need_param(&f.param, &at)?;
-                match (f.kind, f.words) {
-                    (_, None) => {}
-                    (ext::FilterKind::Contains, Some(n)) if n >= 1 => {}
-                    (ext::FilterKind::Contains, Some(_)) => {
-                        return Err(Error::spec(
-                            file,
-                            format!("{xloc}.{at}.words"),
-                            "words is the number of words kept: at least 1",
-                        ));
-                    }
-                    (kind, Some(_)) => {
-                        return Err(Error::spec(
-                            file,
-                            format!("{xloc}.{at}.words"),
-                            format!("words applies to contains filters, not {kind:?}"),
-                        ));
-                    }
-                }
-                if let Some(ap) = &f.all_param {
-                    need_param(ap, &at)?;
-                }
-                for field in f.field.iter().chain(&f.fields) {
-                    need_field(field, &at)?;
-                }
-                if f.field.is_none() && f.fields.is_empty() {
-                    return Err(Error::spec(file, format!("{xloc}.{at}"), "names no field"));
-                }
-            }
-            for (i, e) in x.expand.iter().enumerate() {
-                need_param(&e.param, &format!("expand[{i}]"))?;
-            }
-            if let Some(p) = &x.pagination {
-                if let Some(l) = &p.limit {
-                    need_param(&l.param, "pagination.limit")?;
-                }
-                if let Some(t) = &p.token {
-                    need_param(&t.param, "pagination.token")?;
-                }
-                if let Some(o) = &p.order {
-                    need_param(&o.param, "pagination.order")?;
-                    need_param(&o.by_param, "pagination.order")?;
-                    for f in &o.fields {
-                        need_field(f, "pagination.order.fields")?;
-                    }
-                }
-                if let Some(s) = &p.sort {
-                    need_field(&s.field, "pagination.sort")?;
-                }
-                if let Some(c) = &p.cursor {
-                    for name in c.after.iter().chain(&c.before) {
-                        need_param(name, "pagination.cursor")?;
-                    }
-                }
-                if let Some(o) = &p.offset {
-                    need_param(&o.param, "pagination.offset")?;
-                }
-                if let Some(pg) = &p.page {
-                    need_param(&pg.param, "pagination.page")?;
-                }
-                if let Some(o) = &p.order
-                    && !o.fields.contains(&o.by_default)
-                {
-                    return Err(Error::spec(
-                        file,
-                        format!("{xloc}.pagination.order.by-default"),
-                        format!("'{}' is not one of the order fields", o.by_default),
-                    ));
-                }
-                let needs: &[(&str, bool)] = match p.style {
-                    PageStyle::PageToken => &[
-                        ("token", p.token.is_some()),
-                        (
-                            "next-token (the pointer to the next page's token)",
-                            x.next_token.is_some(),
-                        ),
-                    ],
-                    PageStyle::Cursor => &[(
-                        "cursor",
-                        p.cursor.as_ref().is_some_and(|c| c.after.is_some()),
-                    )],
-                    PageStyle::Offset => &[("offset", p.offset.is_some())],
-                    PageStyle::Page => &[
-                        ("page", p.page.is_some()),
-                        ("limit (the page size)", p.limit.is_some()),
-                    ],
-                    PageStyle::None => &[],
-                };
-                for (what, present) in needs {
-                    if !present {
-                        return Err(Error::spec(
-                            file,
-                            format!("{xloc}.pagination"),
-                            format!("the {:?} style needs {what}", p.style),
-                        ));
-                    }
-                }
-            }
-        }
-    }
-    if let Some(inc) = &x.include {
-        need_param(&inc.param, "include")?;
-        for fields in inc.fields.values() {
-            for f in fields {
-                need_field(f, "include")?;
-            }
-        }
-    }
-    Ok(())
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::contract::Contract;
-use crate::spec::ext::{ActionKind, OperationExt, PageStyle};
+use crate::spec::behaviour::{Action, Bound, List, Paging};
 use crate::spec::{Api, Operation};
 pub use report::{Check, Kind, Report, Violation};
 
@@ -90,8 +90,8 @@ pub fn run(api: &Api, opts: &Options) -> Result<Report, String> {
         report: Report::new(&api.name, &opts.base_url),
     };
     for (i, op) in api.operations.iter().enumerate() {
-        match &op.ext {
-            Some(x) if x.action == ActionKind::List => v.verify_list(i, op, x),
+        match &op.bound {
+            Some(b) if let Action::List(l) = &b.action => v.verify_list(i, op, b, l),
             Some(_) => {} // detail endpoints are reached from their list
             None if op.method == "GET" && !op.path.contains('{') => {
                 let mut check = Check::new(format!("GET {}", op.path));
@@ -203,22 +203,21 @@ impl Verifier<'_> {
         Some(resp)
     }
 
-    fn verify_list(&mut self, op_i: usize, op: &Operation, x: &OperationExt) {
+    fn verify_list(&mut self, op_i: usize, op: &Operation, b: &Bound, x: &List) {
         let key = self
             .api
             .models
-            .get(&x.collection)
+            .get(&b.collection)
             .map(|m| m.key.clone())
             .unwrap_or_else(|| "id".into());
-        let limit_ext = x.pagination.as_ref().and_then(|p| p.limit.clone());
-        let style = x.pagination.as_ref().map_or(PageStyle::None, |p| p.style);
+        let limit_ext = x.limit.clone();
         let mut check = Check::new(format!("walk GET {}", op.path));
         let first = self.walk(&mut check, op_i, op, x, &key, None);
         check.detail = format!("{} pages, {} items", first.pages, first.items.len());
         self.report.checks.push(check);
 
         // A second walk with another page size must see the same items in the same order.
-        if style != PageStyle::None
+        if x.paging != Paging::None
             && first.complete
             && let Some(l) = &limit_ext
         {
@@ -248,8 +247,8 @@ impl Verifier<'_> {
             self.report.checks.push(check);
         }
 
-        self.verify_details(op, x, &key, &first.items);
-        self.verify_bad_requests(op_i, op, x, &key, &first.items);
+        self.verify_details(op, b, &key, &first.items);
+        self.verify_bad_requests(op_i, op, b, x, &key, &first.items);
     }
 
     fn walk(
@@ -257,15 +256,13 @@ impl Verifier<'_> {
         check: &mut Check,
         op_i: usize,
         op: &Operation,
-        x: &OperationExt,
+        x: &List,
         key: &str,
         limit: Option<u64>,
     ) -> Walk {
-        let p = x.pagination.as_ref();
-        let style = p.map_or(PageStyle::None, |p| p.style);
-        let limit_ext = p.and_then(|p| p.limit.as_ref());
+        let limit_ext = x.limit.as_ref();
         let page_limit = limit.or(limit_ext.map(|l| l.default));
-        let items_ptr = x.items.clone().unwrap_or_default();
+        let items_ptr = x.items.clone();
         let mut base_query = Vec::new();
         if let (Some(l), Some(n)) = (limit_ext, limit) {
             base_query.push((l.param.clone(), n.to_string()));
@@ -301,7 +298,7 @@ impl Verifier<'_> {
                 .cloned()
                 .unwrap_or_default();
             if let Some(l) = page_limit
-                && style != PageStyle::None
+                && x.paging != Paging::None
                 && page.len() as u64 > l
             {
                 check.fail(
@@ -331,66 +328,46 @@ impl Verifier<'_> {
             let last = page.last().map(|i| key_of(i, key));
             let empty = page.is_empty();
             out.items.extend(page);
-            next = match style {
-                PageStyle::None => {
+            next = match &x.paging {
+                Paging::None => {
                     out.complete = true;
                     break;
                 }
-                PageStyle::PageToken => {
+                Paging::PageToken { param } => {
                     let tok = x
                         .next_token
                         .as_deref()
                         .and_then(|t| body.pointer(t))
                         .and_then(Value::as_str)
                         .filter(|t| !t.is_empty());
-                    match (tok, p.and_then(|p| p.token.as_ref())) {
-                        (Some(t), Some(tp)) => vec![(tp.param.clone(), t.to_string())],
-                        _ => {
-                            out.complete = true;
-                            break;
-                        }
-                    }
-                }
-                PageStyle::Cursor => {
-                    let after = p
-                        .and_then(|p| p.cursor.as_ref())
-                        .and_then(|c| c.after.clone());
-                    match (last, after) {
-                        (Some(l), Some(a)) if !empty => vec![(a, l)],
-                        _ => {
-                            out.complete = true;
-                            break;
-                        }
-                    }
-                }
-                PageStyle::Page => {
-                    if empty {
-                        out.complete = true;
-                        break;
-                    }
-                    match p.and_then(|p| p.page.as_ref()) {
-                        Some(pg) => {
-                            vec![(pg.param.clone(), (pg.first + out.pages as u64).to_string())]
-                        }
+                    match tok {
+                        Some(t) => vec![(param.clone(), t.to_string())],
                         None => {
                             out.complete = true;
                             break;
                         }
                     }
                 }
-                PageStyle::Offset => {
+                Paging::Cursor { after, .. } => match last {
+                    Some(l) if !empty => vec![(after.clone(), l)],
+                    _ => {
+                        out.complete = true;
+                        break;
+                    }
+                },
+                Paging::Page { param, first } => {
                     if empty {
                         out.complete = true;
                         break;
                     }
-                    let param = p.and_then(|p| p.offset.as_ref()).map(|o| o.param.clone());
-                    match param {
-                        Some(o) => vec![(o, out.items.len().to_string())],
-                        None => {
-                            out.complete = true;
-                            break;
-                        }
+                    vec![(param.clone(), (first + out.pages as u64).to_string())]
+                }
+                Paging::Offset { param } => {
+                    if empty {
+                        out.complete = true;
+                        break;
                     }
+                    vec![(param.clone(), out.items.len().to_string())]
                 }
             };
         }
@@ -415,16 +392,20 @@ impl Verifier<'_> {
     fn detail_op<'b>(
         api: &'b Api,
         list: &Operation,
-        x: &OperationExt,
+        x: &Bound,
     ) -> Option<(usize, &'b Operation, String)> {
         let details: Vec<(usize, &Operation, String)> = api
             .operations
             .iter()
             .enumerate()
             .filter_map(|(i, o)| {
-                let ox = o.ext.as_ref()?;
-                (ox.action == ActionKind::Get && ox.collection == x.collection)
-                    .then(|| (i, o, ox.key_param.clone().unwrap_or_default()))
+                let ox = o.bound.as_ref()?;
+                match &ox.action {
+                    Action::Get(key) if ox.collection == x.collection => {
+                        Some((i, o, key.key_param.clone()))
+                    }
+                    _ => None,
+                }
             })
             .collect();
         let under = format!("{}/", list.path.trim_end_matches('/'));
@@ -442,13 +423,7 @@ impl Verifier<'_> {
         op.path.replace(&format!("{{{param}}}"), &enc)
     }
 
-    fn verify_details(
-        &mut self,
-        list_op: &Operation,
-        x: &OperationExt,
-        key: &str,
-        items: &[Value],
-    ) {
+    fn verify_details(&mut self, list_op: &Operation, x: &Bound, key: &str, items: &[Value]) {
         let Some((di, dop, param)) = Self::detail_op(self.api, list_op, x) else {
             return;
         };
@@ -468,11 +443,10 @@ impl Verifier<'_> {
                     .flat_map(|i| i.fields.values().flatten().map(String::as_str)),
             )
             .collect();
-        let item_ptr = dop
-            .ext
-            .as_ref()
-            .and_then(|d| d.item.clone())
-            .unwrap_or_default();
+        let item_ptr = match dop.bound.as_ref().map(|d| &d.action) {
+            Some(Action::Get(key)) => key.item.clone(),
+            _ => String::new(),
+        };
         let item_node = dop
             .response(200)
             .and_then(|d| d.node.as_ref())
@@ -526,13 +500,13 @@ impl Verifier<'_> {
         &mut self,
         op_i: usize,
         op: &Operation,
-        x: &OperationExt,
+        b: &Bound,
+        x: &List,
         key: &str,
         items: &[Value],
     ) {
-        let p = x.pagination.as_ref();
         // Limits out of bounds.
-        if let Some(l) = p.and_then(|p| p.limit.as_ref()) {
+        if let Some(l) = &x.limit {
             let mut bad = Vec::new();
             if let Some(max) = l.max {
                 bad.push(max + 1);
@@ -551,22 +525,19 @@ impl Verifier<'_> {
             }
         }
         // A malformed page token.
-        if let Some(t) = p.and_then(|p| p.token.as_ref()) {
-            let name = format!("GET {} with a malformed {} is refused", op.path, t.param);
+        if let Paging::PageToken { param } = &x.paging {
+            let name = format!("GET {} with a malformed {param} is refused", op.path);
             self.expect(
                 name,
                 op_i,
                 &op.path,
-                &[(t.param.clone(), "not-a-page-token".into())],
+                &[(param.clone(), "not-a-page-token".into())],
                 true,
                 Expect::Refusal,
             );
         }
         // An unknown cursor: answered as documented (the vendor may ignore it or refuse it).
-        if let Some(after) = p
-            .and_then(|p| p.cursor.as_ref())
-            .and_then(|c| c.after.clone())
-        {
+        if let Paging::Cursor { after, .. } = &x.paging {
             let mut check = Check::new(format!(
                 "GET {} with an unknown {after} cursor is answered as documented",
                 op.path
@@ -575,7 +546,7 @@ impl Verifier<'_> {
                 &mut check,
                 op_i,
                 &op.path,
-                &[(after, "understudy-no-such-cursor".into())],
+                &[(after.clone(), "understudy-no-such-cursor".into())],
                 true,
             );
             self.report.checks.push(check);
@@ -586,9 +557,13 @@ impl Verifier<'_> {
             self.expect(name, op_i, &op.path, &[], false, Expect::Status(401));
         }
         // An unknown id.
-        if let Some((di, dop, param)) = Self::detail_op(self.api, op, x) {
+        if let Some((di, dop, param)) = Self::detail_op(self.api, op, b) {
             let known: HashSet<String> = items.iter().map(|i| key_of(i, key)).collect();
-            let pattern = dop.key_pattern.clone();
+            let pattern = dop
+                .bound
+                .as_ref()
+                .and_then(|d| d.action.key_pattern())
+                .cloned();
             let unknown = items
                 .first()
                 .map(|i| key_of(i, key))

@@ -1,0 +1,257 @@
+//! What an operation does with its collection, resolved once at load from its `x-understudy`
+//! extension (declared, or written by inference): tagged enums that say everything an action
+//! needs, so that the engine, the query layer, `verify` and `lint` never look at the
+//! extension's file format (its optional fields and style names) again.
+//!
+//! [`super::resolve`] builds these from an [`super::ext::OperationExt`] and the rest of the
+//! document, refusing what does not fit (a parameter the operation does not declare, a field
+//! the collection does not have, a style without its parameters).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use regex::Regex;
+use serde_json::Value;
+
+use crate::data::CollectionModel;
+
+pub(crate) use super::ext::Direction;
+
+/// An operation bound to a collection.
+#[derive(Debug)]
+pub struct Bound {
+    pub collection: String,
+    /// The permission a `--tokens` token must grant.
+    pub permission: Option<String>,
+    /// The operation exists only inside an entity of another collection.
+    pub scope: Option<Scope>,
+    /// Fields shown only when a boolean parameter is true.
+    pub expand: Vec<Expand>,
+    /// Relational fields a client asks for by name.
+    pub include: Option<Include>,
+    pub action: Action,
+}
+
+/// What the operation does.
+#[derive(Debug)]
+pub enum Action {
+    /// A page of the collection.
+    List(Box<List>),
+    /// One entity, named by a path parameter.
+    Get(Lookup),
+    /// Look the entity up (404 if absent), then answer a body generated from the schema.
+    Respond(Respond),
+}
+
+impl Action {
+    /// The key parameter of an action on one entity.
+    pub fn key_param(&self) -> Option<&str> {
+        match self {
+            Action::List(_) => None,
+            Action::Get(l) => Some(&l.key_param),
+            Action::Respond(r) => Some(&r.key.key_param),
+        }
+    }
+
+    /// The key's pattern, when the spec gives one: a key that does not match is refused.
+    pub fn key_pattern(&self) -> Option<&Regex> {
+        match self {
+            Action::List(_) => None,
+            Action::Get(l) => l.key_pattern.as_ref(),
+            Action::Respond(r) => r.key.key_pattern.as_ref(),
+        }
+    }
+
+    pub fn is_list(&self) -> bool {
+        matches!(self, Action::List(_))
+    }
+}
+
+/// `scope`: any value of `param` that names no entity of `collection` is answered `status`.
+#[derive(Debug)]
+pub struct Scope {
+    pub param: String,
+    pub collection: String,
+    pub status: u16,
+}
+
+/// An entity looked up by key.
+#[derive(Debug)]
+pub struct Lookup {
+    pub key_param: String,
+    pub key_pattern: Option<Regex>,
+    /// Where the entity sits in the body (a JSON pointer; "" is the whole body).
+    pub item: String,
+}
+
+/// A `respond` action: the entity's existence is checked, the body generated.
+#[derive(Debug)]
+pub struct Respond {
+    pub key: Lookup,
+    /// The documented success status.
+    pub status: u16,
+    /// The body's model, with the operation's `fields` generators.
+    pub model: Arc<CollectionModel>,
+}
+
+/// A list.
+#[derive(Debug)]
+pub struct List {
+    /// Where the items sit (a JSON pointer; "" is a bare array).
+    pub items: String,
+    /// Where the filtered count goes.
+    pub total: Option<String>,
+    /// Where the next page's token goes.
+    pub next_token: Option<String>,
+    /// Fixed constraints (field = value).
+    pub fixed: BTreeMap<String, Value>,
+    pub filters: Vec<Filter>,
+    pub paging: Paging,
+    pub limit: Option<Limit>,
+    pub sort: Sort,
+    /// The envelope's model (items in an object), for the fields around the items.
+    pub envelope: Option<Arc<CollectionModel>>,
+}
+
+impl List {
+    /// The JSON pointers the list fills itself (items, total, next token).
+    pub fn filled_pointers(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.items.as_str())
+            .chain(self.total.as_deref())
+            .chain(self.next_token.as_deref())
+    }
+}
+
+/// How a client reaches the next page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Paging {
+    /// Everything in one answer.
+    None,
+    /// An opaque token, answered at the list's `next_token` pointer.
+    PageToken { param: String },
+    /// The key of the last item seen (`after`), and optionally of the first (`before`).
+    Cursor {
+        after: String,
+        before: Option<String>,
+    },
+    /// A number of items to skip.
+    Offset { param: String },
+    /// Page numbers, the first one `first`; the page size is the list's limit.
+    Page { param: String, first: u64 },
+}
+
+impl Paging {
+    /// The style's name as the extension spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Paging::None => "none",
+            Paging::PageToken { .. } => "page-token",
+            Paging::Cursor { .. } => "cursor",
+            Paging::Offset { .. } => "offset",
+            Paging::Page { .. } => "page",
+        }
+    }
+}
+
+/// The page-size parameter and its bounds.
+#[derive(Debug, Clone)]
+pub struct Limit {
+    pub param: String,
+    pub default: u64,
+    pub min: Option<u64>,
+    pub max: Option<u64>,
+}
+
+/// The order a list walks.
+#[derive(Debug, Clone)]
+pub enum Sort {
+    /// The dataset's order.
+    Dataset,
+    /// A fixed field and direction.
+    Fixed { field: String, direction: Direction },
+    /// Chosen by the request.
+    Requested(Order),
+}
+
+/// A sort the request chooses: a direction parameter and a field parameter.
+#[derive(Debug, Clone)]
+pub struct Order {
+    pub param: String,
+    pub default: Direction,
+    pub by_param: String,
+    pub by_default: String,
+    pub fields: Vec<String>,
+    /// A deprecated boolean parameter that also sets the direction.
+    pub direction_flag: Option<DirectionFlag>,
+    /// A deprecated field parameter (free text: a value naming no field is ignored).
+    pub deprecated_by: Option<String>,
+}
+
+impl Order {
+    /// Every parameter that can change the order.
+    pub fn params(&self) -> impl Iterator<Item = &str> {
+        [Some(self.param.as_str()), Some(self.by_param.as_str())]
+            .into_iter()
+            .chain([
+                self.direction_flag.as_ref().map(|f| f.param.as_str()),
+                self.deprecated_by.as_deref(),
+            ])
+            .flatten()
+    }
+}
+
+/// A boolean parameter naming a direction for each value.
+#[derive(Debug, Clone)]
+pub struct DirectionFlag {
+    pub param: String,
+    pub when_true: Direction,
+    pub when_false: Direction,
+}
+
+/// A filter: a parameter, the fields it reads (at least one), and what it does.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    pub param: String,
+    pub fields: Vec<String>,
+    pub max_length: Option<usize>,
+    pub op: FilterOp,
+}
+
+/// What a filter does with its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FilterOp {
+    /// The first field equals the value.
+    Equals,
+    /// The value, case-insensitively, in one of the fields; with `words`, each of the first
+    /// N words in one of the fields.
+    Contains { words: Option<usize> },
+    /// A regular expression that matches one of the fields.
+    Regex,
+    /// The first field holds one of the values (all of them when `all_param` is true).
+    AnyOf { all_param: Option<String> },
+}
+
+impl Filter {
+    /// Every parameter the filter reads.
+    pub fn params(&self) -> impl Iterator<Item = &str> {
+        let all = match &self.op {
+            FilterOp::AnyOf { all_param } => all_param.as_deref(),
+            _ => None,
+        };
+        std::iter::once(self.param.as_str()).chain(all)
+    }
+}
+
+/// A boolean parameter that shows `fields`.
+#[derive(Debug, Clone)]
+pub struct Expand {
+    pub param: String,
+    pub fields: Vec<String>,
+}
+
+/// A parameter naming relations to include, each a set of fields.
+#[derive(Debug, Clone)]
+pub struct Include {
+    pub param: String,
+    pub fields: BTreeMap<String, Vec<String>>,
+}

@@ -1,0 +1,487 @@
+//! From an operation's `x-understudy` extension (the file format, declared or written by
+//! inference) to its [`Bound`] behaviour: every cross-check against the rest of the document
+//! (declared parameters, collection fields, pointers into the 200 schema, the parameters each
+//! pagination style needs) happens here, once, while the typed behaviour is built.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use regex::Regex;
+
+use super::behaviour::{
+    Action, Bound, DirectionFlag, Expand, Filter, FilterOp, Include, Limit, List, Lookup, Order,
+    Paging, Respond, Scope, Sort,
+};
+use super::ext::{ActionKind, FilterKind, OperationExt, PageStyle, PaginationExt};
+use super::{Param, ResponseDef};
+use crate::data::CollectionModel;
+use crate::error::{Error, Result};
+
+/// What a resolution reads besides the extension.
+pub(super) struct Context<'a> {
+    pub file: &'a str,
+    /// The operation's location (`paths./x.get`).
+    pub loc: &'a str,
+    pub models: &'a BTreeMap<String, Arc<CollectionModel>>,
+    pub params: &'a [Param],
+    pub responses: &'a [ResponseDef],
+}
+
+impl Context<'_> {
+    fn xloc(&self, at: &str) -> String {
+        if at.is_empty() {
+            format!("{}.x-understudy", self.loc)
+        } else {
+            format!("{}.x-understudy.{at}", self.loc)
+        }
+    }
+
+    fn err(&self, at: &str, message: impl Into<String>) -> Error {
+        Error::spec(self.file, self.xloc(at), message)
+    }
+
+    fn param(&self, name: &str, at: &str) -> Result<String> {
+        if self.params.iter().any(|p| p.name == name) {
+            Ok(name.to_string())
+        } else {
+            Err(self.err(
+                at,
+                format!("'{name}' is not a declared parameter of the operation"),
+            ))
+        }
+    }
+
+    fn pointer(&self, p: &str, at: &str) -> Result<String> {
+        if p.is_empty() || p.starts_with('/') {
+            Ok(p.to_string())
+        } else {
+            Err(self.err(
+                at,
+                format!("'{p}' is not a JSON pointer (it starts with '/')"),
+            ))
+        }
+    }
+
+    fn ok_status(&self, status: &str) -> Option<&ResponseDef> {
+        self.responses.iter().find(|r| r.status == status)
+    }
+}
+
+/// Resolve `x` into the operation's behaviour.
+pub(super) fn resolve(cx: &Context, x: OperationExt) -> Result<Bound> {
+    let model = cx.models.get(&x.collection).ok_or_else(|| {
+        cx.err(
+            "collection",
+            format!(
+                "no collection '{}' in x-understudy.collections",
+                x.collection
+            ),
+        )
+    })?;
+    let field = |path: &str, at: &str| -> Result<String> {
+        if model.node.at_path(path).is_some() {
+            Ok(path.to_string())
+        } else {
+            Err(cx.err(
+                at,
+                format!("'{path}' is not a field of collection '{}'", x.collection),
+            ))
+        }
+    };
+    if x.action != ActionKind::Respond && cx.ok_status("200").is_none() {
+        return Err(Error::spec(
+            cx.file,
+            cx.loc,
+            "an x-understudy operation documents no 200 response",
+        ));
+    }
+    if x.item.is_some() && x.action != ActionKind::Get {
+        return Err(cx.err(
+            "item",
+            "only a get action places its entity with item (a list uses items; a respond \
+             action generates its whole body, with dotted paths in fields)",
+        ));
+    }
+    if !x.fields.is_empty() && x.action != ActionKind::Respond {
+        return Err(cx.err(
+            "fields",
+            "only a respond action generates its body from fields",
+        ));
+    }
+    let scope = match &x.scope {
+        None => None,
+        Some(sc) => {
+            if !cx.models.contains_key(&sc.collection) {
+                return Err(cx.err(
+                    "scope.collection",
+                    format!(
+                        "no collection '{}' in x-understudy.collections",
+                        sc.collection
+                    ),
+                ));
+            }
+            let status = sc.status.unwrap_or(404);
+            if !(400..500).contains(&status) {
+                return Err(cx.err("scope.status", format!("{status} is not a 4xx status")));
+            }
+            Some(Scope {
+                param: cx.param(&sc.param, "scope")?,
+                collection: sc.collection.clone(),
+                status,
+            })
+        }
+    };
+    let expand = x
+        .expand
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            Ok(Expand {
+                param: cx.param(&e.param, &format!("expand[{i}]"))?,
+                fields: e.fields.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let include = match &x.include {
+        None => None,
+        Some(inc) => {
+            for f in inc.fields.values().flatten() {
+                field(f, "include")?;
+            }
+            Some(Include {
+                param: cx.param(&inc.param, "include")?,
+                fields: inc.fields.clone(),
+            })
+        }
+    };
+    let action = match x.action {
+        ActionKind::Get => {
+            let key = lookup(cx, &x)?;
+            fits_200(cx, "item", &key.item, false)?;
+            Action::Get(key)
+        }
+        ActionKind::Respond => {
+            let key = lookup(cx, &x)?;
+            let (status, model) = respond_model(cx, &x)?;
+            Action::Respond(Respond { key, status, model })
+        }
+        ActionKind::List => Action::List(Box::new(list(cx, &x, &field)?)),
+    };
+    Ok(Bound {
+        collection: x.collection,
+        permission: x.permission,
+        scope,
+        expand,
+        include,
+        action,
+    })
+}
+
+/// The pointer `ptr` reaches into the 200 body's schema (an array when `array`): an entity
+/// placed where the schema has nothing would be shown unprojected.
+fn fits_200(cx: &Context, what: &str, ptr: &str, array: bool) -> Result<()> {
+    let Some(node) = cx.ok_status("200").and_then(|r| r.node.as_ref()) else {
+        return Ok(());
+    };
+    let fits = match node.at_pointer(ptr) {
+        Some(n) if array => n.items().is_some(),
+        Some(_) => true,
+        None => false,
+    };
+    if fits {
+        Ok(())
+    } else {
+        Err(cx.err(
+            what,
+            format!(
+                "'{ptr}' does not reach {} in the 200 response's schema",
+                if array { "an array" } else { "anything" }
+            ),
+        ))
+    }
+}
+
+/// The key of a get or respond action.
+fn lookup(cx: &Context, x: &OperationExt) -> Result<Lookup> {
+    let kp = x.key_param.as_deref().ok_or_else(|| {
+        cx.err(
+            "",
+            format!("a {:?} action needs key-param", x.action).to_lowercase(),
+        )
+    })?;
+    let key_pattern = x
+        .key_pattern
+        .as_deref()
+        .map(|p| Regex::new(p).map_err(|e| cx.err("key-pattern", e.to_string())))
+        .transpose()?;
+    Ok(Lookup {
+        key_param: cx.param(kp, "key-param")?,
+        key_pattern,
+        item: cx.pointer(x.item.as_deref().unwrap_or(""), "item")?,
+    })
+}
+
+/// The body model of a `respond` action: its first documented 2xx response's schema, with the
+/// operation's `fields` generators.
+fn respond_model(cx: &Context, x: &OperationExt) -> Result<(u16, Arc<CollectionModel>)> {
+    let (status, node) = cx
+        .responses
+        .iter()
+        .filter_map(|r| {
+            let s = r
+                .status
+                .parse::<u16>()
+                .ok()
+                .filter(|s| (200..300).contains(s))?;
+            Some((s, r.node.as_ref()))
+        })
+        .min_by_key(|(s, _)| *s)
+        .ok_or_else(|| {
+            Error::spec(
+                cx.file,
+                cx.loc,
+                "a respond action documents no 2xx response",
+            )
+        })?;
+    let node = node.ok_or_else(|| {
+        Error::spec(
+            cx.file,
+            cx.loc,
+            format!("the {status} response of a respond action has no JSON schema"),
+        )
+    })?;
+    let model = CollectionModel::for_body(
+        &super::api_name(cx.file),
+        cx.file,
+        &cx.xloc(""),
+        &format!("{}.response", cx.loc),
+        node.clone(),
+        &x.fields,
+        cx.models,
+    )?;
+    Ok((status, Arc::new(model)))
+}
+
+/// A list action.
+fn list(
+    cx: &Context,
+    x: &OperationExt,
+    field: &dyn Fn(&str, &str) -> Result<String>,
+) -> Result<List> {
+    let items = cx.pointer(x.items.as_deref().unwrap_or(""), "items")?;
+    let total = x
+        .total
+        .as_deref()
+        .map(|p| cx.pointer(p, "total"))
+        .transpose()?;
+    let next_token = x
+        .next_token
+        .as_deref()
+        .map(|p| cx.pointer(p, "next-token"))
+        .transpose()?;
+    fits_200(cx, "items", &items, true)?;
+    if items.is_empty() && (total.is_some() || next_token.is_some()) {
+        return Err(cx.err(
+            "",
+            "a bare-array list (items \"\") has no room for total or next-token",
+        ));
+    }
+    let mut fixed = BTreeMap::new();
+    for (f, v) in &x.where_ {
+        fixed.insert(field(f, "where")?, v.clone());
+    }
+    let filters = x
+        .filters
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let at = format!("filters[{i}]");
+            let op = match (f.kind, f.words) {
+                (FilterKind::Contains, Some(0)) => {
+                    return Err(cx.err(
+                        &format!("{at}.words"),
+                        "words is the number of words kept: at least 1",
+                    ));
+                }
+                (FilterKind::Contains, words) => FilterOp::Contains { words },
+                (kind, Some(_)) => {
+                    return Err(cx.err(
+                        &format!("{at}.words"),
+                        format!("words applies to contains filters, not {kind:?}"),
+                    ));
+                }
+                (FilterKind::Equals, None) => FilterOp::Equals,
+                (FilterKind::Regex, None) => FilterOp::Regex,
+                (FilterKind::AnyOf, None) => FilterOp::AnyOf {
+                    all_param: f
+                        .all_param
+                        .as_deref()
+                        .map(|a| cx.param(a, &at))
+                        .transpose()?,
+                },
+            };
+            if f.all_param.is_some() && !matches!(op, FilterOp::AnyOf { .. }) {
+                cx.param(f.all_param.as_deref().unwrap_or_default(), &at)?;
+            }
+            let fields = f
+                .field
+                .iter()
+                .chain(&f.fields)
+                .map(|name| field(name, &at))
+                .collect::<Result<Vec<_>>>()?;
+            if fields.is_empty() {
+                return Err(cx.err(&at, "names no field"));
+            }
+            Ok(Filter {
+                param: cx.param(&f.param, &at)?,
+                fields,
+                max_length: f.max_length,
+                op,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let (paging, limit, sort) = match &x.pagination {
+        None => (Paging::None, None, Sort::Dataset),
+        Some(p) => pagination(cx, x, p, field)?,
+    };
+    let envelope = match cx.ok_status("200").and_then(|r| r.node.clone()) {
+        Some(node) if !items.is_empty() => Some(Arc::new(CollectionModel::for_body(
+            &super::api_name(cx.file),
+            cx.file,
+            cx.loc,
+            &format!("{}.envelope", cx.loc),
+            node,
+            &BTreeMap::new(),
+            cx.models,
+        )?)),
+        _ => None,
+    };
+    Ok(List {
+        items,
+        total,
+        next_token,
+        fixed,
+        filters,
+        paging,
+        limit,
+        sort,
+        envelope,
+    })
+}
+
+/// A list's pagination: the style with the parameters it needs, the page size, the order.
+fn pagination(
+    cx: &Context,
+    x: &OperationExt,
+    p: &PaginationExt,
+    field: &dyn Fn(&str, &str) -> Result<String>,
+) -> Result<(Paging, Option<Limit>, Sort)> {
+    let limit = p
+        .limit
+        .as_ref()
+        .map(|l| {
+            Ok(Limit {
+                param: cx.param(&l.param, "pagination.limit")?,
+                default: l.default,
+                min: l.min,
+                max: l.max,
+            })
+        })
+        .transpose()?;
+    let sort = match (&p.order, &p.sort) {
+        (Some(o), _) => {
+            for f in &o.fields {
+                field(f, "pagination.order.fields")?;
+            }
+            if !o.fields.contains(&o.by_default) {
+                return Err(cx.err(
+                    "pagination.order.by-default",
+                    format!("'{}' is not one of the order fields", o.by_default),
+                ));
+            }
+            let deprecated = o.deprecated.as_ref();
+            Sort::Requested(Order {
+                param: cx.param(&o.param, "pagination.order")?,
+                default: o.default,
+                by_param: cx.param(&o.by_param, "pagination.order")?,
+                by_default: o.by_default.clone(),
+                fields: o.fields.clone(),
+                direction_flag: deprecated.and_then(|d| d.direction_flag.as_ref()).map(|f| {
+                    DirectionFlag {
+                        param: f.param.clone(),
+                        when_true: f.when_true,
+                        when_false: f.when_false,
+                    }
+                }),
+                deprecated_by: deprecated.and_then(|d| d.by_param.clone()),
+            })
+        }
+        (None, Some(s)) => Sort::Fixed {
+            field: field(&s.field, "pagination.sort")?,
+            direction: s.direction,
+        },
+        (None, None) => Sort::Dataset,
+    };
+    // Parameters named by a part the style does not use are still checked: a typo is an error.
+    if let Some(t) = &p.token {
+        cx.param(&t.param, "pagination.token")?;
+    }
+    if let Some(c) = &p.cursor {
+        for name in c.after.iter().chain(&c.before) {
+            cx.param(name, "pagination.cursor")?;
+        }
+    }
+    if let Some(o) = &p.offset {
+        cx.param(&o.param, "pagination.offset")?;
+    }
+    if let Some(pg) = &p.page {
+        cx.param(&pg.param, "pagination.page")?;
+    }
+    let needs = |what: &str| {
+        cx.err(
+            "pagination",
+            format!("the {:?} style needs {what}", p.style),
+        )
+    };
+    let paging = match p.style {
+        PageStyle::None => Paging::None,
+        PageStyle::PageToken => {
+            let t = p.token.as_ref().ok_or_else(|| needs("token"))?;
+            if x.next_token.is_none() {
+                return Err(needs("next-token (the pointer to the next page's token)"));
+            }
+            Paging::PageToken {
+                param: t.param.clone(),
+            }
+        }
+        PageStyle::Cursor => {
+            let c = p.cursor.as_ref();
+            let after = c
+                .and_then(|c| c.after.clone())
+                .ok_or_else(|| needs("cursor"))?;
+            Paging::Cursor {
+                after,
+                before: c.and_then(|c| c.before.clone()),
+            }
+        }
+        PageStyle::Offset => Paging::Offset {
+            param: p
+                .offset
+                .as_ref()
+                .ok_or_else(|| needs("offset"))?
+                .param
+                .clone(),
+        },
+        PageStyle::Page => {
+            let pg = p.page.as_ref().ok_or_else(|| needs("page"))?;
+            if limit.is_none() {
+                return Err(needs("limit (the page size)"));
+            }
+            Paging::Page {
+                param: pg.param.clone(),
+                first: pg.first,
+            }
+        }
+    };
+    Ok((paging, limit, sort))
+}
