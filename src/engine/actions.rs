@@ -190,7 +190,20 @@ impl Engine {
                 Ok(Response::bytes(*status, body))
             }
             Action::List(list) => {
-                let out = query::list(&view, list, &params, self.seed, bad)?;
+                // A value the list cannot use (a made-up page token, an unknown sort field)
+                // is refused where the operation documents that status; otherwise that
+                // parameter is left out, as a parameter that does not parse is.
+                let mut params = params;
+                let out = loop {
+                    match query::list(&view, list, &params, self.seed, bad) {
+                        Ok(out) => break out,
+                        Err(e) if lenient(&e) => match e.param.as_ref() {
+                            Some(p) if params.remove(p).is_some() => {}
+                            _ => return Err(e),
+                        },
+                        Err(e) => return Err(e),
+                    }
+                };
                 let items_ptr = list.items.as_str();
                 let item_node = ok_node
                     .and_then(|n| n.at_pointer(items_ptr))

@@ -128,7 +128,7 @@ impl Page {
 fn is_page_field(k: &str) -> bool {
     matches!(
         k.to_ascii_lowercase().replace('_', "").as_str(),
-        "hasmore" | "hasnextpage" | "hasnext" | "firstid" | "lastid"
+        "hasmore" | "hasnextpage" | "hasnext" | "done" | "firstid" | "lastid"
     )
 }
 
@@ -202,6 +202,10 @@ fn describe(
         match lower.as_str() {
             "hasmore" | "hasnextpage" | "hasnext" | "more" if v.is_boolean() => {
                 *v = Value::Bool(page.more);
+            }
+            // The other way round: the page is the last one.
+            "done" | "islastpage" | "lastpage" if v.is_boolean() => {
+                *v = Value::Bool(!page.more);
             }
             "firstid" if key_like || nullable => match &page.first_key {
                 Some(f) => *v = Value::String(f.clone()),

@@ -398,3 +398,85 @@ components:
     assert_eq!(r.json()["data"].as_array().unwrap().len(), 3);
     assert_eq!(r.json()["has_more"], true);
 }
+
+#[test]
+fn done_and_iterator_walk_every_item_once() {
+    // `{results, done, iterator}` with an `iterator` parameter: an opaque token, and a flag that
+    // says the page is the last.
+    let s = library();
+    let mut url = format!("{}/loans?limit=8", s.base);
+    let mut seen = std::collections::BTreeSet::new();
+    let mut pages = 0;
+    loop {
+        let r = request("GET", &url, &[BEARER]);
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let v = r.json();
+        for it in v["results"].as_array().unwrap() {
+            let id = it["id"].as_str().unwrap().to_string();
+            assert!(id.starts_with("ln_") && id.len() == 23, "{id}");
+            assert!(seen.insert(id), "twice: {it}");
+        }
+        pages += 1;
+        assert!(pages < 20);
+        if v["done"] == true {
+            assert!(
+                v["iterator"].is_null(),
+                "the last page has no iterator: {v}"
+            );
+            break;
+        }
+        assert_eq!(v["done"], false, "{v}");
+        let it = v["iterator"]
+            .as_str()
+            .expect("a page that is not the last resumes");
+        url = format!("{}/loans?limit=8&iterator={it}", s.base);
+    }
+    assert_eq!((seen.len(), pages), (30, 4));
+    // A made-up iterator is not a position.
+    let bad = request("GET", &format!("{}/loans?iterator=xyz", s.base), &[BEARER]);
+    assert_eq!(
+        bad.status, 200,
+        "no 400 documented: the parameter is left out"
+    );
+    assert_eq!(bad.json()["results"].as_array().unwrap().len(), 20);
+}
+
+#[test]
+fn max_id_and_since_id_page_like_a_timeline() {
+    // `max_id` (older than) is the cursor the Link header's next page uses; `since_id` (newer
+    // than) reads back towards the start.
+    let s = library();
+    let mut url = Some(format!("{}/notes?limit=12", s.base));
+    let mut order = Vec::new();
+    while let Some(u) = url {
+        let r = request("GET", &u, &[BEARER]);
+        assert_eq!(r.status, 200, "{u}");
+        for n in r.json().as_array().unwrap() {
+            order.push(n["id"].as_str().unwrap().to_string());
+        }
+        url = next_link(&r);
+        if let Some(next) = &url {
+            assert!(next.contains("max_id="), "{next}");
+        }
+        assert!(order.len() <= 30);
+    }
+    assert_eq!(order.len(), 30);
+    let unique: std::collections::BTreeSet<&String> = order.iter().collect();
+    assert_eq!(unique.len(), 30);
+    let newer = request(
+        "GET",
+        &format!("{}/notes?since_id={}", s.base, order[5]),
+        &[BEARER],
+    )
+    .json();
+    let newer: Vec<&str> = newer
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        newer,
+        order[..5].iter().map(String::as_str).collect::<Vec<_>>()
+    );
+}

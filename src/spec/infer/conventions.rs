@@ -39,11 +39,17 @@ pub(super) const NAMES: Conventions = Conventions {
     key_fields: &["id", "sid"],
     key_suffixes: &["_id", "Id", "ID", "Sid"],
     item_arrays: &["data", "items", "results"],
-    after: &["after", "starting_after"],
-    before: &["before", "ending_before"],
+    after: &["after", "starting_after", "max_id"],
+    before: &["before", "ending_before", "since_id"],
     offset: &["offset"],
     page: &["page", "page_number", "pagenumber"],
-    page_token: &["page_token", "pagetoken", "cursor", "next_page_token"],
+    page_token: &[
+        "page_token",
+        "pagetoken",
+        "cursor",
+        "next_page_token",
+        "iterator",
+    ],
     page_size: &[
         "limit",
         "page_size",
@@ -59,6 +65,7 @@ pub(super) const NAMES: Conventions = Conventions {
         "next_cursor",
         "next_page",
         "next",
+        "iterator",
     ],
     total: &["total_count", "total", "count"],
 };

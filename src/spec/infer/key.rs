@@ -204,7 +204,12 @@ fn indexed_template(
         "" => "key",
         w => w,
     };
-    let min = min.unwrap_or(0);
+    // A pattern's own shortest match counts as a minimum length (`^[0-9]{18}$`).
+    let shortest = pattern
+        .and_then(crate::spec::schema::parse_pattern)
+        .and_then(|h| h.properties().minimum_len())
+        .map_or(0, |n| n as u64);
+    let min = min.unwrap_or(0).max(shortest);
     for head in [format!("{word}-"), format!("{word}_"), String::new()] {
         let pad = min.saturating_sub(head.len() as u64).max(1);
         if pad > MAX_PAD {
@@ -345,16 +350,22 @@ mod tests {
             ),
             Some(Some(json!({"template": "thing-code_{index}"})))
         );
-        // Eleven lowercase letters and digits: about 57 bits, not enough.
+        // Eleven lowercase letters and digits: about 57 bits, not enough to draw them; an
+        // index padded to the pattern's length fits.
         assert_eq!(
             generator("id", json!({"type": "string", "pattern": "^[a-z0-9]{11}$"})),
-            None
+            Some(Some(json!({"template": "{index:11}"})))
         );
         assert_eq!(
             generator(
                 "id",
                 json!({"type": "string", "pattern": "^id-[a-z0-9]{8,}$"})
             ),
+            Some(Some(json!({"template": "id-{index:8}"})))
+        );
+        // Letters only: no index fits.
+        assert_eq!(
+            generator("id", json!({"type": "string", "pattern": "^[a-z]{11}$"})),
             None
         );
     }
