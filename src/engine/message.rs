@@ -61,6 +61,16 @@ pub struct Response {
     pub delay: Option<std::time::Duration>,
     /// Close the connection instead of answering (scenario rules).
     pub drop: bool,
+    /// Which operation answered (for the checks layered around the handler).
+    pub answered: Option<Answered>,
+}
+
+/// The operation that answered a request: its mount, its index, the variant it answered in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answered {
+    pub mount: usize,
+    pub op: usize,
+    pub variant: Option<String>,
 }
 
 impl Response {
@@ -72,6 +82,7 @@ impl Response {
             body,
             delay: None,
             drop: false,
+            answered: None,
         }
     }
 
@@ -83,6 +94,7 @@ impl Response {
             body: Bytes::from(serde_json::to_vec(body).unwrap_or_default()),
             delay: None,
             drop: false,
+            answered: None,
         }
     }
 }

@@ -9,10 +9,11 @@ mod message;
 mod paging;
 pub mod render;
 mod route;
+pub mod service;
 
 use crate::sync::lock;
-pub use message::{Request, Response};
-use route::{Route, Routed};
+pub use message::{Answered, Request, Response};
+use route::Route;
 
 use std::collections::BTreeMap;
 use std::hash::Hasher;
@@ -419,47 +420,61 @@ impl Engine {
         scenario_mod::check::check(sc, &api.api, self, self.seed)
     }
 
-    /// With `--strict`: a response that breaks the contract is logged and replaced by a 500.
-    fn strict_check(
+    /// With `--strict`: the response of the operation that answered, checked against its
+    /// contract (body, and documented required headers). `None` when it keeps the contract
+    /// (or nothing is checked); otherwise the 500 that replaces it, the violation logged.
+    pub fn enforce(
         &self,
-        c: &Contract,
-        api: &Api,
-        r: &Routed,
         req: &Request,
-        resp: Response,
+        status: u16,
+        headers: &dyn Fn(&str) -> bool,
+        body: &[u8],
+        answered: &Answered,
         request_id: &str,
-    ) -> Response {
-        let mut problems = c.check(api, r.op_index, resp.status, &resp.body);
-        if let Some(def) = r.op.response(resp.status) {
+    ) -> Option<Response> {
+        let m = self.mounts.get(answered.mount)?;
+        let (c, api) = match &answered.variant {
+            Some(name) => {
+                let v = m.variants.get(name)?;
+                (v.contract.as_ref()?, &v.variant.api)
+            }
+            None => (m.contract.as_ref()?, &m.api),
+        };
+        let mut problems = c.check(api, answered.op, status, body);
+        if let Some(def) = m
+            .api
+            .operations
+            .get(answered.op)
+            .and_then(|o| o.response(status))
+        {
             for h in &def.required_headers {
-                if !resp.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(h)) {
+                if !headers(&h.to_ascii_lowercase()) {
                     problems.push(format!("the documented header {h} is missing"));
                 }
             }
         }
         if problems.is_empty() {
-            return resp;
+            return None;
         }
         tracing::error!(
             "contract violation: {} {}?{} -> {}: {}",
             req.method,
             req.path,
             req.query,
-            resp.status,
+            status,
             problems.join("; ")
         );
-        error_response(
-            &r.mount.api,
+        Some(error_response(
+            &m.api,
             &ApiError::new(
                 500,
                 format!(
-                    "understudy --strict: the response ({}) would break the contract: {}",
-                    resp.status,
+                    "understudy --strict: the response ({status}) would break the contract: {}",
                     problems.join("; ")
                 ),
             ),
             request_id,
-        )
+        ))
     }
 
     /// Compute every column and sort order of every dataset now, so that no request pays for
@@ -554,8 +569,31 @@ impl Engine {
         }
     }
 
-    /// Answer a request. Never panics on any input.
+    /// Answer a request, with the checks the server layers around [`Engine::answer`]
+    /// (`--strict`) applied in place: for tools and tests that call the engine directly.
     pub fn handle(&self, req: &Request) -> Response {
+        let resp = self.answer(req);
+        let Some(answered) = &resp.answered else {
+            return resp;
+        };
+        let has = |h: &str| resp.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(h));
+        let request_id = resp
+            .headers
+            .iter()
+            .find(|(k, _)| k == "x-request-id")
+            .map_or("", |(_, v)| v.as_str());
+        match self.enforce(req, resp.status, &has, &resp.body, answered, request_id) {
+            Some(mut replaced) => {
+                (replaced.delay, replaced.drop) = (resp.delay, resp.drop);
+                replaced
+            }
+            None => resp,
+        }
+    }
+
+    /// Answer a request, as the operation (or the admin API, or a scenario) would: no
+    /// `--strict` check (see [`Engine::enforce`]). Never panics on any input.
+    pub fn answer(&self, req: &Request) -> Response {
         if req
             .path
             .strip_prefix(admin::PREFIX)
@@ -666,13 +704,15 @@ impl Engine {
                         }
                     }
                 }
-                let contract = match r.variant {
-                    Some(v) => v.contract.as_ref().map(|c| (c, &v.variant.api)),
-                    None => r.mount.contract.as_ref().map(|c| (c, &r.mount.api)),
-                };
-                if let Some((c, api)) = contract {
-                    resp = self.strict_check(c, api, &r, req, resp, request_id);
-                }
+                resp.answered = Some(Answered {
+                    mount: self
+                        .mounts
+                        .iter()
+                        .position(|m| std::ptr::eq(m, r.mount))
+                        .unwrap_or(usize::MAX),
+                    op: r.op_index,
+                    variant: r.variant.map(|v| v.variant.name.clone()),
+                });
                 if let Some(x) = &rule {
                     if x.status.is_none() {
                         resp.headers.extend(

@@ -1,5 +1,6 @@
 //! The HTTP server: hyper on tokio, HTTP/1.1 and HTTP/2 (cleartext). This is the only module
-//! that sees hyper; it converts to and from the engine's own request and response types.
+//! that sees hyper; it reads each request whole (within the limits below) and hands it, as an
+//! `http::Request<Bytes>`, to the engine's layered tower service ([`crate::engine::service`]).
 //!
 //! What it guards against, so that no client can knock the server over:
 //! - slow or stalled clients: a time limit on each request's head and body, on idle keep-alive
@@ -11,8 +12,8 @@
 //! - oversized or malformed input: bodies over 1 MiB (413), a body that is not valid HTTP
 //!   framing (400), an over-long target (414) or header block (431), all in the API's shape;
 //! - expensive requests: list scans over large collections run on blocking threads, at most
-//!   `max_scans` at once, so cheap requests never wait behind them;
-//! - a handler panic (a bug): a 500, never a dead server.
+//!   `max_scans` at once, so cheap requests never wait behind them (the service does this);
+//! - a handler panic (a bug): a 500, never a dead server (the service does this too).
 //!
 //! Shutdown is graceful: the listener closes, in-flight requests finish (up to a deadline),
 //! idle connections close.
@@ -32,11 +33,13 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore, watch};
+use tower::ServiceExt;
 
 pub use conn::Timeouts;
 use conn::{Activity, Watched};
 
-use crate::engine::{Engine, Request, Response};
+use crate::engine::service::{self, Pacing, Strict};
+use crate::engine::{Engine, Response};
 use crate::error::{Error, Result};
 
 /// Largest request body accepted.
@@ -83,7 +86,8 @@ pub struct Server {
 struct Shared {
     engine: Arc<Engine>,
     opts: Options,
-    scans: Arc<Semaphore>,
+    /// The request path: the engine's handler with its layers.
+    service: Strict<service::Handler>,
     /// Connections alive, and a signal each time one ends.
     live: AtomicUsize,
     ended: Notify,
@@ -129,7 +133,7 @@ impl Server {
     /// requests finish (up to the grace period) and close every connection.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
         let shared = Arc::new(Shared {
-            scans: Arc::new(Semaphore::new(self.opts.max_scans.max(1))),
+            service: service::stack(self.engine.clone(), self.opts.max_scans),
             engine: self.engine,
             opts: self.opts,
             live: AtomicUsize::new(0),
@@ -350,60 +354,34 @@ async fn handle(shared: &Arc<Shared>, req: hyper::Request<Incoming>) -> Answer {
     };
     // HEAD is answered as GET, without the body.
     let head = parts.method == hyper::Method::HEAD;
-    let method = if head {
-        "GET".to_string()
-    } else {
-        parts.method.as_str().to_string()
-    };
-    let mut headers: Vec<(String, String)> = parts
-        .headers
-        .iter()
-        .map(|(k, v)| {
-            let v = match v.to_str() {
-                Ok(text) => text.to_string(),
-                Err(_) => String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            };
-            (k.as_str().to_string(), v)
-        })
-        .collect();
-    // HTTP/2 carries the host in the :authority pseudo-header, which hyper keeps in the URI.
-    if !parts.headers.contains_key(hyper::header::HOST)
-        && let Some(a) = parts.uri.authority()
-    {
-        headers.push(("host".into(), a.as_str().to_string()));
+    let mut parts = parts;
+    if head {
+        parts.method = hyper::Method::GET;
     }
-    let ours = Request {
-        method,
-        path,
-        query: parts.uri.query().unwrap_or("").to_string(),
-        headers,
-        body,
+    let req = http::Request::from_parts(parts, body);
+    let resp = match shared.service.clone().oneshot(req).await {
+        Ok(r) => r,
+        Err(never) => match never {},
     };
-    let resp = if engine.may_scan(&ours) {
-        // A scan over a large collection: on a blocking thread, a bounded number at once.
-        let permit = shared.scans.clone().acquire_owned().await.ok();
-        let e = engine.clone();
-        let r = tokio::task::spawn_blocking(move || {
-            let resp = answer(&e, &ours);
-            drop(permit);
-            resp
-        })
-        .await;
-        r.unwrap_or_else(|_| Response::json(500, &serde_json::json!({"error": "internal error"})))
+    let pacing = resp
+        .extensions()
+        .get::<Pacing>()
+        .copied()
+        .unwrap_or_default();
+    let (mut parts, body) = resp.into_parts();
+    parts.extensions.clear();
+    let body = if head {
+        parts
+            .headers
+            .insert(hyper::header::CONTENT_LENGTH, body.len().into());
+        Bytes::new()
     } else {
-        answer(engine, &ours)
+        body
     };
-    let (delay, drop) = (resp.delay, resp.drop);
-    (to_hyper(resp, head), delay, drop)
-}
-
-/// The engine's answer; a panic (a bug) becomes a 500 in the API's shape.
-fn answer(engine: &Engine, req: &Request) -> Response {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.handle(req))).unwrap_or_else(
-        |_| {
-            tracing::error!("handler panicked on {} {}", req.method, req.path);
-            engine.error_for_path(&req.path, 500, "internal error")
-        },
+    (
+        hyper::Response::from_parts(parts, Full::new(body)),
+        pacing.delay,
+        pacing.drop,
     )
 }
 

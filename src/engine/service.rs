@@ -1,0 +1,297 @@
+//! The request path as tower services over the `http` crate's types, so that the server (and
+//! anything else that speaks `tower`) sees one `Service<http::Request<Bytes>>`:
+//!
+//! - [`Handler`] answers with the engine, off the async workers when the answer may scan a
+//!   large collection (a bounded number of such scans at once), and turns a panic (a bug) into
+//!   a 500 in the API's shape;
+//! - [`StrictLayer`] wraps a service with `--strict`: an answer that would break its
+//!   operation's contract is logged and replaced by a 500.
+//!
+//! Checks that hold for every answer (the journal and metrics to come) belong here as layers,
+//! not inside the handler. A response carries what the layers and the server need in its
+//! extensions: [`Answered`] (which operation answered) and [`Pacing`] (a scenario's delay or
+//! dropped connection).
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::Semaphore;
+use tower::{Layer, Service};
+
+use super::{Answered, Engine, Request, Response};
+
+/// A request as the services take it.
+pub type HttpRequest = http::Request<Bytes>;
+/// A response as the services give it.
+pub type HttpResponse = http::Response<Bytes>;
+/// The future every service here returns.
+pub type Answer = Pin<Box<dyn Future<Output = Result<HttpResponse, Infallible>> + Send>>;
+
+/// How a scenario asked the answer to be delivered (a response extension).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pacing {
+    /// Wait this long before answering.
+    pub delay: Option<Duration>,
+    /// Close the connection instead of answering.
+    pub drop: bool,
+}
+
+/// The engine's own request, from an `http` request: lower-case header names, values that are
+/// not UTF-8 read lossily, the HTTP/2 `:authority` as `host` where there is no `Host` header.
+pub fn request_of(req: HttpRequest) -> Request {
+    let (parts, body) = req.into_parts();
+    let mut headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            let v = match v.to_str() {
+                Ok(text) => text.to_string(),
+                Err(_) => String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            };
+            (k.as_str().to_string(), v)
+        })
+        .collect();
+    if !parts.headers.contains_key(http::header::HOST)
+        && let Some(a) = parts.uri.authority()
+    {
+        headers.push(("host".into(), a.as_str().to_string()));
+    }
+    Request {
+        method: parts.method.as_str().to_string(),
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().unwrap_or("").to_string(),
+        headers,
+        body,
+    }
+}
+
+/// An `http` response from the engine's, with [`Answered`] and [`Pacing`] as extensions. A
+/// header the `http` crate refuses is left out rather than failing the answer.
+pub fn response_of(r: Response) -> HttpResponse {
+    let mut out = http::Response::new(r.body);
+    *out.status_mut() =
+        http::StatusCode::from_u16(r.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    for (k, v) in &r.headers {
+        if let (Ok(k), Ok(v)) = (
+            http::HeaderName::from_bytes(k.as_bytes()),
+            http::HeaderValue::from_str(v),
+        ) {
+            out.headers_mut().append(k, v);
+        }
+    }
+    out.extensions_mut().insert(Pacing {
+        delay: r.delay,
+        drop: r.drop,
+    });
+    if let Some(a) = r.answered {
+        out.extensions_mut().insert(a);
+    }
+    out
+}
+
+/// The innermost service: the engine's answer.
+#[derive(Clone)]
+pub struct Handler {
+    engine: Arc<Engine>,
+    /// Permits for answers that may scan a large collection.
+    scans: Arc<Semaphore>,
+}
+
+impl Handler {
+    /// A handler running at most `max_scans` large scans at once.
+    pub fn new(engine: Arc<Engine>, max_scans: usize) -> Self {
+        Handler {
+            engine,
+            scans: Arc::new(Semaphore::new(max_scans.max(1))),
+        }
+    }
+}
+
+/// The engine's answer; a panic (a bug) becomes a 500 in the API's shape.
+fn answer(engine: &Engine, req: &Request) -> Response {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.answer(req))).unwrap_or_else(
+        |_| {
+            tracing::error!("handler panicked on {} {}", req.method, req.path);
+            engine.error_for_path(&req.path, 500, "internal error")
+        },
+    )
+}
+
+impl Service<HttpRequest> for Handler {
+    type Response = HttpResponse;
+    type Error = Infallible;
+    type Future = Answer;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: HttpRequest) -> Answer {
+        let req = request_of(req);
+        if !self.engine.may_scan(&req) {
+            let resp = response_of(answer(&self.engine, &req));
+            return Box::pin(std::future::ready(Ok(resp)));
+        }
+        // A scan over a large collection: on a blocking thread, a bounded number at once, so
+        // that one expensive query does not stall the cheap ones.
+        let (engine, scans) = (self.engine.clone(), self.scans.clone());
+        Box::pin(async move {
+            let permit = scans.acquire_owned().await.ok();
+            let e = engine.clone();
+            let path = req.path.clone();
+            let r = tokio::task::spawn_blocking(move || {
+                let resp = answer(&e, &req);
+                drop(permit);
+                resp
+            })
+            .await
+            .unwrap_or_else(|_| engine.error_for_path(&path, 500, "internal error"));
+            Ok(response_of(r))
+        })
+    }
+}
+
+/// `--strict` around a service: each answer of an operation is checked against its contract.
+#[derive(Clone)]
+pub struct StrictLayer {
+    engine: Arc<Engine>,
+}
+
+impl StrictLayer {
+    pub fn new(engine: Arc<Engine>) -> Self {
+        StrictLayer { engine }
+    }
+}
+
+impl<S> Layer<S> for StrictLayer {
+    type Service = Strict<S>;
+
+    fn layer(&self, inner: S) -> Strict<S> {
+        Strict {
+            engine: self.engine.clone(),
+            inner,
+        }
+    }
+}
+
+/// The service [`StrictLayer`] makes.
+#[derive(Clone)]
+pub struct Strict<S> {
+    engine: Arc<Engine>,
+    inner: S,
+}
+
+impl<S> Service<HttpRequest> for Strict<S>
+where
+    S: Service<HttpRequest, Response = HttpResponse, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = HttpResponse;
+    type Error = Infallible;
+    type Future = Answer;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: HttpRequest) -> Answer {
+        // What a violation's log line names.
+        let seen = Request {
+            method: req.method().as_str().to_string(),
+            path: req.uri().path().to_string(),
+            query: req.uri().query().unwrap_or("").to_string(),
+            ..Request::default()
+        };
+        let engine = self.engine.clone();
+        let fut = self.inner.call(req);
+        Box::pin(async move {
+            let resp = fut.await?;
+            let Some(answered) = resp.extensions().get::<Answered>() else {
+                return Ok(resp);
+            };
+            let headers = resp.headers();
+            let has = |h: &str| headers.contains_key(h);
+            let request_id = headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            let status = resp.status().as_u16();
+            match engine.enforce(&seen, status, &has, resp.body(), answered, request_id) {
+                None => Ok(resp),
+                Some(mut replaced) => {
+                    let pacing = resp.extensions().get::<Pacing>().copied();
+                    if let Some(p) = pacing {
+                        (replaced.delay, replaced.drop) = (p.delay, p.drop);
+                    }
+                    Ok(response_of(replaced))
+                }
+            }
+        })
+    }
+}
+
+/// The request path the server runs: the handler, with `--strict` layered around it when the
+/// engine was built with it (the layer finds nothing to check otherwise).
+pub fn stack(engine: Arc<Engine>, max_scans: usize) -> Strict<Handler> {
+    StrictLayer::new(engine.clone()).layer(Handler::new(engine, max_scans))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_http_request_reads_as_the_engines_own() {
+        let req = http::Request::builder()
+            .method("POST")
+            .uri("http://api.example:8080/v1/things?limit=2&x=%20")
+            .header("X-Thing", b"caf\xc3\xa9".as_slice())
+            .header("X-Raw", http::HeaderValue::from_bytes(b"a\xffb").unwrap())
+            .body(Bytes::from_static(b"{}"))
+            .unwrap();
+        let r = request_of(req);
+        assert_eq!(
+            (r.method.as_str(), r.path.as_str(), r.query.as_str()),
+            ("POST", "/v1/things", "limit=2&x=%20")
+        );
+        assert_eq!(r.header_value("x-thing"), Some("café"));
+        assert_eq!(r.header_value("x-raw"), Some("a\u{fffd}b"));
+        // No Host header: the URI's authority stands in for it (HTTP/2's :authority).
+        assert_eq!(r.header_value("host"), Some("api.example:8080"));
+        assert_eq!(&r.body[..], b"{}");
+    }
+
+    #[test]
+    fn a_response_carries_its_pacing_and_operation_as_extensions() {
+        let mut r = Response::bytes(201, Bytes::from_static(b"[]"));
+        r.headers.push(("x-ok".into(), "1".into()));
+        r.headers.push(("bad name".into(), "dropped".into()));
+        r.delay = Some(Duration::from_millis(5));
+        r.answered = Some(Answered {
+            mount: 1,
+            op: 2,
+            variant: None,
+        });
+        let h = response_of(r);
+        assert_eq!(h.status(), 201);
+        assert_eq!(h.headers()["x-ok"], "1");
+        assert_eq!(
+            h.headers().len(),
+            2,
+            "content-type and x-ok; the bad name is left out"
+        );
+        assert_eq!(
+            h.extensions().get::<Pacing>(),
+            Some(&Pacing {
+                delay: Some(Duration::from_millis(5)),
+                drop: false
+            })
+        );
+        assert_eq!(h.extensions().get::<Answered>().map(|a| a.op), Some(2));
+    }
+}
