@@ -464,7 +464,7 @@ impl Engine {
             status,
             problems.join("; ")
         );
-        Some(error_response(
+        let mut r = error_response(
             &m.api,
             &ApiError::new(
                 500,
@@ -474,7 +474,12 @@ impl Engine {
                 ),
             ),
             request_id,
-        ))
+        );
+        if !request_id.is_empty() {
+            r.headers
+                .push(("x-request-id".into(), request_id.to_string()));
+        }
+        Some(r)
     }
 
     /// Compute every column and sort order of every dataset now, so that no request pays for

@@ -128,7 +128,14 @@ impl Page {
 fn is_page_field(k: &str) -> bool {
     matches!(
         k.to_ascii_lowercase().replace('_', "").as_str(),
-        "hasmore" | "hasnextpage" | "hasnext" | "done" | "firstid" | "lastid"
+        "hasmore"
+            | "hasnextpage"
+            | "hasnext"
+            | "done"
+            | "islastpage"
+            | "lastpage"
+            | "firstid"
+            | "lastid"
     )
 }
 

@@ -221,7 +221,19 @@ where
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
             let status = resp.status().as_u16();
-            match engine.enforce(&seen, status, &has, resp.body(), answered, request_id) {
+            // A panic in the check (a bug) is a 500 too, never a dropped connection.
+            let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                engine.enforce(&seen, status, &has, resp.body(), answered, request_id)
+            }))
+            .unwrap_or_else(|_| {
+                tracing::error!(
+                    "the --strict check panicked on {} {}",
+                    seen.method,
+                    seen.path
+                );
+                Some(engine.error_for_path(&seen.path, 500, "internal error"))
+            });
+            match checked {
                 None => Ok(resp),
                 Some(mut replaced) => {
                     let pacing = resp.extensions().get::<Pacing>().copied();

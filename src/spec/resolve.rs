@@ -154,6 +154,11 @@ pub(super) fn resolve(cx: &Context, x: OperationExt) -> Result<Bound> {
             })
         }
     };
+    if x.action == ActionKind::List
+        && let Some(p) = &x.key_pattern
+    {
+        Regex::new(p).map_err(|e| cx.err("key-pattern", e.to_string()))?;
+    }
     let action = match x.action {
         ActionKind::Get => {
             let key = lookup(cx, &x)?;
@@ -388,6 +393,9 @@ fn pagination(
             })
         })
         .transpose()?;
+    if let Some(s) = &p.sort {
+        field(&s.field, "pagination.sort")?;
+    }
     let sort = match (&p.order, &p.sort) {
         (Some(o), _) => {
             for f in &o.fields {

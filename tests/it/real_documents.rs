@@ -193,3 +193,83 @@ fn every_operation_of_every_real_document_answers_a_documented_status_that_valid
     }
     eprintln!("{}", report.join("\n"));
 }
+
+#[test]
+fn every_inferred_list_of_every_real_document_walks_once_and_agrees_with_its_detail() {
+    // `understudy verify` against understudy serving each document: every page walk sees each
+    // item once, in the same order at two page sizes, within the page size, with the total
+    // where one is shown, and sampled items' details show what the list showed. Operations
+    // whose inferred action fell back to their schema are not a collection, and not checked.
+    use understudy::verify::{self, Kind, Options};
+    let Some(dir) = fixtures() else { return };
+    let mut report = Vec::new();
+    for name in DOCUMENTS {
+        let api = understudy::spec::load_file(&dir.join(name)).expect("loads");
+        let s = support::start_with(vec![api], support::default_config());
+        let mount = &s.engine.mounts()[0];
+        let fallback: Vec<&str> = mount
+            .api
+            .operations
+            .iter()
+            .enumerate()
+            .filter(|(i, o)| o.bound.is_some() && mount.answers_from_schema(*i))
+            .map(|(_, o)| o.path.as_str())
+            .collect();
+        let lists = mount
+            .api
+            .operations
+            .iter()
+            .enumerate()
+            .filter(|(i, o)| {
+                o.bound.as_ref().is_some_and(|b| b.action.is_list())
+                    && !mount.answers_from_schema(*i)
+            })
+            .count();
+        let r = verify::run(
+            &mount.api,
+            &Options {
+                base_url: s.base.clone(),
+                max_pages: 50,
+                sample: 5,
+                ..Options::default()
+            },
+        )
+        .expect("verify runs");
+        let mut walks = 0;
+        let mut problems = Vec::new();
+        for c in &r.checks {
+            if !(c.name.starts_with("walk ") || c.name.starts_with("detail ")) {
+                continue;
+            }
+            let names_fallback = c
+                .name
+                .split_whitespace()
+                .map(|t| t.trim_matches(|ch| ch == '(' || ch == ')'))
+                .any(|t| fallback.contains(&t));
+            if names_fallback {
+                continue;
+            }
+            walks += usize::from(c.name.starts_with("walk "));
+            for v in &c.violations {
+                if matches!(
+                    v.kind,
+                    Kind::Duplicate
+                        | Kind::Skipped
+                        | Kind::PageOverLimit
+                        | Kind::ListDetailMismatch
+                ) {
+                    problems.push(format!(
+                        "{}: {:?} {}: {}",
+                        c.name, v.kind, v.request, v.message
+                    ));
+                }
+            }
+        }
+        report.push(format!(
+            "{name}: {lists} inferred lists, {walks} walks checked, {} problems",
+            problems.len()
+        ));
+        assert!(problems.is_empty(), "{name}:\n{}", problems.join("\n"));
+    }
+    eprintln!("{}", report.join("\n"));
+}

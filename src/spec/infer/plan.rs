@@ -199,7 +199,18 @@ pub(super) fn plan_pair<'a>(
                 .into_iter()
                 .filter(|p| p.get("in").and_then(Value::as_str) == Some("query"))
                 .collect();
-            Some(list_extension(doc, listed, &query))
+            let mut x = list_extension(doc, listed, &query);
+            // Timeline ids (`max_id`: older than, `since_id`: newer than): the newest, the
+            // highest key, first, so that the names mean what they say of the keys.
+            let timeline = x
+                .get("pagination")
+                .and_then(|p| p.pointer("/cursor/after"))
+                .and_then(Value::as_str)
+                .is_some_and(|a| a.eq_ignore_ascii_case("max_id"));
+            if timeline && let Some(Value::Object(p)) = x.get_mut("pagination") {
+                p.insert("sort".into(), json!({"field": field, "direction": "desc"}));
+            }
+            Some(x)
         }
         _ => None,
     };
