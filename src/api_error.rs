@@ -123,21 +123,27 @@ pub fn render(cfg: &ErrorsExt, err: &ApiError, request_id: &str) -> Value {
 /// the message when the schema has no field for it). `None` when no body can be modelled.
 pub fn documented(
     api: &crate::spec::Api,
-    node: &crate::spec::schema::Node,
+    def: &crate::spec::ResponseDef,
     err: &ApiError,
     request_id: &str,
 ) -> Option<Value> {
     use std::hash::Hasher;
-    let model = crate::data::CollectionModel::for_body(
-        &api.name,
-        &api.file,
-        "errors",
-        "error",
-        node.clone(),
-        &Default::default(),
-        &Default::default(),
-    )
-    .ok()?;
+    let model = def
+        .error_model
+        .get_or_init(|| {
+            let node = def.node.clone()?;
+            crate::data::CollectionModel::for_body(
+                &api.file,
+                "errors",
+                "error",
+                node,
+                &Default::default(),
+                &Default::default(),
+            )
+            .ok()
+            .map(std::sync::Arc::new)
+        })
+        .as_deref()?;
     let mut h = siphasher::sip::SipHasher13::new_with_keys(0x6572_726f, u64::from(err.status));
     h.write(request_id.as_bytes());
     let seed = h.finish();
@@ -145,10 +151,10 @@ pub fn documented(
     // message still gets its own (valid) body rather than a foreign envelope.
     (0..8)
         .find_map(|draw| {
-            let mut body = crate::data::Entity::new(&model, seed.wrapping_add(draw), 0).full();
+            let mut body = crate::data::Entity::new(model, seed.wrapping_add(draw), 0).full();
             place_message(&mut body, &err.message, err.status, 0).then_some(body)
         })
-        .or_else(|| Some(crate::data::Entity::new(&model, seed, 0).full()))
+        .or_else(|| Some(crate::data::Entity::new(model, seed, 0).full()))
 }
 
 const MESSAGE_FIELDS: &[&str] = &[

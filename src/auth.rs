@@ -154,44 +154,46 @@ pub fn check(
     }
 }
 
-/// The headers that present `token` the way `op`'s first security alternative asks
-/// (`Authorization: Bearer …`, Basic with the token as user, the scheme's own header or
-/// cookie): what a client of the spec sends. Query keys are in [`credential_query`].
-pub fn credential_headers(api: &Api, op: &Operation, token: &str) -> Vec<(String, String)> {
+/// How a client of the spec presents a token for an operation.
+#[derive(Debug, Default)]
+pub struct Credentials {
+    /// `Authorization: Bearer …`, Basic with the token as user, the scheme's own header or a
+    /// cookie.
+    pub headers: Vec<(String, String)>,
+    /// API keys in query parameters.
+    pub query: Vec<(String, String)>,
+}
+
+/// What presents `token` the way `op`'s first security alternative asks.
+pub fn credentials(api: &Api, op: &Operation, token: &str) -> Credentials {
     use base64::Engine as _;
+    let mut out = Credentials::default();
     let Some(alt) = op.security.first() else {
-        return Vec::new();
+        return out;
     };
-    alt.iter()
-        .filter_map(|name| match api.schemes.get(name).map(|s| &s.kind) {
-            Some(SchemeKind::Bearer) => {
-                Some(("authorization".to_string(), format!("Bearer {token}")))
-            }
-            Some(SchemeKind::Basic) => Some((
-                "authorization".to_string(),
+    for kind in alt
+        .iter()
+        .filter_map(|name| api.schemes.get(name).map(|s| &s.kind))
+    {
+        let header = |k: &str, v: String| (k.to_string(), v);
+        match kind {
+            SchemeKind::Bearer => out
+                .headers
+                .push(header("authorization", format!("Bearer {token}"))),
+            SchemeKind::Basic => out.headers.push(header(
+                "authorization",
                 format!(
                     "Basic {}",
                     base64::engine::general_purpose::STANDARD.encode(format!("{token}:"))
                 ),
             )),
-            Some(SchemeKind::Header(h)) => Some((h.clone(), token.to_string())),
-            Some(SchemeKind::Cookie(c)) => Some(("cookie".to_string(), format!("{c}={token}"))),
-            _ => None,
-        })
-        .collect()
-}
-
-/// The query parameters that present `token` for `op`'s first security alternative.
-pub fn credential_query(api: &Api, op: &Operation, token: &str) -> Vec<(String, String)> {
-    let Some(alt) = op.security.first() else {
-        return Vec::new();
-    };
-    alt.iter()
-        .filter_map(|name| match api.schemes.get(name).map(|s| &s.kind) {
-            Some(SchemeKind::Query(q)) => Some((q.clone(), token.to_string())),
-            _ => None,
-        })
-        .collect()
+            SchemeKind::Header(h) => out.headers.push(header(h, token.to_string())),
+            SchemeKind::Cookie(c) => out.headers.push(header("cookie", format!("{c}={token}"))),
+            SchemeKind::Query(q) => out.query.push((q.clone(), token.to_string())),
+            SchemeKind::Unchecked(_) => {}
+        }
+    }
+    out
 }
 
 /// The token carried by a credential value, if well-formed for the scheme.

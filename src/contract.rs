@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::hash::Hasher;
+use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 use siphasher::sip::SipHasher13;
@@ -21,7 +22,8 @@ pub struct Contract {
     /// (every response of a 4 MB document compiled up front costs gigabytes), and most
     /// operations of a run are never called.
     validators: HashMap<(usize, String), std::sync::OnceLock<Option<jsonschema::Validator>>>,
-    schemas: Schemas,
+    /// The document's registered components, shared with its other validators.
+    schemas: Arc<Schemas>,
     /// Responses whose schema could not be compiled, with why (they are not checked).
     unchecked: std::sync::Mutex<Vec<String>>,
     /// Bodies already found valid, by (operation, status, hash of the bytes): the same bytes
@@ -269,23 +271,11 @@ fn draft(dialect: Dialect) -> jsonschema::Draft {
     }
 }
 
-/// A validator for any OpenAPI schema of `api` (one-off; build [`Schemas`] for many).
-pub fn validator(api: &Api, schema: &Value) -> Result<jsonschema::Validator, String> {
-    Schemas::new(api)?.validator(schema)
-}
-
-/// A validator for one component schema of `api`.
-pub fn component_validator(api: &Api, name: &str) -> Result<jsonschema::Validator, String> {
-    Schemas::new(api)?
-        .component(name)
-        .map_err(|e| format!("{}: components.schemas.{name}: {e}", api.file))
-}
-
 /// Validators for operations' JSON request bodies, by operation index: (required, validator).
 pub fn request_body_validators(
+    schemas: &Schemas,
     api: &Api,
-) -> Result<std::collections::BTreeMap<usize, (bool, jsonschema::Validator)>, String> {
-    let schemas = Schemas::new(api)?;
+) -> std::collections::BTreeMap<usize, (bool, jsonschema::Validator)> {
     let mut out = std::collections::BTreeMap::new();
     for (i, op) in api.operations.iter().enumerate() {
         if let Some((required, schema)) = &op.request_body {
@@ -302,19 +292,29 @@ pub fn request_body_validators(
             }
         }
     }
-    Ok(out)
+    out
 }
 
 impl Contract {
     /// Compile every documented response schema of `api`.
     pub fn new(api: &Api) -> Result<Self, String> {
-        Self::build(api, |_, _| true)
+        Ok(Self::with_schemas(Arc::new(Schemas::new(api)?), api))
+    }
+
+    /// [`Contract::new`] over components already registered.
+    pub fn with_schemas(schemas: Arc<Schemas>, api: &Api) -> Self {
+        Self::build(schemas, api, |_, _| true)
+    }
+
+    /// The registered components the contract's validators resolve against.
+    pub fn schemas(&self) -> &Arc<Schemas> {
+        &self.schemas
     }
 
     /// Compile the schemas of the success responses that operations without an action
     /// generate (their answers are checked before they are sent, strict or not).
-    pub fn for_generated(api: &Api) -> Result<Self, String> {
-        Self::build(api, |op, status| {
+    pub fn for_generated(schemas: Arc<Schemas>, api: &Api) -> Self {
+        Self::build(schemas, api, |op, status| {
             op.generated.as_ref().is_some_and(|g| {
                 matches!(g.body, crate::spec::GeneratedBody::Json { .. })
                     && status == g.status.to_string()
@@ -323,10 +323,10 @@ impl Contract {
     }
 
     fn build(
+        schemas: Arc<Schemas>,
         api: &Api,
         wanted: impl Fn(&crate::spec::Operation, &str) -> bool,
-    ) -> Result<Self, String> {
-        let schemas = Schemas::new(api)?;
+    ) -> Self {
         let mut validators = HashMap::new();
         for (i, op) in api.operations.iter().enumerate() {
             for r in op.responses.iter().filter(|r| wanted(op, &r.status)) {
@@ -335,12 +335,12 @@ impl Contract {
                 }
             }
         }
-        Ok(Contract {
+        Contract {
             validators,
             schemas,
             unchecked: Default::default(),
             passed: quick_cache::sync::Cache::new(PASSED_MEMO),
-        })
+        }
     }
 
     /// The validator of (operation, documented status), compiled on first use. A schema the

@@ -14,6 +14,7 @@ use crate::engine::{Config, Engine, Request};
 use crate::scenario::Scenario;
 use crate::spec::Api;
 use crate::spec::behaviour::Action;
+use crate::spec::schema::{escape, unescape};
 
 /// How much a finding matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +63,7 @@ fn doc_path(location: &str, doc: &Value) -> String {
     let mut out = String::new();
     let mut cur = Some(doc);
     for seg in pointer.split('/') {
-        let seg = seg.replace("~1", "/").replace("~0", "~");
+        let seg = unescape(seg);
         let in_array = matches!(cur, Some(Value::Array(_)));
         cur = match cur {
             Some(Value::Array(a)) => seg.parse::<usize>().ok().and_then(|i| a.get(i)),
@@ -90,8 +91,12 @@ pub fn lint(apis: Vec<Api>, scenarios: Vec<Scenario>) -> Vec<Finding> {
     let mut contracts = BTreeMap::new();
     for api in &apis {
         refs(api, &api.doc, "", &mut out);
-        examples(api, &mut out);
-        match Contract::new(api) {
+        let contract = Contract::new(api);
+        match &contract {
+            Ok(c) => examples(api, c.schemas(), &mut out),
+            Err(e) => push(&mut out, api, "components.schemas", e.clone()),
+        }
+        match contract {
             Ok(c) => {
                 for u in c.compile_all(api) {
                     warn(&mut out, api, "(response schemas)", u);
@@ -188,12 +193,7 @@ fn refs(api: &Api, v: &Value, at: &str, out: &mut Vec<Finding>) {
             }
             // Vendor extensions are not OpenAPI: their `$ref`s are theirs.
             for (k, x) in m.iter().filter(|(k, _)| !k.starts_with("x-")) {
-                refs(
-                    api,
-                    x,
-                    &format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
-                    out,
-                );
+                refs(api, x, &format!("{at}/{}", escape(k)), out);
             }
         }
         Value::Array(a) => {
@@ -203,11 +203,6 @@ fn refs(api: &Api, v: &Value, at: &str, out: &mut Vec<Finding>) {
         }
         _ => {}
     }
-}
-
-/// Escape a key for a JSON pointer.
-fn esc(k: &str) -> String {
-    k.replace('~', "~0").replace('/', "~1")
 }
 
 fn check_example(
@@ -237,7 +232,7 @@ fn check_example(
 }
 
 /// Examples of schemas, media types and parameters agree with their schemas.
-fn examples(api: &Api, out: &mut Vec<Finding>) {
+fn examples(api: &Api, schemas: &contract::Schemas, out: &mut Vec<Finding>) {
     fn walk(api: &Api, s: &contract::Schemas, v: &Value, at: &str, out: &mut Vec<Finding>) {
         let Some(m) = v.as_object() else {
             if let Some(a) = v.as_array() {
@@ -270,13 +265,10 @@ fn examples(api: &Api, out: &mut Vec<Finding>) {
             if k == "example" || k == "examples" || k.starts_with("x-") {
                 continue;
             }
-            walk(api, s, x, &format!("{at}/{}", esc(k)), out);
+            walk(api, s, x, &format!("{at}/{}", escape(k)), out);
         }
     }
-    match contract::Schemas::new(api) {
-        Ok(s) => walk(api, &s, &api.doc, "", out),
-        Err(e) => push(out, api, "components.schemas", e),
-    }
+    walk(api, schemas, &api.doc, "", out);
 }
 
 /// Each documented error status, rendered in the API's envelope, matches its schema.
@@ -419,7 +411,7 @@ fn data_of(
             let Some(coll) = m.collections.get(&x.collection) else {
                 continue;
             };
-            let credentials = crate::auth::credential_headers(api, op, "lint");
+            let credentials = crate::auth::credentials(api, op, "lint").headers;
             // A scoped operation is reached inside the scope collection's first entity.
             let scope = x.scope.as_ref().and_then(|sc| {
                 let c = m.collections.get(&sc.collection)?;
@@ -468,12 +460,7 @@ fn data_of(
                 Action::Get(_) | Action::Respond(_) => {
                     let param = x.action.key_param().unwrap_or_default();
                     for idx in 0..coll.len().min(SAMPLE as usize) as u32 {
-                        let key: String = percent_encoding::utf8_percent_encode(
-                            coll.key(idx),
-                            percent_encoding::NON_ALPHANUMERIC,
-                        )
-                        .to_string();
-                        let path = op.path.replace(&format!("{{{param}}}"), &key);
+                        let path = op.path_with(|p| (p == param).then(|| coll.key(idx).into()));
                         let r = get(&path);
                         report(op, &path, contract.check(api, i, r.status, &r.body));
                         if !(200..300).contains(&r.status) {
@@ -584,8 +571,9 @@ components:
         let api = crate::spec::load_str("specs/t.yaml", text).unwrap();
         let mut out = Vec::new();
         refs(&api, &api.doc, "", &mut out);
-        examples(&api, &mut out);
-        error_envelopes(&api, &Contract::new(&api).unwrap(), &mut out);
+        let contract = Contract::new(&api).unwrap();
+        examples(&api, contract.schemas(), &mut out);
+        error_envelopes(&api, &contract, &mut out);
         let all: Vec<String> = out.iter().map(|f| f.to_string()).collect();
         let has = |s: &str| all.iter().any(|f| f.contains(s));
         assert!(has("points nowhere"), "{all:#?}");

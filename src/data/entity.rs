@@ -552,7 +552,7 @@ fn default_string(rng: &mut ChaCha8Rng, format: Option<&str>, gkey: &str) -> Str
 }
 
 /// The formats [`default_string`] generates itself.
-fn is_generated_format(f: &str) -> bool {
+pub(crate) fn is_generated_format(f: &str) -> bool {
     matches!(f, "date-time" | "date" | "uuid" | "email" | "uri" | "url")
 }
 
@@ -602,7 +602,7 @@ fn fit_length(mut s: String, min: Option<u64>, max: Option<u64>) -> String {
 const MAX_GENERATED_ITEMS: u64 = 64;
 
 /// The longest string padding to a `minLength` produces.
-const MAX_GENERATED_LENGTH: u64 = 4096;
+pub(crate) const MAX_GENERATED_LENGTH: u64 = 4096;
 
 #[cfg(test)]
 mod tests {

@@ -116,7 +116,6 @@ impl CollectionModel {
     /// A model for one generated body (an operation's `respond` answer): `node` with the
     /// generators `fields`, at location `loc` for messages.
     pub fn for_body(
-        api: &str,
         file: &str,
         loc: &str,
         name: &str,
@@ -126,7 +125,8 @@ impl CollectionModel {
     ) -> Result<Self> {
         let fields = parse_fields(file, loc, &node, fields, built)?;
         let model = CollectionModel {
-            api: api.to_string(),
+            // The API is named after its file, as every model of it is.
+            api: crate::spec::api_name(file),
             name: name.to_string(),
             node,
             fields,

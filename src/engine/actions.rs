@@ -223,7 +223,7 @@ impl Engine {
                         })
                     })
                     .collect();
-                let page = paging::Page::of(req, list, &params, &out, &view);
+                let page = paging::Page::of(req, &query, list, &params, &out, &view);
                 let shape_envelope = match shape.bound.as_ref().map(|b| &b.action) {
                     Some(Action::List(v)) => v.envelope.as_ref(),
                     _ => None,

@@ -178,10 +178,7 @@ pub fn handle(engine: &Engine, req: &Request) -> Response {
             }
         }
         ("POST", ["reset"]) => {
-            match engine
-                .sessions
-                .get(&sid, seed, engine, engine.first_request(&sid))
-            {
+            match engine.session(&sid) {
                 Ok(sess) => match engine.sessions.fresh(&sid, seed, engine) {
                     Ok(mut fresh) => {
                         let mut s = lock(&sess);
@@ -257,10 +254,7 @@ fn with_session(
     sid: &str,
     f: impl FnOnce(&mut session::Session) -> Result<Response, (u16, String)>,
 ) -> Response {
-    match engine
-        .sessions
-        .get(sid, engine.seed(), engine, engine.first_request(sid))
-    {
+    match engine.session(sid) {
         Ok(sess) => {
             let mut s = lock(&sess);
             match f(&mut s) {

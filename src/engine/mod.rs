@@ -59,6 +59,9 @@ pub const SCAN_THRESHOLD: usize = 20_000;
 /// The header that selects a scenario session.
 pub const SESSION_HEADER: &str = "x-understudy-session";
 
+/// The header every answer names its request id in.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
 /// One API mounted at a prefix, with its dataset.
 pub struct Mount {
     /// Where the document's server path starts (`/NAME/v1`, or `/v1` at the root): the base
@@ -149,6 +152,8 @@ impl Mount {
 /// The engine.
 pub struct Engine {
     mounts: Vec<Mount>,
+    /// The mounts' points, sorted once for routing.
+    points: route::Points,
     seed: u64,
     tokens: Option<TokenDb>,
     requests: AtomicU64,
@@ -203,13 +208,13 @@ impl Engine {
                 vec![format!("/{}", api.name)]
             };
             let prefix = format!("{}{}", at[0], api.base_path);
-            let contract = if cfg.strict {
-                Some(Contract::new(&api).map_err(Error::Config)?)
-            } else {
-                None
-            };
-            let bodies = contract::request_body_validators(&api).map_err(Error::Config)?;
-            let generated = Contract::for_generated(&api).map_err(Error::Config)?;
+            // The document's components, registered once for every validator of the API.
+            let schemas = Arc::new(contract::Schemas::new(&api).map_err(Error::Config)?);
+            let contract = cfg
+                .strict
+                .then(|| Contract::with_schemas(schemas.clone(), &api));
+            let bodies = contract::request_body_validators(&schemas, &api);
+            let generated = Contract::for_generated(schemas, &api);
             let mut variants = BTreeMap::new();
             for (vname, v) in &api.variants {
                 let contract = if cfg.strict {
@@ -265,8 +270,9 @@ impl Engine {
                 )));
             }
         }
-        // Longest prefix first, so `/a/v1` wins over `/a`.
+        // Listed (index, admin) longest prefix first; routing reads its own sorted points.
         mounts.sort_by_key(|m| std::cmp::Reverse(m.prefix.len()));
+        let points = route::Points::new(&mounts);
         let large = mounts
             .iter()
             .flat_map(|m| m.collections.values())
@@ -275,6 +281,7 @@ impl Engine {
             admin: cfg.admin.clone(),
             large,
             mounts,
+            points,
             seed: cfg.seed,
             tokens: cfg.tokens.clone(),
             requests: AtomicU64::new(0),
@@ -328,25 +335,16 @@ impl Engine {
                 };
                 let mut ok = true;
                 for key in keys {
-                    let mut path = m.at[0].clone();
-                    for s in &op.segments {
-                        path.push('/');
-                        match s {
-                            spec::Segment::Lit(l) => path.push_str(l),
-                            spec::Segment::Param(p) if key_param == Some(p.as_str()) => {
-                                path.push_str(
-                                    &percent_encoding::utf8_percent_encode(
-                                        &key,
-                                        percent_encoding::NON_ALPHANUMERIC,
-                                    )
-                                    .to_string(),
-                                );
-                            }
-                            spec::Segment::Param(_) => path.push_str("x1"),
-                        }
-                    }
+                    let filled = op.path_with(|p| {
+                        Some(if key_param == Some(p) {
+                            key.clone()
+                        } else {
+                            "x1".into()
+                        })
+                    });
+                    let path = format!("{}{filled}", m.at[0]);
                     let req = Request::get(&path).with_method(&op.method);
-                    ok &= match route::route(&self.mounts, &req) {
+                    ok &= match self.route(&req) {
                         Route::Found(r) if r.op_index == oi => {
                             match self.serve(&r, &req, None, "req_inference_check") {
                                 Ok(resp) => m
@@ -417,7 +415,7 @@ impl Engine {
                     ),
                 )
             })?;
-        scenario_mod::check::check(sc, &api.api, self, self.seed)
+        scenario_mod::check::check(sc, &api.api, api.generated.schemas(), self, self.seed)
     }
 
     /// With `--strict`: the response of the operation that answered, checked against its
@@ -477,7 +475,7 @@ impl Engine {
         );
         if !request_id.is_empty() {
             r.headers
-                .push(("x-request-id".into(), request_id.to_string()));
+                .push((REQUEST_ID_HEADER.into(), request_id.to_string()));
         }
         Some(r)
     }
@@ -505,8 +503,20 @@ impl Engine {
             Some(m) => error_response(&m.api, &ApiError::new(status, message), &request_id),
             None => Response::json(status, &json!({ "error": message })),
         };
-        resp.headers.push(("x-request-id".into(), request_id));
+        resp.headers.push((REQUEST_ID_HEADER.into(), request_id));
         resp
+    }
+
+    /// Whether any answer is checked against its contract (`--strict`).
+    pub fn strict(&self) -> bool {
+        self.mounts
+            .iter()
+            .any(|m| m.contract.is_some() || m.variants.values().any(|v| v.contract.is_some()))
+    }
+
+    /// Where a request goes.
+    fn route(&self, req: &Request) -> Route<'_> {
+        route::route(&self.mounts, &self.points, req)
     }
 
     /// The seed of the dataset.
@@ -539,14 +549,18 @@ impl Engine {
         self.request_id(session::DEFAULT_SESSION, n)
     }
 
-    /// The request count a new session `sid` starts from: the default session continues the
-    /// count of requests answered before it existed, so its request ids never repeat.
-    pub fn first_request(&self, sid: &str) -> u64 {
-        if sid == session::DEFAULT_SESSION {
+    /// The session `sid`, created on first use. A new default session continues the count of
+    /// requests answered before it existed, so its request ids never repeat.
+    pub fn session(
+        &self,
+        sid: &str,
+    ) -> std::result::Result<Arc<std::sync::Mutex<Session>>, String> {
+        let first = if sid == session::DEFAULT_SESSION {
             self.requests.load(Ordering::Relaxed)
         } else {
             0
-        }
+        };
+        self.sessions.get(sid, self.seed, self, first)
     }
 
     fn request_id(&self, session: &str, n: u64) -> String {
@@ -562,7 +576,7 @@ impl Engine {
         if !self.large {
             return false;
         }
-        match route::route(&self.mounts, req) {
+        match self.route(req) {
             Route::Found(r) => r.op.bound.as_ref().is_some_and(|x| {
                 x.action.is_list()
                     && r.mount
@@ -585,13 +599,15 @@ impl Engine {
         let request_id = resp
             .headers
             .iter()
-            .find(|(k, _)| k == "x-request-id")
+            .find(|(k, _)| k == REQUEST_ID_HEADER)
             .map_or("", |(_, v)| v.as_str());
         match self.enforce(req, resp.status, &has, &resp.body, answered, request_id) {
-            Some(mut replaced) => {
-                (replaced.delay, replaced.drop) = (resp.delay, resp.drop);
-                replaced
-            }
+            // The replacement keeps the scenario's delay or dropped connection.
+            Some(r) => Response {
+                delay: resp.delay,
+                drop: resp.drop,
+                ..r
+            },
             None => resp,
         }
     }
@@ -599,11 +615,7 @@ impl Engine {
     /// Answer a request, as the operation (or the admin API, or a scenario) would: no
     /// `--strict` check (see [`Engine::enforce`]). Never panics on any input.
     pub fn answer(&self, req: &Request) -> Response {
-        if req
-            .path
-            .strip_prefix(admin::PREFIX)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-        {
+        if route::under(&req.path, admin::PREFIX).is_some() {
             return admin::handle(self, req);
         }
         let session_id = req.header_value(SESSION_HEADER);
@@ -619,10 +631,7 @@ impl Engine {
             (id, resp)
         } else {
             let sid = session_id.unwrap_or(session::DEFAULT_SESSION);
-            match self
-                .sessions
-                .get(sid, self.seed, self, self.first_request(sid))
-            {
+            match self.session(sid) {
                 Ok(sess) => {
                     let mut s = lock(&sess);
                     s.requests += 1;
@@ -636,15 +645,15 @@ impl Engine {
                 }
             }
         };
-        if !resp.headers.iter().any(|(k, _)| k == "x-request-id") {
-            resp.headers.push(("x-request-id".into(), request_id));
+        if !resp.headers.iter().any(|(k, _)| k == REQUEST_ID_HEADER) {
+            resp.headers.push((REQUEST_ID_HEADER.into(), request_id));
         }
         resp
     }
 
     /// Route and answer, within a session when there is one.
     fn dispatch(&self, req: &Request, session: Option<&mut Session>, request_id: &str) -> Response {
-        match route::route(&self.mounts, req) {
+        match self.route(req) {
             Route::Found(mut r) => {
                 // Credentials first: a scenario never answers (nor counts) a request that the
                 // API itself would refuse, so it cannot reveal an endpoint to an anonymous
@@ -684,11 +693,7 @@ impl Engine {
                                 .unwrap_or_else(|| api_error::reason_phrase(status).to_string()),
                         );
                         if let Some(x) = &rule {
-                            e.headers.extend(
-                                x.headers
-                                    .iter()
-                                    .map(|(k, v)| (k.to_ascii_lowercase(), v.clone())),
-                            );
+                            e.headers.extend(x.headers.iter().cloned());
                         }
                         op_error_response(&r.mount.api, r.op, &e, request_id)
                     }
@@ -701,7 +706,7 @@ impl Engine {
                 if let Some(def) = r.op.response(resp.status) {
                     if def.request_id_uuid {
                         resp.headers
-                            .push(("x-request-id".into(), uuid_of(request_id)));
+                            .push((REQUEST_ID_HEADER.into(), uuid_of(request_id)));
                     }
                     for (k, v) in &def.headers {
                         if !resp.headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(k)) {
@@ -710,21 +715,13 @@ impl Engine {
                     }
                 }
                 resp.answered = Some(Answered {
-                    mount: self
-                        .mounts
-                        .iter()
-                        .position(|m| std::ptr::eq(m, r.mount))
-                        .unwrap_or(usize::MAX),
+                    mount: r.mount_index,
                     op: r.op_index,
                     variant: r.variant.map(|v| v.variant.name.clone()),
                 });
                 if let Some(x) = &rule {
                     if x.status.is_none() {
-                        resp.headers.extend(
-                            x.headers
-                                .iter()
-                                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone())),
-                        );
+                        resp.headers.extend(x.headers.iter().cloned());
                     }
                     resp.delay = x.delay;
                     resp.drop = x.drop;
@@ -837,8 +834,8 @@ pub fn op_error_response(
 ) -> Response {
     if api.root.errors.body.is_none()
         && api.root.errors.by_status.is_empty()
-        && let Some(node) = op.response(e.status).and_then(|d| d.node.as_ref())
-        && let Some(body) = api_error::documented(api, node, e, request_id)
+        && let Some(def) = op.response(e.status)
+        && let Some(body) = api_error::documented(api, def, e, request_id)
     {
         let mut r = Response::json(e.status, &body);
         r.headers.extend(e.headers.iter().cloned());

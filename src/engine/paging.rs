@@ -29,16 +29,15 @@ pub(super) struct Page {
 }
 
 impl Page {
+    /// `query`: the request's query, parsed (the URLs repeat it with the paging changed).
     pub(super) fn of(
         req: &Request,
+        query: &[(String, String)],
         x: &List,
         params: &Params,
         out: &ListOutcome,
         view: &View,
     ) -> Page {
-        let query: Vec<(String, String)> = form_urlencoded::parse(req.query.as_bytes())
-            .into_owned()
-            .collect();
         let url = |set: &[(String, String)], drop: &[&str]| -> String {
             let mut q: Vec<(String, String)> = query
                 .iter()
@@ -201,7 +200,7 @@ fn describe(
                 || lower.ends_with("link")
         });
         let integer = field.is_some_and(|n| matches!(&*n.kind, Kind::Integer { .. }));
-        let url_or_null = |u: &Option<String>, v: &mut Value| match u {
+        let string_or_null = |u: &Option<String>, v: &mut Value| match u {
             Some(u) => *v = Value::String(u.clone()),
             None if nullable => *v = Value::Null,
             None => {}
@@ -214,29 +213,21 @@ fn describe(
             "done" | "islastpage" | "lastpage" if v.is_boolean() => {
                 *v = Value::Bool(!page.more);
             }
-            "firstid" if key_like || nullable => match &page.first_key {
-                Some(f) => *v = Value::String(f.clone()),
-                None if nullable => *v = Value::Null,
-                None => {}
-            },
-            "lastid" if key_like || nullable => match &page.last_key {
-                Some(l) => *v = Value::String(l.clone()),
-                None if nullable => *v = Value::Null,
-                None => {}
-            },
+            "firstid" if key_like || nullable => string_or_null(&page.first_key, v),
+            "lastid" if key_like || nullable => string_or_null(&page.last_key, v),
             "next" | "nextpage" | "nexturl" | "nextpageurl" | "nextpageuri" | "nextlink"
                 if url_like =>
             {
-                url_or_null(&page.next_url, v);
+                string_or_null(&page.next_url, v);
             }
             "prev" | "previous" | "prevpage" | "previouspage" | "previousurl"
             | "previouspageurl" | "previouspageuri" | "prevpageurl"
                 if url_like =>
             {
-                url_or_null(&page.prev_url, v);
+                string_or_null(&page.prev_url, v);
             }
             "first" | "firstpageurl" | "firstpageuri" if url_like => {
-                url_or_null(&page.first_url, v);
+                string_or_null(&page.first_url, v);
             }
             "next" | "nextcursor" | "nextpage" | "nextpagetoken" | "nexttoken" | "after" => {
                 match (&page.last_key, page.more) {

@@ -114,12 +114,8 @@ pub fn item(entity: &Value, node: Option<&Node>, x: &Bound, params: &Params) -> 
 }
 
 /// A JSON body whose array at `items` is made of already-serialized items, followed by the
-/// `extras` (total, next-page token) at their pointers.
-pub fn envelope_with_items(items_ptr: &str, items: &[Bytes], extras: Vec<(&str, Value)>) -> Bytes {
-    envelope_on(Value::Null, items_ptr, items, extras)
-}
-
-/// [`envelope_with_items`] over a `base` body (the envelope's other fields).
+/// `extras` (total, next-page token) at their pointers, over a `base` body (the envelope's
+/// other fields; `Null` for none).
 pub fn envelope_on(
     base: Value,
     items_ptr: &str,
@@ -315,16 +311,21 @@ mod tests {
     #[test]
     fn envelopes_splice_serialized_items() {
         let items = [Bytes::from_static(b"{\"a\":1}"), Bytes::from_static(b"[2]")];
-        let out = envelope_with_items("/things", &items, vec![("/metadata/total_count", json!(2))]);
+        let out = envelope_on(
+            Value::Null,
+            "/things",
+            &items,
+            vec![("/metadata/total_count", json!(2))],
+        );
         assert!(out.starts_with(b"{\"things\":["), "items come first");
         let v: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(
             v,
             json!({"metadata": {"total_count": 2}, "things": [{"a": 1}, [2]]})
         );
-        let bare = envelope_with_items("", &items, Vec::new());
+        let bare = envelope_on(Value::Null, "", &items, Vec::new());
         assert_eq!(&bare[..], b"[{\"a\":1},[2]]");
-        let empty = envelope_with_items("/data", &[], Vec::new());
+        let empty = envelope_on(Value::Null, "/data", &[], Vec::new());
         assert_eq!(&empty[..], b"{\"data\":[]}");
     }
 

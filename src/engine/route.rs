@@ -4,12 +4,14 @@
 use super::{Mount, MountVariant, Request};
 use crate::spec::{Operation, Segment};
 
-/// An operation whose path matches: (operation, path parameters, literal segments).
-type Candidate<'a> = (&'a Operation, Vec<(String, String)>, usize);
+/// An operation whose path matches: (its index, operation, path parameters, literal segments).
+type Candidate<'a> = (usize, &'a Operation, Vec<(String, String)>, usize);
 
 /// Where an operation was found.
 pub(super) struct Routed<'a> {
     pub(super) mount: &'a Mount,
+    /// The mount's index in the engine's list.
+    pub(super) mount_index: usize,
     pub(super) op: &'a Operation,
     pub(super) op_index: usize,
     pub(super) path_params: Vec<(String, String)>,
@@ -51,33 +53,63 @@ pub(super) fn under<'p>(path: &'p str, prefix: &str) -> Option<&'p str> {
     (rest.is_empty() || rest.starts_with('/')).then_some(rest)
 }
 
+/// Every mount point of every API (`/NAME`, and `""` for an API alone at the root), longest
+/// first, with the segments it and its API's server path consume: made once, read by every
+/// request.
+pub(super) struct Points(Vec<Point>);
+
+struct Point {
+    mount: usize,
+    at: String,
+    at_segments: usize,
+    base_segments: usize,
+}
+
+impl Points {
+    pub(super) fn new(mounts: &[Mount]) -> Self {
+        let segments = |p: &str| p.split('/').filter(|s| !s.is_empty()).count();
+        let mut points: Vec<Point> = mounts
+            .iter()
+            .enumerate()
+            .flat_map(|(i, m)| {
+                m.at.iter().map(move |a| Point {
+                    mount: i,
+                    at: a.clone(),
+                    at_segments: segments(a),
+                    base_segments: segments(&m.base),
+                })
+            })
+            .collect();
+        points.sort_by_key(|p| std::cmp::Reverse(p.at.len()));
+        Points(points)
+    }
+}
+
 /// Route a request. Each API answers under each of its mount points (`/NAME`, and the root
 /// when it is the only one), with the document's paths as written and also under its server
 /// URL's path (`/v1`). Of the readings that find an operation, the most specific wins: the
 /// most literal segments matched (mount point and server path included), then the most in the
 /// operation's own template; a tie goes to the longer mount point, then to the path as written.
-pub(super) fn route<'a>(mounts: &'a [Mount], req: &Request) -> Route<'a> {
-    let mut points: Vec<(&Mount, &str)> = mounts
-        .iter()
-        .flat_map(|m| m.at.iter().map(move |a| (m, a.as_str())))
-        .collect();
-    points.sort_by_key(|(_, a)| std::cmp::Reverse(a.len()));
-    let segments = |p: &str| p.split('/').filter(|s| !s.is_empty()).count();
+pub(super) fn route<'a>(mounts: &'a [Mount], points: &Points, req: &Request) -> Route<'a> {
+    let method = req.method.to_ascii_uppercase();
     let mut nearest: Option<Route<'a>> = None;
     let mut best: Option<((usize, usize), Route<'a>)> = None;
-    for (m, at) in points {
-        let Some(rest) = under(&req.path, at) else {
+    for p in &points.0 {
+        let Some(m) = mounts.get(p.mount) else {
+            continue;
+        };
+        let Some(rest) = under(&req.path, &p.at) else {
             continue;
         };
         let readings = [
-            Some((rest, segments(at))),
+            Some((rest, p.at_segments)),
             (!m.base.is_empty())
                 .then(|| under(rest, &m.base))
                 .flatten()
-                .map(|r| (r, segments(at) + segments(&m.base))),
+                .map(|r| (r, p.at_segments + p.base_segments)),
         ];
         for (r, consumed) in readings.into_iter().flatten() {
-            match route_in(m, r, req) {
+            match route_in(m, p.mount, r, &method) {
                 (found @ Route::Found(_), lits) => {
                     let score = (consumed + lits, lits);
                     if best.as_ref().is_none_or(|(s, _)| score > *s) {
@@ -104,7 +136,12 @@ pub(super) fn route<'a>(mounts: &'a [Mount], req: &Request) -> Route<'a> {
 
 /// Route `rest` (the path below a mount point) within one API; with a found operation, the
 /// number of literal segments its template matched.
-fn route_in<'a>(mount: &'a Mount, rest: &str, req: &Request) -> (Route<'a>, usize) {
+fn route_in<'a>(
+    mount: &'a Mount,
+    mount_index: usize,
+    rest: &str,
+    method: &str,
+) -> (Route<'a>, usize) {
     let segs: Vec<String> = rest
         .split('/')
         .filter(|s| !s.is_empty())
@@ -118,27 +155,22 @@ fn route_in<'a>(mount: &'a Mount, rest: &str, req: &Request) -> (Route<'a>, usiz
         .api
         .operations
         .iter()
-        .filter_map(|op| match_segments(&op.segments, &segs).map(|(p, lits)| (op, p, lits)))
+        .enumerate()
+        .filter_map(|(i, op)| match_segments(&op.segments, &segs).map(|(p, lits)| (i, op, p, lits)))
         .collect();
     if candidates.is_empty() {
         return (Route::NotFound(Some(mount)), 0);
     }
     // The most specific template wins; if it lacks the method, a less specific one that has
     // it answers (as path routers do), and only then is the method not allowed.
-    candidates.sort_by_key(|c| std::cmp::Reverse(c.2));
-    let method = req.method.to_ascii_uppercase();
-    match candidates.iter().position(|c| c.0.method == method) {
+    candidates.sort_by_key(|c| std::cmp::Reverse(c.3));
+    match candidates.iter().position(|c| c.1.method == method) {
         Some(i) => {
-            let (op, path_params, lits) = candidates.swap_remove(i);
-            let op_index = mount
-                .api
-                .operations
-                .iter()
-                .position(|o| std::ptr::eq(o, op))
-                .unwrap_or(0);
+            let (op_index, op, path_params, lits) = candidates.swap_remove(i);
             (
                 Route::Found(Routed {
                     mount,
+                    mount_index,
                     op,
                     op_index,
                     path_params,
@@ -148,7 +180,7 @@ fn route_in<'a>(mount: &'a Mount, rest: &str, req: &Request) -> (Route<'a>, usiz
             )
         }
         None => {
-            let mut allow: Vec<String> = candidates.iter().map(|c| c.0.method.clone()).collect();
+            let mut allow: Vec<String> = candidates.iter().map(|c| c.1.method.clone()).collect();
             allow.sort();
             allow.dedup();
             (Route::MethodNotAllowed(mount, allow), 0)

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::Semaphore;
+use tower::util::{Either, option_layer};
 use tower::{Layer, Service};
 
 use super::{Answered, Engine, Request, Response};
@@ -217,7 +218,7 @@ where
             let headers = resp.headers();
             let has = |h: &str| headers.contains_key(h);
             let request_id = headers
-                .get("x-request-id")
+                .get(super::REQUEST_ID_HEADER)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
             let status = resp.status().as_u16();
@@ -233,24 +234,28 @@ where
                 );
                 Some(engine.error_for_path(&seen.path, 500, "internal error"))
             });
-            match checked {
-                None => Ok(resp),
-                Some(mut replaced) => {
-                    let pacing = resp.extensions().get::<Pacing>().copied();
-                    if let Some(p) = pacing {
-                        (replaced.delay, replaced.drop) = (p.delay, p.drop);
-                    }
-                    Ok(response_of(replaced))
+            Ok(match checked {
+                None => resp,
+                Some(r) => {
+                    // The replacement keeps the scenario's delay or dropped connection.
+                    let mut out = response_of(r);
+                    *out.extensions_mut() = resp.extensions().clone();
+                    out
                 }
-            }
+            })
         })
     }
 }
 
-/// The request path the server runs: the handler, with `--strict` layered around it when the
-/// engine was built with it (the layer finds nothing to check otherwise).
-pub fn stack(engine: Arc<Engine>, max_scans: usize) -> Strict<Handler> {
-    StrictLayer::new(engine.clone()).layer(Handler::new(engine, max_scans))
+/// The request path the server runs.
+pub type Stack = Either<Strict<Handler>, Handler>;
+
+/// The handler, with `--strict` layered around it when the engine checks answers.
+pub fn stack(engine: Arc<Engine>, max_scans: usize) -> Stack {
+    let strict = engine.strict().then(|| StrictLayer::new(engine.clone()));
+    tower::ServiceBuilder::new()
+        .layer(option_layer(strict))
+        .service(Handler::new(engine, max_scans))
 }
 
 #[cfg(test)]

@@ -38,8 +38,8 @@ use tower::ServiceExt;
 pub use conn::Timeouts;
 use conn::{Activity, Watched};
 
-use crate::engine::service::{self, Pacing, Strict};
-use crate::engine::{Engine, Response};
+use crate::engine::Engine;
+use crate::engine::service::{self, Pacing};
 use crate::error::{Error, Result};
 
 /// Largest request body accepted.
@@ -87,7 +87,7 @@ struct Shared {
     engine: Arc<Engine>,
     opts: Options,
     /// The request path: the engine's handler with its layers.
-    service: Strict<service::Handler>,
+    service: service::Stack,
     /// Connections alive, and a signal each time one ends.
     live: AtomicUsize,
     ended: Notify,
@@ -298,7 +298,7 @@ fn refuse(shared: &Shared, req: &hyper::Request<Incoming>) -> Answer {
     );
     r.headers.push(("retry-after".into(), "1".into()));
     r.headers.push(("connection".into(), "close".into()));
-    (to_hyper(r, false), None, false)
+    (service::response_of(r).map(Full::new), None, false)
 }
 
 async fn handle(shared: &Arc<Shared>, req: hyper::Request<Incoming>) -> Answer {
@@ -307,7 +307,7 @@ async fn handle(shared: &Arc<Shared>, req: hyper::Request<Incoming>) -> Answer {
     let path = parts.uri.path().to_string();
     let refuse = |status: u16, message: &str| {
         let r = engine.error_for_path(&path, status, message);
-        (to_hyper(r, false), None, false)
+        (service::response_of(r).map(Full::new), None, false)
     };
     let target = parts.uri.path_and_query().map_or(0, |p| p.as_str().len());
     if target > MAX_TARGET {
@@ -383,22 +383,4 @@ async fn handle(shared: &Arc<Shared>, req: hyper::Request<Incoming>) -> Answer {
         pacing.delay,
         pacing.drop,
     )
-}
-
-fn to_hyper(r: Response, head: bool) -> hyper::Response<Full<Bytes>> {
-    let mut b = hyper::Response::builder().status(r.status);
-    for (k, v) in &r.headers {
-        b = b.header(k.as_str(), v.as_str());
-    }
-    let body = if head {
-        b = b.header(hyper::header::CONTENT_LENGTH, r.body.len());
-        Bytes::new()
-    } else {
-        r.body
-    };
-    b.body(Full::new(body)).unwrap_or_else(|_| {
-        let mut fallback = hyper::Response::new(Full::new(Bytes::from_static(b"{}")));
-        *fallback.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
-        fallback
-    })
 }

@@ -241,6 +241,17 @@ pub fn list(
         }
         (items, None)
     };
+    // A page `size` items long after the first `skip` matches.
+    let skipped = |skip: u64, size: Option<u64>| {
+        let (items, more) = take(0, n, skip, size);
+        ListOutcome {
+            items,
+            limit,
+            total: x.total.as_ref().map(|_| count_all()),
+            next_token: None,
+            more: more.is_some(),
+        }
+    };
     match &x.paging {
         Paging::None => {
             let (items, _) = take(0, n, 0, None);
@@ -254,38 +265,25 @@ pub fn list(
             })
         }
         // Both skip to a position: an offset names it, a page number counts it in pages.
-        Paging::Offset { .. } | Paging::Page { .. } => {
-            let (skip, size) = match &x.paging {
-                Paging::Page { param, first } => {
-                    let first = *first;
-                    let number = match params.get(param) {
-                        None => first,
-                        Some(v) => v.as_u64().filter(|n| *n >= first).ok_or_else(|| {
-                            ApiError::param(
-                                bad,
-                                "query",
-                                param,
-                                format!("{param}: must be an integer of at least {first}"),
-                            )
-                        })?,
-                    };
-                    let size = limit.unwrap_or(n.max(1));
-                    ((number - first).saturating_mul(size), Some(size))
-                }
-                Paging::Offset { param } => {
-                    let skip = params.get(param).and_then(Value::as_u64).unwrap_or(0);
-                    (skip, limit)
-                }
-                _ => (0, limit),
+        Paging::Offset { param } => {
+            let skip = params.get(param).and_then(Value::as_u64).unwrap_or(0);
+            Ok(skipped(skip, limit))
+        }
+        Paging::Page { param, first } => {
+            let first = *first;
+            let number = match params.get(param) {
+                None => first,
+                Some(v) => v.as_u64().filter(|n| *n >= first).ok_or_else(|| {
+                    ApiError::param(
+                        bad,
+                        "query",
+                        param,
+                        format!("{param}: must be an integer of at least {first}"),
+                    )
+                })?,
             };
-            let (items, more) = take(0, n, skip, size);
-            Ok(ListOutcome {
-                items,
-                limit,
-                total: x.total.as_ref().map(|_| count_all()),
-                next_token: None,
-                more: more.is_some(),
-            })
+            let size = limit.unwrap_or(n.max(1));
+            Ok(skipped((number - first).saturating_mul(size), Some(size)))
         }
         Paging::Cursor { after, before } => {
             let cursor_pos = |name: Option<&String>| {

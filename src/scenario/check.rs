@@ -12,7 +12,13 @@ use crate::error::Result;
 use crate::spec::Api;
 
 /// Check `sc` against `api` and its dataset.
-pub fn check(sc: &Arc<Scenario>, api: &Api, data: &dyn Datasets, seed: u64) -> Result<()> {
+pub fn check(
+    sc: &Arc<Scenario>,
+    api: &Api,
+    schemas: &contract::Schemas,
+    data: &dyn Datasets,
+    seed: u64,
+) -> Result<()> {
     let Some((cname, coll)) = data.collection(&sc.api, sc.collection.as_deref()) else {
         return Err(sc.error_at(
             "collection",
@@ -80,9 +86,15 @@ pub fn check(sc: &Arc<Scenario>, api: &Api, data: &dyn Datasets, seed: u64) -> R
         .schemas
         .iter()
         .map(|name| {
-            contract::component_validator(api, name)
+            schemas
+                .component(name)
                 .map(|v| (name.clone(), v))
-                .map_err(|e| sc.error_at("api", e))
+                .map_err(|e| {
+                    sc.error_at(
+                        "api",
+                        format!("{}: components.schemas.{name}: {e}", api.file),
+                    )
+                })
         })
         .collect::<Result<_>>()?;
     // Replay every step in order, whatever its trigger.

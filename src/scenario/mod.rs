@@ -388,7 +388,12 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario> {
                 path: m.path,
                 status: r.status,
                 message: r.message,
-                headers: r.headers.into_iter().collect(),
+                // Lower-case names, as answers carry them.
+                headers: r
+                    .headers
+                    .into_iter()
+                    .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                    .collect(),
                 delay,
                 drop: r.drop,
                 times: r.times,

@@ -140,19 +140,6 @@ pub enum Paging {
     Page { param: String, first: u64 },
 }
 
-impl Paging {
-    /// The style's name as the extension spells it.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Paging::None => "none",
-            Paging::PageToken { .. } => "page-token",
-            Paging::Cursor { .. } => "cursor",
-            Paging::Offset { .. } => "offset",
-            Paging::Page { .. } => "page",
-        }
-    }
-}
-
 /// The page-size parameter and its bounds.
 #[derive(Debug, Clone)]
 pub struct Limit {

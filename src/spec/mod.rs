@@ -134,6 +134,9 @@ pub struct ResponseDef {
     pub request_id_uuid: bool,
     /// The response documents a `Link` header (RFC 8288 page links).
     pub links: bool,
+    /// The model error bodies of this status are generated from: made on the first error
+    /// answered with it, then kept (`None` when the schema cannot be modelled).
+    pub error_model: std::sync::OnceLock<Option<Arc<CollectionModel>>>,
 }
 
 /// One operation.
@@ -184,6 +187,12 @@ pub enum GeneratedBody {
 }
 
 impl Operation {
+    /// The operation's path with each parameter that `value` gives a value for filled in,
+    /// percent-encoded (the others stay in braces).
+    pub fn path_with(&self, value: impl Fn(&str) -> Option<String>) -> String {
+        fill_path(&self.path, value)
+    }
+
     /// The documented response for `status` (exact, then `4XX`-style, then `default`).
     pub fn response(&self, status: u16) -> Option<&ResponseDef> {
         let exact = status.to_string();
@@ -194,6 +203,30 @@ impl Operation {
             .or_else(|| self.responses.iter().find(|r| r.status == range))
             .or_else(|| self.responses.iter().find(|r| r.status == "default"))
     }
+}
+
+/// `path` with each `{name}` that `value` gives a value for replaced by it, percent-encoded
+/// (the others stay in braces).
+pub fn fill_path(path: &str, value: impl Fn(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut rest = path;
+    while let Some(open) = rest.find('{') {
+        let Some(len) = rest[open..].find('}') else {
+            break;
+        };
+        let name = &rest[open + 1..open + len];
+        out.push_str(&rest[..open]);
+        match value(name) {
+            Some(v) => out.extend(percent_encoding::utf8_percent_encode(
+                &v,
+                percent_encoding::NON_ALPHANUMERIC,
+            )),
+            None => out.push_str(&rest[open..=open + len]),
+        }
+        rest = &rest[open + len + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// How a security scheme carries credentials.
@@ -481,10 +514,7 @@ fn with_inferred(doc: &Value) -> Option<InferredDoc> {
         .as_object_mut()?;
     let mut added = std::collections::BTreeSet::new();
     for (name, mut c) in found.collections {
-        if let Some(m) = c.as_object_mut()
-            && !m.contains_key("count")
-            && !m.contains_key("rows")
-        {
+        if let Some(m) = c.as_object_mut() {
             m.insert("count".into(), Value::from(INFERRED_COUNT));
         }
         if !collections.contains_key(&name) {
@@ -518,7 +548,7 @@ fn load_variants(base: &Api) -> Result<BTreeMap<String, Arc<Variant>>> {
         }
         for (schema, patch) in &v.schemas {
             let target = doc
-                .pointer_mut(&format!("/components/schemas/{schema}"))
+                .pointer_mut(&format!("/components/schemas/{}", schema::escape(schema)))
                 .ok_or_else(|| {
                     Error::spec(
                         file,

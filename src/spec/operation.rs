@@ -166,21 +166,11 @@ fn flat_param_schema(file: &str, doc: &Value, s: &Value, loc: &str) -> Result<Va
     Ok(Value::Object(out))
 }
 
-/// Resolve a `$ref` to `#/components/<kind>/<name>` in `doc`.
+/// `v`, or what its local `$ref` points to in `doc`.
 pub(super) fn deref<'a>(file: &str, doc: &'a Value, v: &'a Value, loc: &str) -> Result<&'a Value> {
     match v.get("$ref").and_then(Value::as_str) {
         None => Ok(v),
-        Some(r) => {
-            let pointer = r.strip_prefix('#').ok_or_else(|| {
-                Error::spec(
-                    file,
-                    loc,
-                    format!("only local $refs are supported, not '{r}'"),
-                )
-            })?;
-            doc.pointer(pointer)
-                .ok_or_else(|| Error::spec(file, loc, format!("$ref '{r}' points nowhere")))
-        }
+        Some(r) => super::schema::resolve_ref(doc, r).map_err(|m| Error::spec(file, loc, m)),
     }
 }
 
@@ -325,6 +315,7 @@ pub(super) fn load_operation(
                 headers: headers.values,
                 request_id_uuid: headers.request_id_uuid,
                 links: headers.links,
+                error_model: Default::default(),
             });
         }
     }
@@ -412,7 +403,6 @@ fn generated_answer(
     let model = |schema: &Value, mloc: &str| -> Result<Arc<CollectionModel>> {
         let node = compiler.compile(schema, mloc)?;
         Ok(Arc::new(CollectionModel::for_body(
-            &super::api_name(file),
             file,
             loc,
             &format!("{loc}.response"),
@@ -525,15 +515,8 @@ fn documented_headers(
             Some(v) => v.clone(),
             None => {
                 let node = compiler.compile(&schema, &format!("{hloc}.schema"))?;
-                let model = CollectionModel::for_body(
-                    &super::api_name(file),
-                    file,
-                    &hloc,
-                    &hloc,
-                    node,
-                    &BTreeMap::new(),
-                    models,
-                )?;
+                let model =
+                    CollectionModel::for_body(file, &hloc, &hloc, node, &BTreeMap::new(), models)?;
                 crate::data::Entity::new(&model, 0x6865_6164, 0).full()
             }
         };

@@ -256,7 +256,6 @@ fn respond_model(cx: &Context, x: &OperationExt) -> Result<(u16, Arc<CollectionM
         )
     })?;
     let model = CollectionModel::for_body(
-        &super::api_name(cx.file),
         cx.file,
         &cx.xloc(""),
         &format!("{}.response", cx.loc),
@@ -351,7 +350,6 @@ fn list(
     };
     let envelope = match cx.ok_status("200").and_then(|r| r.node.clone()) {
         Some(node) if !items.is_empty() => Some(Arc::new(CollectionModel::for_body(
-            &super::api_name(cx.file),
             cx.file,
             cx.loc,
             &format!("{}.envelope", cx.loc),

@@ -700,6 +700,11 @@ pub fn escape(name: &str) -> String {
     name.replace('~', "~0").replace('/', "~1")
 }
 
+/// A JSON pointer segment's name ([`escape`] undone).
+pub fn unescape(segment: &str) -> String {
+    segment.replace("~1", "/").replace("~0", "~")
+}
+
 /// The dotted location of a `$ref` target, for messages: `#/components/schemas/A` ->
 /// `components.schemas.A`.
 fn ref_location(reference: &str) -> String {
@@ -707,7 +712,7 @@ fn ref_location(reference: &str) -> String {
         .trim_start_matches('#')
         .trim_start_matches('/')
         .split('/')
-        .map(|s| s.replace("~1", "/").replace("~0", "~"))
+        .map(unescape)
         .collect::<Vec<_>>()
         .join(".")
 }

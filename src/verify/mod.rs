@@ -107,21 +107,15 @@ pub fn run(api: &Api, opts: &Options) -> Result<Report, String> {
 /// `path` with every path parameter still in braces (`{org}`) replaced by the parameter's
 /// example value (its example, default or first enum value; else `example`).
 fn example_path(op: &Operation, path: &str) -> String {
-    let mut out = path.to_string();
-    for p in &op.params {
-        let slot = format!("{{{}}}", p.name);
-        if out.contains(&slot) {
-            let v = p
-                .example
+    crate::spec::fill_path(path, |name| {
+        let p = op.params.iter().find(|p| p.name == name)?;
+        Some(
+            p.example
                 .as_ref()
                 .map(crate::data::CollectionModel::key_text)
-                .unwrap_or_else(|| "example".to_string());
-            let enc = percent_encoding::utf8_percent_encode(&v, percent_encoding::NON_ALPHANUMERIC)
-                .to_string();
-            out = out.replace(&slot, &enc);
-        }
-    }
-    out
+                .unwrap_or_else(|| "example".to_string()),
+        )
+    })
 }
 
 impl Verifier<'_> {
@@ -152,7 +146,7 @@ impl Verifier<'_> {
         let request = format!("GET {url}");
         let mut b = ureq::http::Request::builder().method("GET").uri(&url);
         if auth {
-            for (k, v) in crate::auth::credential_headers(self.api, op, &self.opts.token) {
+            for (k, v) in crate::auth::credentials(self.api, op, &self.opts.token).headers {
                 b = b.header(k, v);
             }
         }
@@ -417,10 +411,7 @@ impl Verifier<'_> {
     }
 
     fn detail_path(op: &Operation, param: &str, key: &str) -> String {
-        let enc: String =
-            percent_encoding::utf8_percent_encode(key, percent_encoding::NON_ALPHANUMERIC)
-                .to_string();
-        op.path.replace(&format!("{{{param}}}"), &enc)
+        op.path_with(|p| (p == param).then(|| key.to_string()))
     }
 
     fn verify_details(&mut self, list_op: &Operation, x: &Bound, key: &str, items: &[Value]) {

@@ -91,9 +91,10 @@ fn call(api: &Api, op: &Operation) -> (String, Vec<(String, String)>, String) {
             }
         }
     }
-    let mut query: Vec<(String, String)> =
-        understudy::auth::credential_query(api, op, "test-token");
-    let mut headers = understudy::auth::credential_headers(api, op, "test-token");
+    let understudy::auth::Credentials {
+        mut headers,
+        mut query,
+    } = understudy::auth::credentials(api, op, "test-token");
     for p in op.params.iter().filter(|p| p.required) {
         let v = value_for(&p.schema, p.example.as_ref());
         match p.location {
@@ -107,7 +108,6 @@ fn call(api: &Api, op: &Operation) -> (String, Vec<(String, String)>, String) {
             let c = understudy::spec::schema::Compiler::new(&api.file, &api.doc, api.dialect);
             let node = c.compile(schema, "body").expect("the body schema compiles");
             let model = understudy::data::CollectionModel::for_body(
-                &api.name,
                 &api.file,
                 "body",
                 "body",

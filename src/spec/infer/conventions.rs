@@ -17,6 +17,9 @@ pub(super) struct Conventions {
     pub item_arrays: &'static [&'static str],
     /// Query parameters of an id cursor: the key to list after (case-insensitive).
     pub after: &'static [&'static str],
+    /// Cursor parameters that list older items of a newest-first timeline (`max_id`): the
+    /// list is in descending key order (case-insensitive).
+    pub descending_after: &'static [&'static str],
     /// Query parameters of an id cursor: the key to list before (case-insensitive).
     pub before: &'static [&'static str],
     /// Query parameters of an offset (case-insensitive).
@@ -40,6 +43,7 @@ pub(super) const NAMES: Conventions = Conventions {
     key_suffixes: &["_id", "Id", "ID", "Sid"],
     item_arrays: &["data", "items", "results"],
     after: &["after", "starting_after", "max_id"],
+    descending_after: &["max_id"],
     before: &["before", "ending_before", "since_id"],
     offset: &["offset"],
     page: &["page", "page_number", "pagenumber"],

@@ -15,6 +15,7 @@ use super::conventions::NAMES;
 use super::doc::Doc;
 use super::pair::{singular, snake_case};
 use super::shape::type_of;
+use crate::data::entity::{MAX_GENERATED_LENGTH, is_generated_format};
 
 /// The fewest random bits every match of a key field's pattern must draw for the pattern to
 /// be trusted with unique keys: 16 characters from an alphabet of 16. (Among a million keys,
@@ -25,12 +26,8 @@ const MIN_PATTERN_BITS: f64 = 64.0;
 const SAMPLE_INDICES: &[u64] = &[1, 2, 9, 10, 99, 100, 999, 1000, 9999, 10000, 99999];
 /// The widest zero padding an indexed template gets to reach a `minLength`.
 const MAX_PAD: u64 = 64;
-/// The formats the entity generator draws itself, in preference to a `pattern`.
-const DRAWN_FORMATS: &[&str] = &["date-time", "date", "uuid", "email", "uri", "url"];
 /// A UUID's length.
 const UUID_LEN: u64 = 36;
-/// The longest padding the entity generator adds to reach a `minLength`.
-const MAX_GENERATED_PAD: u64 = 4096;
 
 /// The item fields a key parameter may name, in order of preference.
 pub(super) fn key_candidates(param: &str, segment: &str) -> Vec<String> {
@@ -104,7 +101,7 @@ pub(super) fn key_generation(
     let auto = nullable.then(|| json!({"auto": {}}));
     // What the field gets by default: a drawn format, else its pattern, else (for an
     // identifier's name) a UUID.
-    let drawn_format = format.filter(|f| DRAWN_FORMATS.contains(f));
+    let drawn_format = format.filter(|f| is_generated_format(f));
     let lower = field.to_ascii_lowercase();
     let id_like = lower == "id" || (lower.ends_with("id") && lower.len() > 2);
     let uuids = drawn_format == Some("uuid")
@@ -139,7 +136,7 @@ fn generates(pattern: &str) -> bool {
 fn uuid_samples(min: Option<u64>) -> Vec<String> {
     let pad = min
         .unwrap_or(0)
-        .min(MAX_GENERATED_PAD)
+        .min(MAX_GENERATED_LENGTH)
         .saturating_sub(UUID_LEN);
     [
         "123e4567-e89b-42d3-a456-426614174000",

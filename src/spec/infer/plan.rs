@@ -30,28 +30,16 @@ pub(super) fn declared_collections(doc: &Value) -> BTreeMap<String, DeclaredColl
         return out;
     };
     for (name, c) in cs {
-        let schemas = c
-            .get("schemas")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default();
-        let key = c
-            .get("key")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let key_generated = c.get("fields").and_then(|f| f.get(&key)).is_some();
+        // One that does not parse fails the load anyway: nothing to pair with.
+        let Ok(c) = serde_json::from_value::<crate::spec::ext::CollectionExt>(c.clone()) else {
+            continue;
+        };
         out.insert(
             name.clone(),
             DeclaredCollection {
-                schemas,
-                key,
-                key_generated,
+                key_generated: c.fields.contains_key(&c.key),
+                schemas: c.schemas,
+                key: c.key,
             },
         );
     }
@@ -206,7 +194,12 @@ pub(super) fn plan_pair<'a>(
                 .get("pagination")
                 .and_then(|p| p.pointer("/cursor/after"))
                 .and_then(Value::as_str)
-                .is_some_and(|a| a.eq_ignore_ascii_case("max_id"));
+                .is_some_and(|a| {
+                    super::conventions::NAMES
+                        .descending_after
+                        .iter()
+                        .any(|d| a.eq_ignore_ascii_case(d))
+                });
             if timeline && let Some(Value::Object(p)) = x.get_mut("pagination") {
                 p.insert("sort".into(), json!({"field": field, "direction": "desc"}));
             }

@@ -5,23 +5,11 @@
 use serde_json::Value;
 
 use super::doc::MAX_DEPTH;
+use crate::spec::schema::{escape, unescape};
 
 /// The value at a local reference (`#/a/b~1c`), with `~1` and `~0` unescaped.
 pub(super) fn at_ref<'a>(doc: &'a Value, reference: &str) -> Option<&'a Value> {
-    let pointer = reference.strip_prefix('#')?;
-    if pointer.is_empty() {
-        return Some(doc);
-    }
-    let mut cur = doc;
-    for raw in pointer.strip_prefix('/')?.split('/') {
-        let seg = raw.replace("~1", "/").replace("~0", "~");
-        cur = match cur {
-            Value::Object(m) => m.get(&seg)?,
-            Value::Array(a) => a.get(seg.parse::<usize>().ok()?)?,
-            _ => return None,
-        };
-    }
-    Some(cur)
+    crate::spec::schema::resolve_ref(doc, reference).ok()
 }
 
 /// Whether a schema is the `null` type alone (`{type: 'null'}`).
@@ -86,7 +74,7 @@ pub(super) fn component_name(v: &Value) -> Option<String> {
             if name.contains('/') {
                 return None;
             }
-            return Some(name.replace("~1", "/").replace("~0", "~"));
+            return Some(unescape(name));
         }
         let next = unwrap_one(cur);
         if std::ptr::eq(next, cur) {
@@ -131,7 +119,7 @@ pub(super) fn is_shapeless(s: &Value) -> bool {
 
 /// Escape a property name as one JSON pointer segment.
 pub(super) fn pointer_to(name: &str) -> String {
-    format!("/{}", name.replace('~', "~0").replace('/', "~1"))
+    format!("/{}", escape(name))
 }
 
 #[cfg(test)]
