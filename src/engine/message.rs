@@ -61,7 +61,8 @@ pub struct Response {
     pub delay: Option<std::time::Duration>,
     /// Close the connection instead of answering (scenario rules).
     pub drop: bool,
-    /// Which operation answered (for the checks layered around the handler).
+    /// Which operation answered, for the checks layered around the handler (set when there
+    /// are any: with `--strict`).
     pub answered: Option<Answered>,
 }
 

@@ -154,6 +154,8 @@ pub struct Engine {
     mounts: Vec<Mount>,
     /// The mounts' points, sorted once for routing.
     points: route::Points,
+    /// Whether any answer is checked against its contract (`--strict`).
+    strict: bool,
     seed: u64,
     tokens: Option<TokenDb>,
     requests: AtomicU64,
@@ -273,6 +275,9 @@ impl Engine {
         // Listed (index, admin) longest prefix first; routing reads its own sorted points.
         mounts.sort_by_key(|m| std::cmp::Reverse(m.prefix.len()));
         let points = route::Points::new(&mounts);
+        let strict = mounts
+            .iter()
+            .any(|m| m.contract.is_some() || m.variants.values().any(|v| v.contract.is_some()));
         let large = mounts
             .iter()
             .flat_map(|m| m.collections.values())
@@ -282,6 +287,7 @@ impl Engine {
             large,
             mounts,
             points,
+            strict,
             seed: cfg.seed,
             tokens: cfg.tokens.clone(),
             requests: AtomicU64::new(0),
@@ -509,9 +515,7 @@ impl Engine {
 
     /// Whether any answer is checked against its contract (`--strict`).
     pub fn strict(&self) -> bool {
-        self.mounts
-            .iter()
-            .any(|m| m.contract.is_some() || m.variants.values().any(|v| v.contract.is_some()))
+        self.strict
     }
 
     /// Where a request goes.
@@ -714,11 +718,14 @@ impl Engine {
                         }
                     }
                 }
-                resp.answered = Some(Answered {
-                    mount: r.mount_index,
-                    op: r.op_index,
-                    variant: r.variant.map(|v| v.variant.name.clone()),
-                });
+                // Only the strict check reads which operation answered.
+                if self.strict {
+                    resp.answered = Some(Answered {
+                        mount: r.mount_index,
+                        op: r.op_index,
+                        variant: r.variant.map(|v| v.variant.name.clone()),
+                    });
+                }
                 if let Some(x) = &rule {
                     if x.status.is_none() {
                         resp.headers.extend(x.headers.iter().cloned());

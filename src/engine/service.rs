@@ -9,8 +9,8 @@
 //!
 //! Checks that hold for every answer (the journal and metrics to come) belong here as layers,
 //! not inside the handler. A response carries what the layers and the server need in its
-//! extensions: [`Answered`] (which operation answered) and [`Pacing`] (a scenario's delay or
-//! dropped connection).
+//! extensions: [`Answered`] (which operation answered, with `--strict`) and [`Pacing`] (a
+//! scenario's delay or dropped connection), each only when there is something to say.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -85,10 +85,13 @@ pub fn response_of(r: Response) -> HttpResponse {
             out.headers_mut().append(k, v);
         }
     }
-    out.extensions_mut().insert(Pacing {
-        delay: r.delay,
-        drop: r.drop,
-    });
+    // Extensions only where there is something to say: most answers carry none.
+    if r.delay.is_some() || r.drop {
+        out.extensions_mut().insert(Pacing {
+            delay: r.delay,
+            drop: r.drop,
+        });
+    }
     if let Some(a) = r.answered {
         out.extensions_mut().insert(a);
     }
