@@ -438,6 +438,9 @@ fn data_of(
                 if let Some(v) = variant {
                     req = req.header(crate::spec::VARIANT_HEADER, v);
                 }
+                // Each operation in its own session: a write checked here changes nothing
+                // another check reads.
+                req = req.header(crate::engine::SESSION_HEADER, &format!("lint-{i}"));
                 engine.handle(&req)
             };
             match &x.action {
@@ -455,6 +458,33 @@ fn data_of(
                         let path = format!("{}?{}=true", op.path, e.param);
                         let r = get(&path);
                         report(op, &path, contract.check(api, i, r.status, &r.body));
+                    }
+                }
+                Action::Write(_) => {
+                    let param = x.action.key_param();
+                    let n = if param.is_some() {
+                        coll.len().min(SAMPLE as usize) as u32
+                    } else {
+                        1
+                    };
+                    for idx in 0..n {
+                        let path = match param {
+                            Some(p) => op.path_with(|q| (q == p).then(|| coll.key(idx).into())),
+                            None => op.path.clone(),
+                        };
+                        let r = get(&path);
+                        report(op, &path, contract.check(api, i, r.status, &r.body));
+                        if r.status >= 500 {
+                            report(
+                                op,
+                                &path,
+                                vec![format!(
+                                    "a write answered {}: {}",
+                                    r.status,
+                                    String::from_utf8_lossy(&r.body)
+                                )],
+                            );
+                        }
                     }
                 }
                 Action::Get(_) | Action::Respond(_) => {

@@ -29,6 +29,7 @@ pub mod generator;
 pub mod model;
 pub mod overlay;
 pub mod template;
+pub mod write;
 
 use std::borrow::Cow;
 use std::cmp::Ordering;

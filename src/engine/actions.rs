@@ -93,38 +93,9 @@ impl Engine {
         let query: Vec<(String, String)> = form_urlencoded::parse(req.query.as_bytes())
             .into_owned()
             .collect();
-        let bad = api.bad_request_status;
-        // A request is refused only with a status the operation documents (a client of the
-        // document cannot expect another); otherwise the offending query parameter is left out
-        // and the request answered.
+        let bad = bad_request(r);
         let lenient = |e: &ApiError| r.op.response(e.status).is_none();
-        let params = match params::parse(&r.op.params, &query, &r.path_params, &req.headers, bad) {
-            Ok(p) => p,
-            Err(e) if lenient(&e) => {
-                // Each parameter on its own: the ones that parse are kept.
-                let mut ok = params::Params::new();
-                for p in &r.op.params {
-                    if let Ok(one) = params::parse(
-                        std::slice::from_ref(p),
-                        &query,
-                        &r.path_params,
-                        &req.headers,
-                        bad,
-                    ) {
-                        ok.extend(one);
-                    }
-                }
-                ok
-            }
-            Err(e) => return Err(e),
-        };
-        if let Some((required, v)) = r.mount.bodies.get(&r.op_index) {
-            match check_body(&req.body, *required, v, bad) {
-                Ok(()) => {}
-                Err(e) if lenient(&e) => {}
-                Err(e) => return Err(e),
-            }
-        }
+        let params = self.prepare(r, req, &query)?;
         let Some(x) =
             r.op.bound
                 .as_ref()
@@ -188,6 +159,13 @@ impl Engine {
                 let body = Entity::new(model, h.finish(), 0).full();
                 let body = bytes::Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
                 Ok(Response::bytes(*status, body))
+            }
+            Action::Write(wr) => {
+                // Outside a session (a check of an inferred action): applied to a scratch
+                // session, with an empty body.
+                let mut scratch = Session::default();
+                let body = Value::Object(serde_json::Map::new());
+                self.apply_write(r, x, wr, &params, &body, &mut scratch, request_id)
             }
             Action::List(list) => {
                 // A value the list cannot use (a made-up page token, an unknown sort field)
@@ -261,10 +239,52 @@ impl Engine {
 }
 
 impl Engine {
+    /// The request's parameters and body, checked. A request is refused only with a status
+    /// the operation documents (a client of the document cannot expect another); otherwise
+    /// the offending query parameter is left out (or the body taken as it is) and the request
+    /// answered.
+    pub(super) fn prepare(
+        &self,
+        r: &Routed,
+        req: &Request,
+        query: &[(String, String)],
+    ) -> Result<Params, ApiError> {
+        let bad = bad_request(r);
+        let lenient = |e: &ApiError| r.op.response(e.status).is_none();
+        let params = match params::parse(&r.op.params, query, &r.path_params, &req.headers, bad) {
+            Ok(p) => p,
+            Err(e) if lenient(&e) => {
+                // Each parameter on its own: the ones that parse are kept.
+                let mut ok = params::Params::new();
+                for p in &r.op.params {
+                    if let Ok(one) = params::parse(
+                        std::slice::from_ref(p),
+                        query,
+                        &r.path_params,
+                        &req.headers,
+                        bad,
+                    ) {
+                        ok.extend(one);
+                    }
+                }
+                ok
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some((required, v)) = r.mount.bodies.get(&r.op_index) {
+            match check_body(&req.body, *required, v, bad) {
+                Ok(()) => {}
+                Err(e) if lenient(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(params)
+    }
+
     /// The answer of an operation without an action: its documented success status with a
     /// body generated from that response's schema, a pure function of (seed, operation, path
     /// parameters, query): the same request gets the same bytes.
-    fn generated(&self, r: &Routed, req: &Request) -> Result<Response, ApiError> {
+    pub(super) fn generated(&self, r: &Routed, req: &Request) -> Result<Response, ApiError> {
         let shape = r.shape_op();
         let Some(g) = shape.generated.as_ref().or(r.op.generated.as_ref()) else {
             return Ok(Response::bytes(200, bytes::Bytes::new()));
@@ -328,7 +348,7 @@ impl Engine {
     /// `oneOf` branches or constraints the generator does not model are met by drawing again
     /// (a fixed sequence of seeds, so still deterministic), the path's keys echoed when that
     /// keeps the body valid.
-    fn valid_body(
+    pub(super) fn valid_body(
         &self,
         r: &Routed,
         status: u16,
@@ -363,7 +383,7 @@ impl Engine {
 
     /// The entity an operation's key parameter names: 400 (the API's bad-request status) when
     /// it does not match the key pattern, 404 when no such entity is visible.
-    fn lookup(
+    pub(super) fn lookup(
         &self,
         x: &Lookup,
         collection: &str,
@@ -412,7 +432,7 @@ fn echo_path_params(body: &mut Value, path_params: &[(String, String)]) {
 
 /// A scoped operation exists only inside an entity (an organisation) that the scope parameter
 /// names; any other value gets the scope's status.
-fn check_scope(
+pub(super) fn check_scope(
     r: &Routed,
     sc: &Scope,
     params: &Params,
@@ -485,6 +505,19 @@ fn check_body(
 }
 
 /// "things" -> "thing", for messages.
-fn singular(name: &str) -> &str {
+/// The status a request the operation cannot take is refused with: the API's bad-request
+/// status, unless the operation documents only the other usual one (400 or 422).
+pub(super) fn bad_request(r: &Routed) -> u16 {
+    let api = r.mount.api.bad_request_status;
+    if r.op.response(api).is_some() {
+        return api;
+    }
+    [400, 422]
+        .into_iter()
+        .find(|s| r.op.response(*s).is_some())
+        .unwrap_or(api)
+}
+
+pub(super) fn singular(name: &str) -> &str {
     name.strip_suffix('s').unwrap_or(name)
 }

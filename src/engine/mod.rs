@@ -10,6 +10,7 @@ mod paging;
 pub mod render;
 mod route;
 pub mod service;
+mod write;
 
 use crate::sync::lock;
 pub use message::{Answered, Request, Response};
@@ -90,6 +91,8 @@ pub struct Mount {
     /// The API's variants, by name, and the one used when a request names none.
     variants: BTreeMap<String, MountVariant>,
     default_variant: Option<String>,
+    /// Validators of each collection's entities, made on the first write.
+    entities: BTreeMap<String, std::sync::OnceLock<Vec<jsonschema::Validator>>>,
 }
 
 /// A variant of a mounted API: its shapes and, with `--strict`, their validators.
@@ -114,6 +117,21 @@ impl MountVariant {
 }
 
 impl Mount {
+    /// The validators a written entity of `model` must pass: one per component schema of the
+    /// collection (those that do not compile are left out, as for request bodies).
+    fn entity_validators(&self, model: &crate::data::CollectionModel) -> &[jsonschema::Validator] {
+        let Some(cell) = self.entities.get(&model.name) else {
+            return &[];
+        };
+        cell.get_or_init(|| {
+            model
+                .schemas
+                .iter()
+                .filter_map(|n| self.generated.schemas().component(n).ok())
+                .collect()
+        })
+    }
+
     /// Whether operation `op` answers from its schema although it has an (inferred) action,
     /// because that action's sample answers did not validate.
     pub fn answers_from_schema(&self, op: usize) -> bool {
@@ -249,7 +267,12 @@ impl Engine {
                     variants.keys().cloned().collect::<Vec<_>>().join(", ")
                 )));
             }
+            let entities = collections
+                .keys()
+                .map(|c| (c.clone(), std::sync::OnceLock::new()))
+                .collect();
             mounts.push(Mount {
+                entities,
                 prefix,
                 at,
                 base: api.base_path.clone(),
@@ -352,7 +375,29 @@ impl Engine {
                     let req = Request::get(&path).with_method(&op.method);
                     ok &= match self.route(&req) {
                         Route::Found(r) if r.op_index == oi => {
-                            match self.serve(&r, &req, None, "req_inference_check") {
+                            let answer = match x.action.write() {
+                                // A write is tried on a scratch session with an empty body
+                                // (what a body may hold is the request schema's business).
+                                Some(wr) => {
+                                    let mut scratch = Session::default();
+                                    let params = key_param
+                                        .map(|k| (k.to_string(), Value::String(key.clone())))
+                                        .into_iter()
+                                        .collect();
+                                    let body = Value::Object(serde_json::Map::new());
+                                    self.apply_write(
+                                        &r,
+                                        x,
+                                        wr,
+                                        &params,
+                                        &body,
+                                        &mut scratch,
+                                        "req_inference_check",
+                                    )
+                                }
+                                None => self.serve(&r, &req, None, "req_inference_check"),
+                            };
+                            match answer {
                                 Ok(resp) => m
                                     .generated
                                     .check(&m.api, oi, resp.status, &resp.body)
@@ -382,6 +427,16 @@ impl Engine {
         // all of them answer from their schemas (a detail must not show what no list shows).
         for (mi, oi) in failed {
             if let Some(m) = self.mounts.get_mut(mi) {
+                // A write that does not answer as documented is left out alone: the
+                // collection's reads still agree with each other.
+                if m.api.operations[oi]
+                    .bound
+                    .as_ref()
+                    .is_some_and(|x| x.action.write().is_some())
+                {
+                    m.fallback.insert(oi);
+                    continue;
+                }
                 let coll = m.api.operations[oi]
                     .bound
                     .as_ref()
@@ -628,7 +683,8 @@ impl Engine {
         {
             return self.error_for_path(&req.path, 400, &m);
         }
-        let plain = session_id.is_none() && self.sessions.default_is_plain();
+        // A write needs the session it lands in: the default one when the request names none.
+        let plain = session_id.is_none() && self.sessions.default_is_plain() && !self.writes(req);
         let (request_id, mut resp) = if plain {
             let id = self.plain_request_id();
             let resp = self.dispatch(req, None, &id);
@@ -653,6 +709,19 @@ impl Engine {
             resp.headers.push((REQUEST_ID_HEADER.into(), request_id));
         }
         resp
+    }
+
+    /// Whether a request would run a write action (and so change its session).
+    fn writes(&self, req: &Request) -> bool {
+        if matches!(req.method.as_str(), "GET" | "HEAD" | "OPTIONS") {
+            return false;
+        }
+        match self.route(req) {
+            Route::Found(r) => r.op.bound.as_ref().is_some_and(|x| {
+                x.action.write().is_some() && !r.mount.fallback.contains(&r.op_index)
+            }),
+            _ => false,
+        }
     }
 
     /// Route and answer, within a session when there is one.
@@ -701,10 +770,20 @@ impl Engine {
                         }
                         op_error_response(&r.mount.api, r.op, &e, request_id)
                     }
-                    None => match self.serve_cached(&r, req, session.as_deref(), request_id) {
-                        Ok(resp) => resp,
-                        Err(e) => op_error_response(&r.mount.api, r.op, &e, request_id),
-                    },
+                    None => {
+                        let writes =
+                            r.op.bound
+                                .as_ref()
+                                .is_some_and(|x| x.action.write().is_some());
+                        let answer = match session {
+                            Some(s) if writes => self.write(&r, req, s, request_id),
+                            s => self.serve_cached(&r, req, s.map(|s| &*s), request_id),
+                        };
+                        match answer {
+                            Ok(resp) => resp,
+                            Err(e) => op_error_response(&r.mount.api, r.op, &e, request_id),
+                        }
+                    }
                 };
                 // The headers the response documents, where the answer has none of that name.
                 if let Some(def) = r.op.response(resp.status) {

@@ -86,7 +86,19 @@ pub struct Session {
     /// creates into the same slots, so restarts replace what earlier runs added instead of
     /// piling up entities.
     pub slots: HashMap<String, Vec<u32>>,
+    /// The scenario time of the last write through the API (writes are stamped in order).
+    pub last_write_ms: Option<u64>,
+    /// Bytes of entities written through the API so far (bounded by [`MAX_WRITE_BYTES`]).
+    pub written_bytes: usize,
+    /// Entities written through the API so far (bounded by [`MAX_WRITES`]).
+    pub written: usize,
 }
+
+/// Most entities one session may write (create, replace, update or archive) through the API.
+pub const MAX_WRITES: usize = 100_000;
+
+/// Most bytes of written entities one session may hold.
+pub const MAX_WRITE_BYTES: usize = 64 << 20;
 
 /// What a response rule asks for.
 #[derive(Debug, Clone, PartialEq)]
@@ -366,6 +378,25 @@ impl Session {
         a.seen = 0;
         a.last_fired_ms = a.last_fired_ms.max(at);
         Ok(())
+    }
+
+    /// The time of a write through the API (Unix milliseconds): the session's clock, one
+    /// millisecond after the previous write when the clock has not moved past it, so writes
+    /// made at one clock reading still sort in the order they were made.
+    pub fn write_time(&mut self) -> i64 {
+        let at = match self.last_write_ms {
+            Some(last) if last >= self.clock_ms => last + 1,
+            _ => self.clock_ms,
+        };
+        self.last_write_ms = Some(at);
+        CLOCK_ORIGIN_MS.saturating_add(i64::try_from(at).unwrap_or(i64::MAX))
+    }
+
+    /// The overlay of a collection, created empty on first use.
+    pub fn overlay_mut(&mut self, api: &str, collection: &str) -> &mut Overlay {
+        self.overlays
+            .entry((api.to_string(), collection.to_string()))
+            .or_default()
     }
 
     /// The session's state, as the admin API shows it.

@@ -14,6 +14,7 @@ use regex::Regex;
 use serde_json::Value;
 
 use crate::data::CollectionModel;
+pub(crate) use crate::data::write::TimeForm;
 
 pub(crate) use super::ext::Direction;
 
@@ -41,6 +42,8 @@ pub enum Action {
     Get(Lookup),
     /// Look the entity up (404 if absent), then answer a body generated from the schema.
     Respond(Respond),
+    /// Create, replace, update or delete an entity in the caller's session.
+    Write(Box<Write>),
 }
 
 impl Action {
@@ -50,6 +53,7 @@ impl Action {
             Action::List(_) => None,
             Action::Get(l) => Some(&l.key_param),
             Action::Respond(r) => Some(&r.key.key_param),
+            Action::Write(w) => w.key.as_ref().map(|k| k.key_param.as_str()),
         }
     }
 
@@ -59,12 +63,67 @@ impl Action {
             Action::List(_) => None,
             Action::Get(l) => l.key_pattern.as_ref(),
             Action::Respond(r) => r.key.key_pattern.as_ref(),
+            Action::Write(w) => w.key.as_ref().and_then(|k| k.key_pattern.as_ref()),
         }
     }
 
     pub fn is_list(&self) -> bool {
         matches!(self, Action::List(_))
     }
+
+    /// The write, for an action that changes the session's data.
+    pub fn write(&self) -> Option<&Write> {
+        match self {
+            Action::Write(w) => Some(w),
+            _ => None,
+        }
+    }
+}
+
+/// A write: what it does to the entity, which entity, and what it answers.
+#[derive(Debug)]
+pub struct Write {
+    pub kind: WriteKind,
+    /// The entity written (every write but a create).
+    pub key: Option<Lookup>,
+    /// The documented success status.
+    pub status: u16,
+    pub reply: Reply,
+    /// The entity fields a request body sets: (entity field, body field), top level.
+    pub accepts: Vec<(String, String)>,
+    /// The body field that sets the key on a create (a client-chosen key; a taken one is a
+    /// conflict).
+    pub client_key: Option<String>,
+    /// Fields stamped with the session's clock on a create.
+    pub created: Vec<(String, TimeForm)>,
+    /// Fields stamped on every write that keeps the entity.
+    pub updated: Vec<(String, TimeForm)>,
+}
+
+/// What a write does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteKind {
+    /// A new entity from the body, the rest generated.
+    Create,
+    /// The accepted fields replaced: absent optional ones removed, absent required ones kept.
+    Replace,
+    /// The body merged in (JSON merge patch, RFC 7396).
+    Update,
+    /// The entity removed.
+    Delete,
+    /// The entity kept with these fields set (an archive).
+    Archive(Vec<(String, Value)>),
+}
+
+/// What a write answers.
+#[derive(Debug)]
+pub enum Reply {
+    /// The written entity, at this pointer of the body ("" is the whole body).
+    Entity { item: String },
+    /// No content.
+    Empty,
+    /// A body generated from the schema, naming the key.
+    Generated(Arc<CollectionModel>),
 }
 
 /// `scope`: any value of `param` that names no entity of `collection` is answered `status`.

@@ -115,6 +115,26 @@ pub struct OperationExt {
     /// A path parameter that must name an entity of another collection (an organisation).
     #[serde(default)]
     pub scope: Option<ScopeExt>,
+    /// For `delete`: fields set instead of removing the entity (an archive).
+    #[serde(default)]
+    pub archive: Option<BTreeMap<String, Value>>,
+    /// For writes: entity fields taken from request body fields of another name (entity
+    /// field path -> top-level body field).
+    #[serde(default)]
+    pub from_body: BTreeMap<String, String>,
+    /// For writes: what the success answer carries (default: the entity when the response's
+    /// schema has the key field at `item`, nothing without a schema, else a generated body).
+    #[serde(default)]
+    pub reply: Option<ReplyKind>,
+}
+
+/// What a write answers.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReplyKind {
+    Entity,
+    Empty,
+    Generated,
 }
 
 /// `scope`: the operation only exists inside an entity of `collection` named by `param`;
@@ -136,6 +156,14 @@ pub enum ActionKind {
     Get,
     /// Look the entity up (404 if absent), answer a body generated from the response schema.
     Respond,
+    /// Add an entity made from the request body.
+    Create,
+    /// Replace an entity's client-settable fields with the request body's.
+    Replace,
+    /// Merge the request body into an entity (JSON merge patch).
+    Update,
+    /// Remove an entity (or, with `archive`, set fields on it).
+    Delete,
 }
 
 /// Fields shown only when a boolean parameter is true.

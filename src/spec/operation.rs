@@ -325,12 +325,18 @@ pub(super) fn load_operation(
     };
     let bound = match opext {
         Some(x) => {
+            // What a write's body may set is read from it; a schema beyond the compiler
+            // leaves the write to accept every entity field.
+            let request = request_body
+                .as_ref()
+                .and_then(|(_, s)| compiler.compile(s, &format!("{loc}.requestBody")).ok());
             let cx = super::resolve::Context {
                 file,
                 loc: &loc,
                 models,
                 params: &params,
                 responses: &responses,
+                request: request.as_ref(),
             };
             Some(super::resolve::resolve(&cx, x)?)
         }

@@ -10,9 +10,10 @@ use regex::Regex;
 
 use super::behaviour::{
     Action, Bound, DirectionFlag, Expand, Filter, FilterOp, Include, Limit, List, Lookup, Order,
-    Paging, Respond, Scope, Sort,
+    Paging, Reply, Respond, Scope, Sort, TimeForm, Write, WriteKind,
 };
-use super::ext::{ActionKind, FilterKind, OperationExt, PageStyle, PaginationExt};
+use super::ext::{ActionKind, FilterKind, OperationExt, PageStyle, PaginationExt, ReplyKind};
+use super::schema::{Kind, Node};
 use super::{Param, ResponseDef};
 use crate::data::CollectionModel;
 use crate::error::{Error, Result};
@@ -25,6 +26,8 @@ pub(super) struct Context<'a> {
     pub models: &'a BTreeMap<String, Arc<CollectionModel>>,
     pub params: &'a [Param],
     pub responses: &'a [ResponseDef],
+    /// The JSON request body's compiled schema, when the operation takes one.
+    pub request: Option<&'a Node>,
 }
 
 impl Context<'_> {
@@ -88,24 +91,37 @@ pub(super) fn resolve(cx: &Context, x: OperationExt) -> Result<Bound> {
             ))
         }
     };
-    if x.action != ActionKind::Respond && cx.ok_status("200").is_none() {
+    let write_kind = matches!(
+        x.action,
+        ActionKind::Create | ActionKind::Replace | ActionKind::Update | ActionKind::Delete
+    );
+    if matches!(x.action, ActionKind::List | ActionKind::Get) && cx.ok_status("200").is_none() {
         return Err(Error::spec(
             cx.file,
             cx.loc,
             "an x-understudy operation documents no 200 response",
         ));
     }
-    if x.item.is_some() && x.action != ActionKind::Get {
+    if x.item.is_some() && x.action != ActionKind::Get && !write_kind {
         return Err(cx.err(
             "item",
-            "only a get action places its entity with item (a list uses items; a respond \
-             action generates its whole body, with dotted paths in fields)",
+            "only a get action or a write places its entity with item (a list uses items; a \
+             respond action generates its whole body, with dotted paths in fields)",
         ));
     }
-    if !x.fields.is_empty() && x.action != ActionKind::Respond {
+    if !x.fields.is_empty() && x.action != ActionKind::Respond && !write_kind {
         return Err(cx.err(
             "fields",
-            "only a respond action generates its body from fields",
+            "only a respond action or a write generates its body from fields",
+        ));
+    }
+    if x.archive.is_some() && x.action != ActionKind::Delete {
+        return Err(cx.err("archive", "only a delete action archives"));
+    }
+    if !x.from_body.is_empty() && !write_kind {
+        return Err(cx.err(
+            "from-body",
+            "only a write takes fields from the request body",
         ));
     }
     let scope = match &x.scope {
@@ -171,6 +187,9 @@ pub(super) fn resolve(cx: &Context, x: OperationExt) -> Result<Bound> {
             Action::Respond(Respond { key, status, model })
         }
         ActionKind::List => Action::List(Box::new(list(cx, &x, &field)?)),
+        ActionKind::Create | ActionKind::Replace | ActionKind::Update | ActionKind::Delete => {
+            Action::Write(Box::new(write(cx, &x, model, &field)?))
+        }
     };
     Ok(Bound {
         collection: x.collection,
@@ -226,11 +245,140 @@ fn lookup(cx: &Context, x: &OperationExt) -> Result<Lookup> {
     })
 }
 
-/// The body model of a `respond` action: its first documented 2xx response's schema, with the
-/// operation's `fields` generators.
-fn respond_model(cx: &Context, x: &OperationExt) -> Result<(u16, Arc<CollectionModel>)> {
-    let (status, node) = cx
-        .responses
+/// A write: its kind, the entity it names, what the body may set and what it answers.
+fn write(
+    cx: &Context,
+    x: &OperationExt,
+    model: &CollectionModel,
+    field: &dyn Fn(&str, &str) -> Result<String>,
+) -> Result<Write> {
+    let key = match x.action {
+        ActionKind::Create => {
+            if x.key_param.is_some() {
+                return Err(cx.err(
+                    "key-param",
+                    "a create action names no entity: drop key-param",
+                ));
+            }
+            None
+        }
+        _ => Some(lookup(cx, x)?),
+    };
+    let kind = match (x.action, &x.archive) {
+        (ActionKind::Create, _) => WriteKind::Create,
+        (ActionKind::Replace, _) => WriteKind::Replace,
+        (ActionKind::Update, _) => WriteKind::Update,
+        (_, None) => WriteKind::Delete,
+        (_, Some(sets)) => {
+            let mut out = Vec::new();
+            for (path, v) in sets {
+                if path == &model.key {
+                    return Err(cx.err("archive", "an archive cannot change the key"));
+                }
+                out.push((field(path, "archive")?, v.clone()));
+            }
+            WriteKind::Archive(out)
+        }
+    };
+    let (status, node) = success(cx, "a write")?;
+    let item = cx.pointer(x.item.as_deref().unwrap_or(""), "item")?;
+    let key_root = crate::data::column::root_of(&model.key);
+    let holds_entity = node
+        .and_then(|n| n.at_pointer(&item))
+        .is_some_and(|n| n.prop(key_root).is_some());
+    let generated = |node: &Node| -> Result<Reply> {
+        Ok(Reply::Generated(Arc::new(CollectionModel::for_body(
+            cx.file,
+            &cx.xloc(""),
+            &format!("{}.response", cx.loc),
+            node.clone(),
+            &x.fields,
+            cx.models,
+        )?)))
+    };
+    let reply = match (x.reply, node) {
+        (Some(ReplyKind::Empty), _) | (None, None) => Reply::Empty,
+        (Some(ReplyKind::Entity), _) | (None, Some(_)) if holds_entity => Reply::Entity { item },
+        (Some(ReplyKind::Entity), _) => {
+            return Err(cx.err(
+                "item",
+                format!(
+                    "'{item}' does not reach an object with the key field '{key_root}' in the \
+                     {status} response's schema"
+                ),
+            ));
+        }
+        (Some(ReplyKind::Generated), Some(n)) | (None, Some(n)) => generated(n)?,
+        (Some(ReplyKind::Generated), None) => {
+            return Err(cx.err(
+                "reply",
+                format!("the {status} response has no JSON schema to generate from"),
+            ));
+        }
+    };
+    // What the body may set: the request schema's top-level properties that are entity
+    // fields (every entity field when the schema names none), and the declared renames.
+    let mut accepts: Vec<(String, String)> = Vec::new();
+    if !matches!(kind, WriteKind::Delete | WriteKind::Archive(_)) {
+        let named: Option<Vec<&str>> = cx.request.and_then(|n| match &*n.kind {
+            Kind::Object { props, .. } if !props.is_empty() => {
+                Some(props.iter().map(|(k, _)| k.as_str()).collect())
+            }
+            _ => None,
+        });
+        if let Kind::Object { props, .. } = &*model.node.kind {
+            for (k, _) in props {
+                if named.as_ref().is_none_or(|n| n.contains(&k.as_str())) {
+                    accepts.push((k.clone(), k.clone()));
+                }
+            }
+        }
+        for (to, from) in &x.from_body {
+            let to = field(to, "from-body")?;
+            if named.as_ref().is_some_and(|n| !n.contains(&from.as_str())) {
+                return Err(cx.err(
+                    "from-body",
+                    format!("'{from}' is not a property of the request body's schema"),
+                ));
+            }
+            accepts.retain(|(t, _)| *t != to);
+            accepts.push((to, from.clone()));
+        }
+    }
+    // The key is the client's only on a create; it never changes afterwards.
+    let mut client_key = None;
+    if let Some(at) = accepts.iter().position(|(to, _)| *to == model.key) {
+        let (_, from) = accepts.remove(at);
+        if kind == WriteKind::Create && cx.request.is_some() {
+            client_key = Some(from);
+        }
+    }
+    let stamps = |names: &[&str]| -> Vec<(String, TimeForm)> {
+        names
+            .iter()
+            .filter_map(|n| {
+                let node = model.node.prop(n)?;
+                let millis = n.ends_with("_ms") || n.ends_with("Ms");
+                Some((n.to_string(), TimeForm::of(node, millis)?))
+            })
+            .collect()
+    };
+    let names = &super::infer::conventions::STAMPS;
+    Ok(Write {
+        kind,
+        key,
+        status,
+        reply,
+        accepts,
+        client_key,
+        created: stamps(names.created),
+        updated: stamps(names.updated),
+    })
+}
+
+/// The lowest documented 2xx status and its JSON schema, if any.
+fn success<'c>(cx: &'c Context, what: &str) -> Result<(u16, Option<&'c Node>)> {
+    cx.responses
         .iter()
         .filter_map(|r| {
             let s = r
@@ -241,13 +389,13 @@ fn respond_model(cx: &Context, x: &OperationExt) -> Result<(u16, Arc<CollectionM
             Some((s, r.node.as_ref()))
         })
         .min_by_key(|(s, _)| *s)
-        .ok_or_else(|| {
-            Error::spec(
-                cx.file,
-                cx.loc,
-                "a respond action documents no 2xx response",
-            )
-        })?;
+        .ok_or_else(|| Error::spec(cx.file, cx.loc, format!("{what} documents no 2xx response")))
+}
+
+/// The body model of a `respond` action: its first documented 2xx response's schema, with the
+/// operation's `fields` generators.
+fn respond_model(cx: &Context, x: &OperationExt) -> Result<(u16, Arc<CollectionModel>)> {
+    let (status, node) = success(cx, "a respond action")?;
     let node = node.ok_or_else(|| {
         Error::spec(
             cx.file,

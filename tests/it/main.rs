@@ -14,3 +14,4 @@ mod scenarios;
 mod serve;
 mod support;
 mod verify;
+mod writes;

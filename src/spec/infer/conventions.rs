@@ -82,3 +82,44 @@ pub(super) fn strip_path_suffix(path: &str) -> &str {
         .find_map(|s| path.strip_suffix(s))
         .unwrap_or(path)
 }
+
+/// Entity fields a write stamps with the session's clock (exact names): set on a create, and
+/// the updated ones on every change. Seen across public documents; a collection with none of
+/// them keeps its generated times.
+pub(crate) struct Stamps {
+    pub created: &'static [&'static str],
+    pub updated: &'static [&'static str],
+}
+
+pub(crate) const STAMPS: Stamps = Stamps {
+    created: &[
+        "created_at",
+        "createdAt",
+        "created",
+        "created_time",
+        "createdTime",
+        "create_time",
+        "createTime",
+        "creation_time",
+        "created_on",
+        "date_created",
+        "inserted_at",
+    ],
+    updated: &[
+        "updated_at",
+        "updatedAt",
+        "updated",
+        "updated_time",
+        "updatedTime",
+        "update_time",
+        "updateTime",
+        "modified_at",
+        "modifiedAt",
+        "last_modified",
+        "lastModified",
+        "last_updated",
+        "lastUpdated",
+        "date_updated",
+        "date_modified",
+    ],
+};

@@ -39,7 +39,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
-mod conventions;
+pub(crate) mod conventions;
 mod doc;
 mod key;
 mod list;
@@ -48,6 +48,7 @@ mod plan;
 mod shape;
 #[cfg(test)]
 mod tests;
+mod write;
 
 use doc::Doc;
 use plan::{Collection, Plan};
@@ -93,13 +94,15 @@ pub(crate) fn infer(doc: &Value) -> Inferred {
                 name
             }
         };
-        for (path, ext) in [
-            (plan.list_path, plan.list_ext),
-            (plan.detail_path, plan.detail_ext),
-        ] {
+        let reads = [
+            (plan.list_path, "get".to_string(), plan.list_ext),
+            (plan.detail_path, "get".to_string(), plan.detail_ext),
+        ];
+        let writes = plan.writes.into_iter().map(|(p, m, x)| (p, m, Some(x)));
+        for (path, method, ext) in reads.into_iter().chain(writes) {
             if let Some(mut x) = ext {
                 x.insert("collection".into(), Value::String(collection.clone()));
-                out.operations.push((path, "get".into(), reorder(x)));
+                out.operations.push((path, method, reorder(x)));
             }
         }
     }

@@ -61,6 +61,8 @@ pub(super) struct Plan {
     pub collection: Collection,
     pub list_ext: Option<Map<String, Value>>,
     pub detail_ext: Option<Map<String, Value>>,
+    /// The pair's writes: (path, method, extension).
+    pub writes: Vec<(String, String, Map<String, Value>)>,
 }
 
 /// The plan for one pair, or `None` when anything about it is unclear.
@@ -165,13 +167,27 @@ pub(super) fn plan_pair<'a>(
     };
 
     // The detail.
+    let pattern = key_pattern(doc, key_param, &values);
+    let writes = super::write::writes(
+        doc,
+        (&pair.list_path, list_item),
+        (&pair.detail_path, detail_item),
+        &super::write::Entity {
+            key_param: &pair.key_param,
+            key_pattern: pattern.as_deref(),
+            detail_body,
+            item: item.as_deref(),
+            schemas: &schemas,
+            key_field: &field,
+        },
+    );
     let detail_ext = if detail_declared.is_some() {
         None
     } else {
         let mut x = Map::new();
         x.insert("action".into(), json!("get"));
         x.insert("key-param".into(), Value::String(pair.key_param.clone()));
-        if let Some(p) = key_pattern(doc, key_param, &values) {
+        if let Some(p) = pattern {
             x.insert("key-pattern".into(), Value::String(p));
         }
         if let Some(i) = &item {
@@ -229,6 +245,7 @@ pub(super) fn plan_pair<'a>(
         collection,
         list_ext,
         detail_ext,
+        writes,
     })
 }
 

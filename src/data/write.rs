@@ -1,0 +1,203 @@
+//! A write applied to one entity: the request body's accepted fields copied in (on a create),
+//! replaced, or merged (JSON merge patch, RFC 7396), and the write's timestamps. Which entity,
+//! which fields a body may set and where the result is kept are decided above (the resolved
+//! model and the engine); this module only changes a JSON value.
+
+use serde_json::{Map, Value};
+
+use super::column::set_path;
+use super::entity::format_millis;
+use crate::spec::schema::{Kind, Node};
+
+/// How a body's fields reach the entity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Merge {
+    /// The fields the body gives are set (a new entity: the rest stays generated).
+    Set,
+    /// The fields the body gives are set; accepted optional fields it leaves out are removed
+    /// (a required one keeps its value).
+    Replace,
+    /// JSON merge patch: objects merge, `null` removes an optional field.
+    Patch,
+}
+
+/// How a timestamp field writes a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeForm {
+    /// RFC 3339 with milliseconds (`2026-11-01T00:00:00.000Z`).
+    DateTime,
+    /// A calendar date (`2026-11-01`).
+    Date,
+    /// Unix seconds (an integer).
+    Seconds,
+    /// Unix milliseconds (an integer).
+    Millis,
+    /// Unix seconds as a number.
+    FractionalSeconds,
+}
+
+impl TimeForm {
+    /// The form a field of this schema takes, if it can hold a time at all; `millis` when its
+    /// name says milliseconds.
+    pub fn of(node: &Node, millis: bool) -> Option<TimeForm> {
+        match &*node.kind {
+            Kind::String { format, .. } => match format.as_deref() {
+                Some("date-time") | None => Some(TimeForm::DateTime),
+                Some("date") => Some(TimeForm::Date),
+                Some(_) => None,
+            },
+            Kind::Integer { .. } if millis => Some(TimeForm::Millis),
+            Kind::Integer { .. } => Some(TimeForm::Seconds),
+            Kind::Number { .. } => Some(TimeForm::FractionalSeconds),
+            _ => None,
+        }
+    }
+
+    /// The time `ms` (Unix milliseconds) in this form.
+    pub fn value(self, ms: i64) -> Value {
+        match self {
+            TimeForm::DateTime => Value::String(format_millis(ms)),
+            TimeForm::Date => Value::String(format_millis(ms).chars().take(10).collect()),
+            TimeForm::Seconds => Value::from(ms.div_euclid(1000)),
+            TimeForm::Millis => Value::from(ms),
+            TimeForm::FractionalSeconds => Value::from(ms as f64 / 1000.0),
+        }
+    }
+}
+
+/// Apply `body`'s accepted fields (`(entity field, body field)` pairs, top level) to `entity`.
+pub fn apply(
+    entity: &mut Value,
+    body: &Value,
+    accepts: &[(String, String)],
+    merge: Merge,
+    node: &Node,
+) {
+    for (to, from) in accepts {
+        let given = body.get(from);
+        match (merge, given) {
+            (_, Some(v)) if merge != Merge::Patch => set_path(entity, to, Some(v.clone())),
+            (Merge::Replace, None) if !node.requires(to) => set_path(entity, to, None),
+            (Merge::Patch, Some(Value::Null)) if !node.requires(to) => set_path(entity, to, None),
+            (Merge::Patch, Some(v)) => {
+                let mut cur = entity.get(to).cloned().unwrap_or(Value::Null);
+                merge_patch(&mut cur, v);
+                set_path(entity, to, Some(cur));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// RFC 7396: `patch` merged into `target`.
+pub fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(p) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(Map::new());
+    }
+    if let Value::Object(t) = target {
+        for (k, v) in p {
+            if v.is_null() {
+                t.remove(k);
+            } else {
+                merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+    }
+}
+
+/// Put back, from `before`, the top-level fields named by `fields` (removing the ones `before`
+/// does not have): a body value the entity's schema refuses does not stay.
+pub fn revert(entity: &mut Value, before: &Value, fields: &[String]) {
+    for f in fields {
+        set_path(entity, f, before.get(f).cloned());
+    }
+}
+
+/// Set each timestamp field to `ms`.
+pub fn stamp(entity: &mut Value, fields: &[(String, TimeForm)], ms: i64) {
+    for (f, form) in fields {
+        set_path(entity, f, Some(form.value(ms)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn node() -> Node {
+        Node::of(Kind::Object {
+            props: vec![
+                ("name".into(), Node::of(Kind::Any)),
+                ("tags".into(), Node::of(Kind::Any)),
+                ("meta".into(), Node::of(Kind::Any)),
+            ],
+            required: vec!["name".into()],
+            free_form: false,
+            additional: None,
+        })
+    }
+
+    fn accepts() -> Vec<(String, String)> {
+        ["name", "tags", "meta"]
+            .iter()
+            .map(|s| (s.to_string(), s.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_patch_merges_objects_and_null_removes_only_optional_fields() {
+        let mut e = json!({"name": "a", "tags": ["x"], "meta": {"k": 1, "j": 2}, "id": "i"});
+        let body = json!({"name": null, "tags": null, "meta": {"j": null, "n": 3}, "id": "z"});
+        apply(&mut e, &body, &accepts(), Merge::Patch, &node());
+        assert_eq!(
+            e,
+            json!({"name": null, "meta": {"k": 1, "n": 3}, "id": "i"})
+        );
+    }
+
+    #[test]
+    fn a_replace_drops_optional_fields_the_body_leaves_out() {
+        let mut e = json!({"name": "a", "tags": ["x"], "meta": {"k": 1}});
+        apply(
+            &mut e,
+            &json!({"meta": {"n": 2}}),
+            &accepts(),
+            Merge::Replace,
+            &node(),
+        );
+        assert_eq!(e, json!({"name": "a", "meta": {"n": 2}}));
+    }
+
+    #[test]
+    fn a_set_takes_only_accepted_fields_and_revert_restores_them() {
+        let before = json!({"name": "a", "id": "i"});
+        let mut e = before.clone();
+        apply(
+            &mut e,
+            &json!({"name": "b", "tags": [1], "id": "z"}),
+            &accepts(),
+            Merge::Set,
+            &node(),
+        );
+        assert_eq!(e, json!({"name": "b", "id": "i", "tags": [1]}));
+        revert(&mut e, &before, &["tags".into(), "name".into()]);
+        assert_eq!(e, before);
+    }
+
+    #[test]
+    fn times_take_the_field_form() {
+        let ms = 1_793_491_200_123;
+        assert_eq!(
+            TimeForm::DateTime.value(ms),
+            json!("2026-11-01T00:00:00.123Z")
+        );
+        assert_eq!(TimeForm::Date.value(ms), json!("2026-11-01"));
+        assert_eq!(TimeForm::Seconds.value(ms), json!(1_793_491_200));
+        assert_eq!(TimeForm::Millis.value(ms), json!(ms));
+    }
+}

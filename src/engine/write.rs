@@ -1,0 +1,262 @@
+//! Writes through the API: a create, replace, update, delete or archive of one entity, kept
+//! in the caller's session (its overlay of the collection), so that lists, details, filters,
+//! sorts, totals and page walks of that session all see it and no other session does. The
+//! written entity is checked against the collection's schemas before it is kept: a body
+//! value the entity's schema refuses gives way to the value it replaced.
+
+use std::hash::Hasher;
+
+use serde_json::{Map, Value};
+use siphasher::sip::SipHasher13;
+
+use super::route::Routed;
+use super::{Engine, Request, Response, render};
+use crate::api_error::ApiError;
+use crate::data::column::{extract, set_path};
+use crate::data::write::{self as w, Merge};
+use crate::data::{Collection, CollectionModel, Entity, View};
+use crate::query::params::Params;
+use crate::scenario::session::{self, Session};
+use crate::spec::behaviour::{Bound, Reply, Write, WriteKind};
+
+/// How many times a written entity is checked and its refused fields put back.
+const REPAIRS: usize = 3;
+
+impl Engine {
+    /// A write operation's answer, its change kept in `session`.
+    pub(super) fn write(
+        &self,
+        r: &Routed,
+        req: &Request,
+        session: &mut Session,
+        request_id: &str,
+    ) -> Result<Response, ApiError> {
+        let Some((x, wr)) =
+            r.op.bound
+                .as_ref()
+                .filter(|_| !r.mount.fallback.contains(&r.op_index))
+                .and_then(|x| Some((x, x.action.write()?)))
+        else {
+            return self.serve(r, req, Some(session), request_id);
+        };
+        let query: Vec<(String, String)> = form_urlencoded::parse(req.query.as_bytes())
+            .into_owned()
+            .collect();
+        let params = self.prepare(r, req, &query)?;
+        if let Some(sc) = &x.scope {
+            super::actions::check_scope(r, sc, &params, Some(session))?;
+        }
+        // A body that is not a JSON object (where that is not refused) sets nothing.
+        let body = serde_json::from_slice::<Value>(&req.body)
+            .ok()
+            .filter(Value::is_object)
+            .unwrap_or_else(|| Value::Object(Map::new()));
+        self.apply_write(r, x, wr, &params, &body, session, request_id)
+    }
+
+    /// Apply write `wr` of operation `x` with `params` and `body` to `session`, and answer it.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn apply_write(
+        &self,
+        r: &Routed,
+        x: &Bound,
+        wr: &Write,
+        params: &Params,
+        body: &Value,
+        session: &mut Session,
+        request_id: &str,
+    ) -> Result<Response, ApiError> {
+        let api = &r.mount.api;
+        let bad = super::actions::bad_request(r);
+        let coll = r
+            .mount
+            .collections
+            .get(&x.collection)
+            .ok_or_else(|| ApiError::new(500, "collection missing"))?;
+        let model = &coll.model;
+        let base_len = coll.len();
+        let target = match &wr.key {
+            None => None,
+            Some(k) => {
+                let view = View::new(coll, session.overlay(&api.name, &x.collection));
+                match self.lookup(k, &x.collection, params, &view, bad) {
+                    Ok(i) => Some((i, view.entity(i))),
+                    // An unknown key where the operation documents no error for it: the
+                    // answer generated from the schema, and nothing written.
+                    Err(e) if r.op.response(e.status).is_none() => {
+                        return self.generated(r, &Request::default());
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        let keeps = !matches!(wr.kind, WriteKind::Delete);
+        if keeps
+            && (session.written >= session::MAX_WRITES
+                || session.written_bytes >= session::MAX_WRITE_BYTES)
+        {
+            return Err(ApiError::new(
+                403,
+                format!(
+                    "this understudy session holds its most written entities ({} entities, {} \
+                     MiB): reset the session (POST /__understudy/sessions/{{id}}/reset) or \
+                     use another one",
+                    session::MAX_WRITES,
+                    session::MAX_WRITE_BYTES >> 20
+                ),
+            ));
+        }
+        let now = session.write_time();
+        let (written, index) = match (&wr.kind, target) {
+            (WriteKind::Create, _) => {
+                let view = View::new(coll, session.overlay(&api.name, &x.collection));
+                let index = view.len() as u32;
+                let generated = Entity::new(model, self.seed, u64::from(index)).full();
+                let mut e = generated.clone();
+                // What the client may set and left out is absent (or, when the entity requires
+                // it, generated), as on a replace.
+                w::apply(&mut e, body, &wr.accepts, Merge::Replace, &model.node);
+                if let Some(k) = wr.client_key.as_ref().and_then(|f| body.get(f)) {
+                    set_path(&mut e, &model.key, Some(k.clone()));
+                }
+                w::stamp(&mut e, &wr.created, now);
+                w::stamp(&mut e, &wr.updated, now);
+                self.keep_valid(r, coll, &mut e, &generated);
+                let key = CollectionModel::key_text(&extract(&e, &model.key));
+                if view.lookup(&key).is_some() {
+                    return Err(self.conflict(r, &x.collection, &key));
+                }
+                let overlay = session.overlay_mut(&api.name, &x.collection);
+                let i = overlay.add(base_len, key, e.clone());
+                (e, i)
+            }
+            (_, None) => return Err(ApiError::new(500, "a write without its entity")),
+            (WriteKind::Delete, Some((i, before))) => {
+                session
+                    .overlay_mut(&api.name, &x.collection)
+                    .deleted
+                    .insert(i);
+                (before, i)
+            }
+            (kind, Some((i, before))) => {
+                let mut e = before.clone();
+                match kind {
+                    WriteKind::Archive(sets) => {
+                        for (path, v) in sets {
+                            set_path(&mut e, path, Some(v.clone()));
+                        }
+                    }
+                    WriteKind::Replace => {
+                        w::apply(&mut e, body, &wr.accepts, Merge::Replace, &model.node)
+                    }
+                    _ => w::apply(&mut e, body, &wr.accepts, Merge::Patch, &model.node),
+                }
+                w::stamp(&mut e, &wr.updated, now);
+                self.keep_valid(r, coll, &mut e, &before);
+                session
+                    .overlay_mut(&api.name, &x.collection)
+                    .set(base_len, i, e.clone());
+                (e, i)
+            }
+        };
+        session
+            .overlay_mut(&api.name, &x.collection)
+            .forget_orders();
+        if keeps {
+            session.written += 1;
+            session.written_bytes += serde_json::to_vec(&written).map_or(0, |b| b.len());
+        }
+        self.write_reply(r, x, wr, params, &written, index, request_id)
+    }
+
+    /// What a write answers: the written entity where its documented body holds one, nothing
+    /// for no content, else a body generated from the schema.
+    #[allow(clippy::too_many_arguments)]
+    fn write_reply(
+        &self,
+        r: &Routed,
+        x: &Bound,
+        wr: &Write,
+        params: &Params,
+        entity: &Value,
+        index: u32,
+        request_id: &str,
+    ) -> Result<Response, ApiError> {
+        let shape = r.shape_op();
+        let node = shape.response(wr.status).and_then(|d| d.node.as_ref());
+        Ok(match &wr.reply {
+            Reply::Empty => {
+                let mut resp = Response::bytes(wr.status, bytes::Bytes::new());
+                resp.headers.clear();
+                resp
+            }
+            Reply::Entity { item } => {
+                let n = node.and_then(|n| n.at_pointer(item));
+                let shown = render::item(&r.shaped(&x.collection, entity.clone()), n, x, params);
+                let bytes = bytes::Bytes::from(serde_json::to_vec(&shown).unwrap_or_default());
+                Response::bytes(wr.status, render::envelope_with_item(item, bytes))
+            }
+            Reply::Generated(model) => {
+                // New for every write, yet a pure function of (seed, operation, entity,
+                // request id).
+                let mut h = SipHasher13::new_with_keys(self.seed, r.op_index as u64);
+                h.write_u32(index);
+                h.write(request_id.as_bytes());
+                Response::bytes(wr.status, self.valid_body(r, wr.status, model, h.finish()))
+            }
+        })
+    }
+
+    /// Check a written entity against the collection's schemas; put back, from `before`, the
+    /// top-level fields that make it invalid (all of it when the fault is not in one field).
+    fn keep_valid(&self, r: &Routed, coll: &Collection, e: &mut Value, before: &Value) {
+        let validators = r.mount.entity_validators(&coll.model);
+        for _ in 0..REPAIRS {
+            let mut bad: Vec<String> = Vec::new();
+            let mut whole = false;
+            for v in validators {
+                for err in v.iter_errors(e) {
+                    let path = err.instance_path().to_string();
+                    match path.split('/').nth(1) {
+                        Some(seg) => {
+                            let f = crate::spec::schema::unescape(seg);
+                            if !bad.contains(&f) {
+                                bad.push(f);
+                            }
+                        }
+                        None => whole = true,
+                    }
+                }
+            }
+            if bad.is_empty() && !whole {
+                return;
+            }
+            if whole {
+                break;
+            }
+            w::revert(e, before, &bad);
+        }
+        // Still invalid: keep the entity as it was, with the write's own timestamps.
+        let key = extract(e, &coll.model.key);
+        *e = before.clone();
+        set_path(e, &coll.model.key, Some(key));
+    }
+
+    /// A client-chosen key that another entity has: 409 where the operation documents it
+    /// (else its bad-request status when it documents that, else 409).
+    fn conflict(&self, r: &Routed, collection: &str, key: &str) -> ApiError {
+        let bad = super::actions::bad_request(r);
+        let status = if r.op.response(409).is_none() && r.op.response(bad).is_some() {
+            bad
+        } else {
+            409
+        };
+        ApiError::new(
+            status,
+            format!(
+                "{} '{key}' already exists",
+                super::actions::singular(collection)
+            ),
+        )
+    }
+}

@@ -1,0 +1,273 @@
+//! Writes through the API: creates, replaces, merge patches and deletes land in the caller's
+//! session and every read of that session sees them (detail, list, page walks at any page
+//! size), other sessions do not, `reset` undoes them, and bad writes get the API's own errors.
+//! Run against a plain OpenAPI document whose collection and writes are all inferred, under
+//! `--strict` (so every answer, writes and errors included, validates against the document).
+
+use std::collections::HashSet;
+
+use crate::support::{self, request, request_with_body};
+use serde_json::{Value, json};
+
+fn projects() -> support::TestServer {
+    let api =
+        understudy::spec::load_file(std::path::Path::new("tests/fixtures/writes/projects.yaml"))
+            .unwrap_or_else(|e| panic!("{e}"));
+    support::start_with(vec![api], support::default_config())
+}
+
+const AUTH: (&str, &str) = ("Authorization", "Bearer k");
+
+/// A session's view, through one server.
+struct Client<'a> {
+    base: &'a str,
+    session: Option<&'a str>,
+}
+
+impl Client<'_> {
+    fn send(&self, method: &str, path: &str, body: Option<Value>) -> support::Resp {
+        let mut headers = vec![AUTH, ("Content-Type", "application/json")];
+        if let Some(s) = self.session {
+            headers.push(("X-Understudy-Session", s));
+        }
+        let text = body.map(|b| b.to_string()).unwrap_or_default();
+        request_with_body(method, &format!("{}{path}", self.base), &headers, &text)
+    }
+
+    /// Every slug the list shows, walking pages of `limit` by the `after` cursor.
+    fn walk(&self, limit: usize) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        loop {
+            let path = match out.last() {
+                Some(a) => format!("/projects?limit={limit}&after={a}"),
+                None => format!("/projects?limit={limit}"),
+            };
+            let page = self.send("GET", &path, None);
+            assert_eq!(page.status, 200, "{}", String::from_utf8_lossy(&page.body));
+            let v = page.json();
+            let items = v["data"].as_array().expect("data");
+            assert!(items.len() <= limit, "a page holds at most the limit");
+            out.extend(
+                items
+                    .iter()
+                    .map(|p| p["slug"].as_str().unwrap().to_string()),
+            );
+            if !v["has_more"].as_bool().unwrap() {
+                return out;
+            }
+            assert!(out.len() < 1000, "the walk ends");
+        }
+    }
+
+    /// The walk, checked to show every item once and to agree at two page sizes.
+    fn listed(&self) -> Vec<String> {
+        let walk = self.walk(7);
+        let distinct: HashSet<&String> = walk.iter().collect();
+        assert_eq!(distinct.len(), walk.len(), "no item twice: {walk:?}");
+        assert_eq!(self.walk(3), walk, "the same items at another page size");
+        walk
+    }
+}
+
+#[test]
+fn writes_are_seen_by_every_read_of_their_session_only() {
+    let s = projects();
+    let a = Client {
+        base: &s.base,
+        session: Some("writer-a"),
+    };
+    let b = Client {
+        base: &s.base,
+        session: Some("reader-b"),
+    };
+    let before = a.listed();
+    assert_eq!(before.len(), 30);
+
+    // Create, with a client-chosen key: the client's fields, the rest generated, times from
+    // the session's clock.
+    let created = a.send(
+        "POST",
+        "/projects",
+        Some(json!({"slug": "w-one", "name": "One", "tags": ["x"]})),
+    );
+    assert_eq!(
+        created.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&created.body)
+    );
+    let one = created.json();
+    assert_eq!(one["slug"], "w-one");
+    assert_eq!(one["name"], "One");
+    assert_eq!(one["tags"], json!(["x"]));
+    assert_eq!(one["created_at"], "2026-11-01T00:00:00.000Z");
+    assert!(
+        one.get("description").is_none(),
+        "not given, optional: absent"
+    );
+    assert!(one["stars"].is_u64(), "a server-set field is generated");
+    let got = a.send("GET", "/projects/w-one", None);
+    assert_eq!(got.status, 200);
+    assert_eq!(got.json(), one, "the detail shows what the create answered");
+    let listed = a.listed();
+    assert_eq!(listed.len(), 31);
+    assert_eq!(listed.iter().filter(|k| *k == "w-one").count(), 1);
+    assert_eq!(listed[..30], before[..], "the others keep their order");
+
+    // Another session sees none of it.
+    assert_eq!(b.send("GET", "/projects/w-one", None).status, 404);
+    assert_eq!(b.listed(), before);
+
+    // A created key without the client's choice, in the API's format.
+    let made = a.send("POST", "/projects", Some(json!({"name": "Two"})));
+    assert_eq!(made.status, 201);
+    let two = made.json()["slug"].as_str().unwrap().to_string();
+    assert!(
+        regex::Regex::new("^[a-z][a-z0-9-]{2,40}$")
+            .unwrap()
+            .is_match(&two),
+        "{two}"
+    );
+    assert!(made.json()["created_at"].as_str() > one["created_at"].as_str());
+
+    // Duplicate key, invalid body, unknown key: the API's own errors.
+    let dup = a.send(
+        "POST",
+        "/projects",
+        Some(json!({"slug": "w-one", "name": "Again"})),
+    );
+    assert_eq!(dup.status, 409);
+    assert!(
+        dup.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("already exists")
+    );
+    let dup_base = a.send(
+        "POST",
+        "/projects",
+        Some(json!({"slug": before[0], "name": "Again"})),
+    );
+    assert_eq!(dup_base.status, 409, "a dataset key is taken too");
+    let invalid = a.send("POST", "/projects", Some(json!({"name": ""})));
+    assert_eq!(invalid.status, 422);
+    assert!(invalid.json()["error"]["message"].is_string());
+    let unknown = a.send("PATCH", "/projects/no-such", Some(json!({"name": "x"})));
+    assert_eq!(unknown.status, 404);
+    assert!(unknown.json()["error"]["message"].is_string());
+    assert_eq!(a.listed().len(), 32, "refused writes change nothing");
+
+    // A merge patch: null removes an optional field; the update time moves.
+    let patched = a.send(
+        "PATCH",
+        "/projects/w-one",
+        Some(json!({"name": "Uno", "description": "d"})),
+    );
+    assert_eq!(patched.status, 200);
+    let cleared = a.send(
+        "PATCH",
+        "/projects/w-one",
+        Some(json!({"description": null})),
+    );
+    let p = cleared.json();
+    assert_eq!(p["name"], "Uno");
+    assert!(p.get("description").is_none(), "{p}");
+    assert_eq!(p["created_at"], one["created_at"]);
+    assert!(p["updated_at"].as_str() > one["updated_at"].as_str());
+    assert_eq!(a.send("GET", "/projects/w-one", None).json(), p);
+    // A replace: what the body leaves out and may be absent goes.
+    let replaced = a.send(
+        "PUT",
+        "/projects/w-one",
+        Some(json!({"name": "Replaced", "visibility": "private"})),
+    );
+    assert_eq!(replaced.status, 200);
+    assert_eq!(replaced.json()["visibility"], "private");
+    assert_eq!(replaced.json()["slug"], "w-one", "the key stays");
+
+    // Deletes: the entity is gone from the detail and the list; a base entity too.
+    let deleted = a.send("DELETE", "/projects/w-one", None);
+    assert_eq!(deleted.status, 204);
+    assert!(deleted.body.is_empty());
+    assert_eq!(a.send("GET", "/projects/w-one", None).status, 404);
+    assert_eq!(a.send("DELETE", "/projects/w-one", None).status, 404);
+    assert_eq!(
+        a.send("DELETE", &format!("/projects/{}", before[3]), None)
+            .status,
+        204
+    );
+    let now = a.listed();
+    assert_eq!(now.len(), 30);
+    assert!(!now.contains(&"w-one".to_string()) && !now.contains(&before[3]));
+    assert!(now.contains(&two));
+    // The key of a deleted entity may be taken again.
+    let again = a.send(
+        "POST",
+        "/projects",
+        Some(json!({"slug": "w-one", "name": "Back"})),
+    );
+    assert_eq!(again.status, 201);
+    assert_eq!(
+        a.send("GET", "/projects/w-one", None).json()["name"],
+        "Back"
+    );
+
+    // Reset restores the dataset.
+    let reset = request(
+        "POST",
+        &format!("{}/__understudy/reset", s.base),
+        &[
+            ("X-Understudy-Session", "writer-a"),
+            ("Content-Type", "application/json"),
+        ],
+    );
+    assert_eq!(reset.status, 200);
+    assert_eq!(a.listed(), before);
+    assert_eq!(a.send("GET", "/projects/w-one", None).status, 404);
+}
+
+#[test]
+fn a_write_without_a_session_lands_in_the_default_session() {
+    let s = projects();
+    let plain = Client {
+        base: &s.base,
+        session: None,
+    };
+    let other = Client {
+        base: &s.base,
+        session: Some("other"),
+    };
+    let r = plain.send(
+        "POST",
+        "/projects",
+        Some(json!({"slug": "dflt", "name": "D"})),
+    );
+    assert_eq!(r.status, 201);
+    assert_eq!(plain.send("GET", "/projects/dflt", None).status, 200);
+    assert!(plain.listed().contains(&"dflt".to_string()));
+    assert_eq!(other.send("GET", "/projects/dflt", None).status, 404);
+}
+
+#[test]
+fn the_same_writes_give_the_same_bytes_in_every_session() {
+    let s = projects();
+    let run = |session: &str| -> Vec<Vec<u8>> {
+        let c = Client {
+            base: &s.base,
+            session: Some(session),
+        };
+        vec![
+            c.send("POST", "/projects", Some(json!({"name": "A"}))).body,
+            c.send(
+                "POST",
+                "/projects",
+                Some(json!({"slug": "bee", "name": "B"})),
+            )
+            .body,
+            c.send("PATCH", "/projects/bee", Some(json!({"tags": ["t"]})))
+                .body,
+            c.send("GET", "/projects?limit=50", None).body,
+        ]
+    };
+    assert_eq!(run("one"), run("two"));
+}
