@@ -34,6 +34,9 @@ pub struct Entity<'a> {
     index: u64,
     cache: RefCell<HashMap<String, Option<Value>>>,
     depth: RefCell<u32>,
+    /// Values given for fields (by dotted path): generated as they are, and read as they are
+    /// by the generators that refer to them (a written entity's client-set fields).
+    pinned: Option<HashMap<String, Value>>,
 }
 
 impl<'a> Entity<'a> {
@@ -44,6 +47,26 @@ impl<'a> Entity<'a> {
             index,
             cache: RefCell::new(HashMap::new()),
             depth: RefCell::new(0),
+            pinned: None,
+        }
+    }
+
+    /// The entity at `index` with the fields `pinned` (dotted paths) holding the given values:
+    /// every other field is generated as usual, and the generators that refer to a pinned
+    /// field read its given value.
+    pub fn pinned(
+        model: &'a CollectionModel,
+        seed: u64,
+        index: u64,
+        pinned: HashMap<String, Value>,
+    ) -> Self {
+        let e = Entity::new(model, seed, index);
+        e.cache
+            .borrow_mut()
+            .extend(pinned.iter().map(|(k, v)| (k.clone(), Some(v.clone()))));
+        Entity {
+            pinned: Some(pinned),
+            ..e
         }
     }
 
@@ -99,6 +122,9 @@ impl<'a> Entity<'a> {
     /// Generate the value at `rpath` (concrete, `tools[2].name`) whose generator key is `gkey`
     /// (`tools[].name`).
     fn gen_at(&self, rpath: &str, gkey: &str, node: &Node) -> Option<Value> {
+        if let Some(v) = self.pinned.as_ref().and_then(|p| p.get(rpath)) {
+            return Some(v.clone());
+        }
         match self.model.fields.get(gkey) {
             Some(fg) => self.eval(fg, rpath, gkey, node),
             None => self.auto(rpath, gkey, node, true),

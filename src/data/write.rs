@@ -3,10 +3,13 @@
 //! which fields a body may set and where the result is kept are decided above (the resolved
 //! model and the engine); this module only changes a JSON value.
 
+use std::collections::{HashMap, HashSet};
+
 use serde_json::{Map, Value};
 
-use super::column::set_path;
-use super::entity::format_millis;
+use super::column::{extract, root_of, set_path};
+use super::entity::{Entity, format_millis};
+use super::model::CollectionModel;
 use crate::spec::schema::{Kind, Node};
 
 /// How a body's fields reach the entity.
@@ -15,10 +18,13 @@ pub enum Merge {
     /// The fields the body gives are set (a new entity: the rest stays generated).
     Set,
     /// The fields the body gives are set; accepted optional fields it leaves out are removed
-    /// (a required one keeps its value).
+    /// (a required one becomes null where it may, else keeps its value).
     Replace,
     /// JSON merge patch: objects merge, `null` removes an optional field.
     Patch,
+    /// A partial update: each field given replaces the old value whole, `null` changes
+    /// nothing.
+    Partial,
 }
 
 /// How a timestamp field writes a time.
@@ -65,7 +71,8 @@ impl TimeForm {
     }
 }
 
-/// Apply `body`'s accepted fields (`(entity field, body field)` pairs, top level) to `entity`.
+/// Apply `body`'s accepted fields (`(entity field path, JSON pointer into the body)` pairs)
+/// to `entity`.
 pub fn apply(
     entity: &mut Value,
     body: &Value,
@@ -74,19 +81,94 @@ pub fn apply(
     node: &Node,
 ) {
     for (to, from) in accepts {
-        let given = body.get(from);
+        let given = body.pointer(from);
+        // Only a top-level field is left out for being absent from the body: a nested one
+        // (set from a part of the body) keeps its value.
+        let top = !to.contains(['.', '[']);
         match (merge, given) {
-            (_, Some(v)) if merge != Merge::Patch => set_path(entity, to, Some(v.clone())),
-            (Merge::Replace, None) if !node.requires(to) => set_path(entity, to, None),
+            (Merge::Set | Merge::Replace, Some(v)) => set_path(entity, to, Some(v.clone())),
+            (Merge::Replace, None) if top && !node.requires(to) => set_path(entity, to, None),
+            // Required, and the client may leave it out: null where the schema allows it.
+            (Merge::Replace, None) if top && node.prop(to).is_some_and(|n| n.nullable) => {
+                set_path(entity, to, Some(Value::Null))
+            }
             (Merge::Patch, Some(Value::Null)) if !node.requires(to) => set_path(entity, to, None),
             (Merge::Patch, Some(v)) => {
-                let mut cur = entity.get(to).cloned().unwrap_or(Value::Null);
+                let mut cur = extract(entity, to);
                 merge_patch(&mut cur, v);
                 set_path(entity, to, Some(cur));
             }
+            (Merge::Partial, Some(v)) if !v.is_null() => set_path(entity, to, Some(v.clone())),
             _ => {}
         }
     }
+}
+
+/// `entity` (kept at slot `index`) after a write changed the fields at `changed` (dotted
+/// paths): the top-level aliases (`same-as`) of a changed field (directly or through another
+/// alias) generated again, reading the entity's values, so that a second name of a field
+/// follows the write. The key, the changed fields and every other field keep their values.
+pub fn rederive(
+    model: &CollectionModel,
+    seed: u64,
+    index: u64,
+    entity: &Value,
+    changed: &[String],
+) -> Value {
+    let Value::Object(m) = entity else {
+        return entity.clone();
+    };
+    if model.rows.is_some() {
+        return entity.clone();
+    }
+    let written: HashSet<&str> = changed.iter().map(|c| root_of(c)).collect();
+    let mut dependent: HashSet<&str> = HashSet::new();
+    loop {
+        let mut grew = false;
+        for (gkey, g) in &model.fields {
+            let root = root_of(gkey);
+            // Only aliases follow (a service keeps a prompt made from the old name), and the
+            // key never changes.
+            if !g.is_alias()
+                || root == root_of(&model.key)
+                || written.contains(root)
+                || dependent.contains(root)
+            {
+                continue;
+            }
+            let mut refs = Vec::new();
+            g.refs(&mut refs);
+            if refs
+                .iter()
+                .any(|r| written.contains(root_of(r)) || dependent.contains(root_of(r)))
+            {
+                dependent.insert(root);
+                grew = true;
+            }
+        }
+        if !grew {
+            break;
+        }
+    }
+    if dependent.is_empty() {
+        return entity.clone();
+    }
+    let mut pinned: HashMap<String, Value> = m
+        .iter()
+        .filter(|(k, _)| !dependent.contains(k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for c in changed {
+        if let Some(v) = m.get(root_of(c)).map(|_| extract(entity, c)) {
+            pinned.insert(c.clone(), v);
+        }
+    }
+    let fresh = Entity::pinned(model, seed, index, pinned).full();
+    let mut out = entity.clone();
+    for root in dependent {
+        set_path(&mut out, root, fresh.get(root).cloned());
+    }
+    out
 }
 
 /// RFC 7396: `patch` merged into `target`.
@@ -145,7 +227,7 @@ mod tests {
     fn accepts() -> Vec<(String, String)> {
         ["name", "tags", "meta"]
             .iter()
-            .map(|s| (s.to_string(), s.to_string()))
+            .map(|s| (s.to_string(), format!("/{s}")))
             .collect()
     }
 
@@ -187,6 +269,22 @@ mod tests {
         assert_eq!(e, json!({"name": "b", "id": "i", "tags": [1]}));
         revert(&mut e, &before, &["tags".into(), "name".into()]);
         assert_eq!(e, before);
+    }
+
+    #[test]
+    fn a_partial_update_ignores_nulls_replaces_whole_values_and_reads_nested_body_fields() {
+        let mut e = json!({"name": "a", "meta": {"k": 1}, "scale": {"min": 0, "max": 5}});
+        let accepts = vec![
+            ("name".to_string(), "/name".to_string()),
+            ("meta".to_string(), "/meta".to_string()),
+            ("scale.max".to_string(), "/scaling/maxAgents".to_string()),
+        ];
+        let body = json!({"name": null, "meta": {"k": null, "n": 2}, "scaling": {"maxAgents": 9}});
+        apply(&mut e, &body, &accepts, Merge::Partial, &node());
+        assert_eq!(
+            e,
+            json!({"name": "a", "meta": {"k": null, "n": 2}, "scale": {"min": 0, "max": 9}})
+        );
     }
 
     #[test]

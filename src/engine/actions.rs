@@ -313,7 +313,7 @@ impl Engine {
                 model,
             } => (
                 Some(content_type.clone()),
-                self.valid_body(r, g.status, model, seed),
+                self.valid_body(r, g.status, model, seed, |_| {}),
             ),
             GeneratedBody::EventStream { model } => {
                 let data = match model {
@@ -354,6 +354,7 @@ impl Engine {
         status: u16,
         model: &crate::data::CollectionModel,
         seed: u64,
+        settle: impl Fn(&mut Value),
     ) -> bytes::Bytes {
         const DRAWS: u64 = 12;
         let api = &r.mount.api;
@@ -367,6 +368,7 @@ impl Engine {
                 if echo {
                     echo_path_params(&mut v, &r.path_params);
                 }
+                settle(&mut v);
                 let body = encode(&v);
                 if r.mount
                     .generated

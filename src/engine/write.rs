@@ -17,7 +17,9 @@ use crate::data::write::{self as w, Merge};
 use crate::data::{Collection, CollectionModel, Entity, View};
 use crate::query::params::Params;
 use crate::scenario::session::{self, Session};
-use crate::spec::behaviour::{Bound, Reply, Write, WriteKind};
+use std::sync::Arc;
+
+use crate::spec::behaviour::{Bound, Reply, Timeline, Write, WriteKind};
 
 /// How many times a written entity is checked and its refused fields put back.
 const REPAIRS: usize = 3;
@@ -75,21 +77,52 @@ impl Engine {
             .ok_or_else(|| ApiError::new(500, "collection missing"))?;
         let model = &coll.model;
         let base_len = coll.len();
-        let target = match &wr.key {
-            None => None,
-            Some(k) => {
-                let view = View::new(coll, session.overlay(&api.name, &x.collection));
-                match self.lookup(k, &x.collection, params, &view, bad) {
-                    Ok(i) => Some((i, view.entity(i))),
-                    // An unknown key where the operation documents no error for it: the
-                    // answer generated from the schema, and nothing written.
-                    Err(e) if r.op.response(e.status).is_none() => {
-                        return self.generated(r, &Request::default());
-                    }
-                    Err(e) => return Err(e),
+        let target = {
+            let view = View::new(coll, session.overlay(&api.name, &x.collection));
+            let found = match (&wr.key, &wr.key_from_body) {
+                (Some(k), _) => Some(self.lookup(k, &x.collection, params, &view, bad)),
+                (None, Some(ptr)) => {
+                    let key = body
+                        .pointer(ptr)
+                        .map(CollectionModel::key_text)
+                        .unwrap_or_default();
+                    Some(view.lookup(&key).ok_or_else(|| {
+                        ApiError::not_found(
+                            &key,
+                            format!(
+                                "{} '{key}' not found",
+                                super::actions::singular(&x.collection)
+                            ),
+                        )
+                    }))
                 }
+                (None, None) => None,
+            };
+            match found {
+                None => None,
+                Some(Ok(i)) => Some((i, view.entity(i))),
+                // An unknown key where the operation documents no error for it: the answer
+                // generated from the schema, and nothing written.
+                Some(Err(e)) if r.op.response(e.status).is_none() => {
+                    return self.generated(r, &Request::default());
+                }
+                Some(Err(e)) => return Err(e),
             }
         };
+        if let Some((_, before)) = &target {
+            for (field, values) in &wr.refuse_when {
+                let v = extract(before, field);
+                if values.contains(&v) {
+                    return Err(ApiError::new(
+                        bad,
+                        format!(
+                            "a {} whose {field} is {v} cannot be changed",
+                            super::actions::singular(&x.collection)
+                        ),
+                    ));
+                }
+            }
+        }
         let keeps = !matches!(wr.kind, WriteKind::Delete);
         if keeps
             && (session.written >= session::MAX_WRITES
@@ -112,15 +145,29 @@ impl Engine {
                 let view = View::new(coll, session.overlay(&api.name, &x.collection));
                 let index = view.len() as u32;
                 let generated = Entity::new(model, self.seed, u64::from(index)).full();
-                let mut e = generated.clone();
-                // What the client may set and left out is absent (or, when the entity requires
-                // it, generated), as on a replace.
-                w::apply(&mut e, body, &wr.accepts, Merge::Replace, &model.node);
-                if let Some(k) = wr.client_key.as_ref().and_then(|f| body.get(f)) {
-                    set_path(&mut e, &model.key, Some(k.clone()));
+                // The client's fields, the key it chose, the server's defaults for what the
+                // body did not give, the fields the server sets and the write's times: pinned,
+                // so that the rest is generated around them (a key made from a given name).
+                let mut given: Vec<(String, Value)> = wr
+                    .accepts
+                    .iter()
+                    .filter_map(|(to, from)| Some((to.clone(), body.pointer(from)?.clone())))
+                    .collect();
+                if let Some(k) = wr.client_key.as_ref().and_then(|f| body.pointer(f)) {
+                    given.push((model.key.clone(), k.clone()));
                 }
-                w::stamp(&mut e, &wr.created, now);
-                w::stamp(&mut e, &wr.updated, now);
+                let mut server: Vec<(String, Value)> = wr
+                    .defaults
+                    .iter()
+                    .filter(|(path, _)| !given.iter().any(|(g, _)| g == path))
+                    .cloned()
+                    .collect();
+                server.extend(wr.set.iter().cloned());
+                for (f, form) in wr.created.iter().chain(&wr.updated) {
+                    server.push((f.clone(), form.value(now)));
+                }
+                let pins = given.iter().chain(&server).cloned().collect();
+                let mut e = Entity::pinned(model, self.seed, u64::from(index), pins).full();
                 self.keep_valid(r, coll, &mut e, &generated);
                 let key = CollectionModel::key_text(&extract(&e, &model.key));
                 if view.lookup(&key).is_some() {
@@ -149,9 +196,29 @@ impl Engine {
                     WriteKind::Replace => {
                         w::apply(&mut e, body, &wr.accepts, Merge::Replace, &model.node)
                     }
+                    WriteKind::UpdateKeepingNulls => {
+                        w::apply(&mut e, body, &wr.accepts, Merge::Partial, &model.node)
+                    }
                     _ => w::apply(&mut e, body, &wr.accepts, Merge::Patch, &model.node),
                 }
+                for (path, v) in &wr.set {
+                    set_path(&mut e, path, Some(v.clone()));
+                }
                 w::stamp(&mut e, &wr.updated, now);
+                // Fields derived from what changed follow it.
+                let changed: Vec<String> = wr
+                    .accepts
+                    .iter()
+                    .filter(|(_, from)| body.pointer(from).is_some())
+                    .map(|(to, _)| to.clone())
+                    .chain(wr.set.iter().map(|(p, _)| p.clone()))
+                    .chain(wr.updated.iter().map(|(p, _)| p.clone()))
+                    .chain(match kind {
+                        WriteKind::Archive(sets) => sets.iter().map(|(p, _)| p.clone()).collect(),
+                        _ => Vec::new(),
+                    })
+                    .collect();
+                e = w::rederive(model, self.seed, u64::from(i), &e, &changed);
                 self.keep_valid(r, coll, &mut e, &before);
                 session
                     .overlay_mut(&api.name, &x.collection)
@@ -166,6 +233,14 @@ impl Engine {
             session.written += 1;
             session.written_bytes += serde_json::to_vec(&written).map_or(0, |b| b.len());
         }
+        let written = match (&wr.timeline, keeps) {
+            (Some(t), true) => {
+                self.start_timeline(session, t, &api.name, &written, model);
+                // The answer shows what the timeline's first steps made of the entity.
+                View::new(coll, session.overlay(&api.name, &x.collection)).entity(index)
+            }
+            _ => written,
+        };
         self.write_reply(r, x, wr, params, &written, index, request_id)
     }
 
@@ -202,7 +277,17 @@ impl Engine {
                 let mut h = SipHasher13::new_with_keys(self.seed, r.op_index as u64);
                 h.write_u32(index);
                 h.write(request_id.as_bytes());
-                Response::bytes(wr.status, self.valid_body(r, wr.status, model, h.finish()))
+                let settle = |v: &mut Value| {
+                    if let Value::Object(m) = v {
+                        for f in &wr.done_flags {
+                            m.insert(f.clone(), Value::Bool(true));
+                        }
+                    }
+                };
+                Response::bytes(
+                    wr.status,
+                    self.valid_body(r, wr.status, model, h.finish(), settle),
+                )
             }
         })
     }
@@ -240,6 +325,45 @@ impl Engine {
         let key = extract(e, &coll.model.key);
         *e = before.clone();
         set_path(e, &coll.model.key, Some(key));
+    }
+
+    /// Start the timeline scenario of a write for the entity it wrote (or the scenario a
+    /// session step substituted for it): one run per entity, a new write replacing the run
+    /// an earlier one started. A timeline that cannot start is logged; the write stands.
+    fn start_timeline(
+        &self,
+        session: &mut Session,
+        t: &Timeline,
+        api: &str,
+        written: &Value,
+        model: &CollectionModel,
+    ) {
+        let name = session
+            .substitutes
+            .get(&t.scenario)
+            .cloned()
+            .unwrap_or_else(|| t.scenario.clone());
+        let Some(sc) = self.sessions.scenarios.get(&name) else {
+            tracing::warn!("{api}: a write's timeline names no loaded scenario '{name}'");
+            return;
+        };
+        let key = CollectionModel::key_text(&extract(written, &model.key));
+        // Each entity's run has its own name, so that runs for two entities go on side by
+        // side, and a new write replaces its entity's run (whichever scenario it was).
+        let runs: Vec<String> = [t.scenario.clone(), name.clone()]
+            .into_iter()
+            .chain(session.substitutes.values().cloned())
+            .map(|s| format!("{s}@{key}"))
+            .collect();
+        for run in &runs {
+            session.stop(run);
+        }
+        let mut instance = (**sc).clone();
+        instance.name = format!("{name}@{key}");
+        let given = [(t.input.clone(), Value::String(key))];
+        if let Err(m) = session.start_with(Arc::new(instance), self.seed, self, &given) {
+            tracing::warn!("{api}: the timeline '{name}' of a write did not start: {m}");
+        }
     }
 
     /// A client-chosen key that another entity has: 409 where the operation documents it

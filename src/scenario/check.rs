@@ -99,13 +99,16 @@ pub fn check(
         .collect::<Result<_>>()?;
     // Replay every step in order, whatever its trigger.
     let mut session = Session::default();
+    let vars = session
+        .inputs_of(sc, &[], data)
+        .map_err(|m| sc.error_at("inputs", m))?;
     session.active.push(Active {
         scenario: sc.clone(),
         started_ms: 0,
         next: 0,
         seen: 0,
         fired: Vec::new(),
-        vars: Default::default(),
+        vars,
         rules: Vec::new(),
         failed: None,
         last_fired_ms: 0,

@@ -29,6 +29,10 @@ struct FileDef {
     collection: Option<String>,
     #[serde(default)]
     description: Option<String>,
+    /// Variables naming an entity, each with the entity used when the scenario is started
+    /// without one (a write that starts the scenario names the entity it wrote).
+    #[serde(default)]
+    inputs: BTreeMap<String, Value>,
     steps: Vec<StepDef>,
 }
 
@@ -55,6 +59,9 @@ struct StepDef {
     respond: Vec<RespondDef>,
     #[serde(default)]
     clear_responses: bool,
+    /// From this step on, a write that would start scenario A starts scenario B instead.
+    #[serde(default)]
+    substitute: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -127,6 +134,8 @@ pub struct Scenario {
     pub api: String,
     pub collection: Option<String>,
     pub description: String,
+    /// Entity variables with their default entity.
+    pub inputs: Vec<(String, Target)>,
     pub steps: Vec<Step>,
     /// For messages found later (when checked against a dataset).
     lines: std::sync::Arc<Lines>,
@@ -198,6 +207,8 @@ pub struct Step {
     pub deletes: Vec<Target>,
     pub rules: Vec<Rule>,
     pub clear_rules: bool,
+    /// (scenario a write would start, the one it starts instead).
+    pub substitutes: Vec<(String, String)>,
 }
 
 impl Scenario {
@@ -409,7 +420,19 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario> {
             deletes,
             rules,
             clear_rules: s.clear_responses,
+            substitutes: s.substitute.into_iter().collect(),
         });
+    }
+    let mut inputs = Vec::new();
+    for (name, v) in &def.inputs {
+        let t = target(v).map_err(|m| err(&format!("inputs.{name}"), m))?;
+        if matches!(t, Target::Var(_)) {
+            return Err(err(
+                &format!("inputs.{name}"),
+                "an input's default is \"@N\" or a key".into(),
+            ));
+        }
+        inputs.push((name.clone(), t));
     }
     Ok(Scenario {
         name: crate::spec::api_name(file),
@@ -417,6 +440,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario> {
         api: def.api,
         collection: def.collection,
         description: def.description.unwrap_or_default(),
+        inputs,
         steps,
         lines,
     })

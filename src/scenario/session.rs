@@ -92,6 +92,8 @@ pub struct Session {
     pub written_bytes: usize,
     /// Entities written through the API so far (bounded by [`MAX_WRITES`]).
     pub written: usize,
+    /// Scenarios a write starts instead of the ones its operation names (set by steps).
+    pub substitutes: HashMap<String, String>,
 }
 
 /// Most entities one session may write (create, replace, update or archive) through the API.
@@ -121,9 +123,48 @@ impl Session {
         seed: u64,
         data: &dyn Datasets,
     ) -> Result<(), String> {
+        self.start_with(sc, seed, data, &[])
+    }
+
+    /// The scenario's input variables: the values `given`, else the keys of their default
+    /// entities as this session sees them.
+    pub fn inputs_of(
+        &self,
+        sc: &Scenario,
+        given: &[(String, Value)],
+        data: &dyn Datasets,
+    ) -> Result<HashMap<String, Value>, String> {
+        let mut vars = HashMap::new();
+        for (name, t) in &sc.inputs {
+            let v = match given.iter().find(|(n, _)| n == name) {
+                Some((_, v)) => v.clone(),
+                None => {
+                    let (cname, coll) = data
+                        .collection(&sc.api, sc.collection.as_deref())
+                        .ok_or_else(|| format!("API '{}' has no such collection", sc.api))?;
+                    let view = View::new(coll, self.overlay(&sc.api, &cname));
+                    let i = resolve(&view, t, &HashMap::new())
+                        .map_err(|m| format!("input '{name}': {m}"))?;
+                    Value::String(view.key(i))
+                }
+            };
+            vars.insert(name.clone(), v);
+        }
+        Ok(vars)
+    }
+
+    /// Start a scenario with input variables `given` (the others take their defaults).
+    pub fn start_with(
+        &mut self,
+        sc: Arc<Scenario>,
+        seed: u64,
+        data: &dyn Datasets,
+        given: &[(String, Value)],
+    ) -> Result<(), String> {
         if self.active.iter().any(|a| a.scenario.name == sc.name) {
             return Err(format!("scenario '{}' is already active", sc.name));
         }
+        let vars = self.inputs_of(&sc, given, data)?;
         let overlays = self.overlays.clone();
         let slots = self.slots.clone();
         self.active.push(Active {
@@ -133,7 +174,7 @@ impl Session {
             next: 0,
             seen: 0,
             fired: Vec::new(),
-            vars: HashMap::new(),
+            vars,
             rules: Vec::new(),
             failed: None,
             last_fired_ms: self.clock_ms,
@@ -375,6 +416,10 @@ impl Session {
         }
         a.fired.push(step.name.clone());
         a.next += 1;
+        for (from, to) in &step.substitutes {
+            self.substitutes.insert(from.clone(), to.clone());
+        }
+        let a = &mut self.active[i];
         a.seen = 0;
         a.last_fired_ms = a.last_fired_ms.max(at);
         Ok(())
@@ -499,6 +544,14 @@ fn eval(
                 .cloned()
                 .ok_or_else(|| format!("no variable '{n}'"))?,
         ),
+        // A field the entity does not have is left out, not set to null.
+        Expr::Field(p) if !p.contains('[') => {
+            let ptr: String = p
+                .split('.')
+                .map(|s| format!("/{}", crate::spec::schema::escape(s)))
+                .collect();
+            before.pointer(&ptr).cloned()
+        }
         Expr::Field(p) => Some(extract(before, p)),
         Expr::Now => Some(now.clone()),
         Expr::Omit => None,

@@ -84,12 +84,23 @@ impl Action {
 #[derive(Debug)]
 pub struct Write {
     pub kind: WriteKind,
-    /// The entity written (every write but a create).
+    /// The entity written, named by a path parameter (every write but a create, unless the
+    /// body names it).
     pub key: Option<Lookup>,
+    /// The body field (a JSON pointer) that names the entity written.
+    pub key_from_body: Option<String>,
+    /// A create's fields set before the body's.
+    pub defaults: Vec<(String, Value)>,
+    /// Fields set after the body's.
+    pub set: Vec<(String, Value)>,
+    /// While a field holds one of these values the write is refused.
+    pub refuse_when: Vec<(String, Vec<Value>)>,
+    /// The scenario started for the written entity.
+    pub timeline: Option<Timeline>,
     /// The documented success status.
     pub status: u16,
     pub reply: Reply,
-    /// The entity fields a request body sets: (entity field, body field), top level.
+    /// The entity fields a request body sets: (entity field path, JSON pointer into the body).
     pub accepts: Vec<(String, String)>,
     /// The body field that sets the key on a create (a client-chosen key; a taken one is a
     /// conflict).
@@ -98,6 +109,8 @@ pub struct Write {
     pub created: Vec<(String, TimeForm)>,
     /// Fields stamped on every write that keeps the entity.
     pub updated: Vec<(String, TimeForm)>,
+    /// Top-level boolean fields of a generated answer set true (a delete's `deleted`).
+    pub done_flags: Vec<String>,
 }
 
 /// What a write does.
@@ -109,10 +122,20 @@ pub enum WriteKind {
     Replace,
     /// The body merged in (JSON merge patch, RFC 7396).
     Update,
+    /// The body merged in, a `null` leaving the field as it is.
+    UpdateKeepingNulls,
     /// The entity removed.
     Delete,
     /// The entity kept with these fields set (an archive).
     Archive(Vec<(String, Value)>),
+}
+
+/// A scenario a write starts for the entity it wrote.
+#[derive(Debug, Clone)]
+pub struct Timeline {
+    pub scenario: String,
+    /// The scenario's input variable bound to the written key.
+    pub input: String,
 }
 
 /// What a write answers.

@@ -126,6 +126,43 @@ pub struct OperationExt {
     /// schema has the key field at `item`, nothing without a schema, else a generated body).
     #[serde(default)]
     pub reply: Option<ReplyKind>,
+    /// For a write on one entity: the body field that names it (instead of `key-param`).
+    #[serde(default)]
+    pub key_from_body: Option<String>,
+    /// For a create: entity fields set before the body's (what the server assumes).
+    #[serde(default)]
+    pub defaults: BTreeMap<String, Value>,
+    /// For a write that keeps the entity: fields set after the body's (the server decides).
+    #[serde(default)]
+    pub set: BTreeMap<String, Value>,
+    /// For an update: whether a `null` in the body removes the field (RFC 7396, the
+    /// default) or leaves it as it is.
+    #[serde(default)]
+    pub nulls: Option<Nulls>,
+    /// For a write on one entity: refused (bad request) while a field holds one of these.
+    #[serde(default)]
+    pub refuse_when: BTreeMap<String, Vec<Value>>,
+    /// A scenario started for the written entity (its input variable bound to the key).
+    #[serde(default)]
+    pub timeline: Option<TimelineExt>,
+}
+
+/// What a `null` in an update's body does.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Nulls {
+    Remove,
+    Ignore,
+}
+
+/// `timeline`: the scenario a write starts for the entity it wrote.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TimelineExt {
+    pub scenario: String,
+    /// The scenario's input variable that names the entity (default `written`).
+    #[serde(default)]
+    pub input: Option<String>,
 }
 
 /// What a write answers.

@@ -10,9 +10,11 @@ use regex::Regex;
 
 use super::behaviour::{
     Action, Bound, DirectionFlag, Expand, Filter, FilterOp, Include, Limit, List, Lookup, Order,
-    Paging, Reply, Respond, Scope, Sort, TimeForm, Write, WriteKind,
+    Paging, Reply, Respond, Scope, Sort, TimeForm, Timeline, Write, WriteKind,
 };
-use super::ext::{ActionKind, FilterKind, OperationExt, PageStyle, PaginationExt, ReplyKind};
+use super::ext::{
+    ActionKind, FilterKind, Nulls, OperationExt, PageStyle, PaginationExt, ReplyKind,
+};
 use super::schema::{Kind, Node};
 use super::{Param, ResponseDef};
 use crate::data::CollectionModel;
@@ -118,11 +120,18 @@ pub(super) fn resolve(cx: &Context, x: OperationExt) -> Result<Bound> {
     if x.archive.is_some() && x.action != ActionKind::Delete {
         return Err(cx.err("archive", "only a delete action archives"));
     }
-    if !x.from_body.is_empty() && !write_kind {
-        return Err(cx.err(
-            "from-body",
-            "only a write takes fields from the request body",
-        ));
+    let write_only = [
+        ("from-body", !x.from_body.is_empty()),
+        ("key-from-body", x.key_from_body.is_some()),
+        ("defaults", !x.defaults.is_empty()),
+        ("set", !x.set.is_empty()),
+        ("nulls", x.nulls.is_some()),
+        ("refuse-when", !x.refuse_when.is_empty()),
+        ("timeline", x.timeline.is_some()),
+        ("reply", x.reply.is_some()),
+    ];
+    if let Some((name, _)) = write_only.iter().find(|(_, given)| *given && !write_kind) {
+        return Err(cx.err(name, format!("only a write action takes {name}")));
     }
     let scope = match &x.scope {
         None => None,
@@ -252,21 +261,61 @@ fn write(
     model: &CollectionModel,
     field: &dyn Fn(&str, &str) -> Result<String>,
 ) -> Result<Write> {
-    let key = match x.action {
-        ActionKind::Create => {
-            if x.key_param.is_some() {
+    let key = match (x.action, &x.key_from_body) {
+        (ActionKind::Create, _) => {
+            if x.key_param.is_some() || x.key_from_body.is_some() {
                 return Err(cx.err(
                     "key-param",
-                    "a create action names no entity: drop key-param",
+                    "a create action names no entity: drop key-param (and key-from-body)",
                 ));
             }
             None
         }
+        (_, Some(_)) if x.key_param.is_some() => {
+            return Err(cx.err(
+                "key-from-body",
+                "an entity is named by key-param or by key-from-body, not both",
+            ));
+        }
+        (_, Some(_)) => None,
         _ => Some(lookup(cx, x)?),
     };
+    let key_from_body = x.key_from_body.as_deref().map(body_pointer);
+    let on_create = |what: &str, given: bool| -> Result<()> {
+        if given && x.action != ActionKind::Create {
+            return Err(cx.err(what, "only a create takes defaults"));
+        }
+        Ok(())
+    };
+    on_create("defaults", !x.defaults.is_empty())?;
+    if x.nulls.is_some() && x.action != ActionKind::Update {
+        return Err(cx.err("nulls", "only an update reads nulls"));
+    }
+    let values = |m: &BTreeMap<String, serde_json::Value>, at: &str| -> Result<Vec<_>> {
+        m.iter()
+            .map(|(p, v)| {
+                if p == &model.key {
+                    return Err(cx.err(at, "the key is not set this way"));
+                }
+                Ok((field(p, at)?, v.clone()))
+            })
+            .collect()
+    };
+    let defaults = values(&x.defaults, "defaults")?;
+    let set = values(&x.set, "set")?;
+    let refuse_when = x
+        .refuse_when
+        .iter()
+        .map(|(p, vs)| Ok((field(p, "refuse-when")?, vs.clone())))
+        .collect::<Result<Vec<_>>>()?;
+    let timeline = x.timeline.as_ref().map(|t| Timeline {
+        scenario: t.scenario.clone(),
+        input: t.input.clone().unwrap_or_else(|| "written".into()),
+    });
     let kind = match (x.action, &x.archive) {
         (ActionKind::Create, _) => WriteKind::Create,
         (ActionKind::Replace, _) => WriteKind::Replace,
+        (ActionKind::Update, _) if x.nulls == Some(Nulls::Ignore) => WriteKind::UpdateKeepingNulls,
         (ActionKind::Update, _) => WriteKind::Update,
         (_, None) => WriteKind::Delete,
         (_, Some(sets)) => {
@@ -317,7 +366,9 @@ fn write(
         }
     };
     // What the body may set: the request schema's top-level properties that are entity
-    // fields (every entity field when the schema names none), and the declared renames.
+    // fields (every entity field when the schema names none), and the declared renames (a
+    // body field, or a JSON pointer into the body). An entity field with a renamed part is
+    // set only through its parts.
     let mut accepts: Vec<(String, String)> = Vec::new();
     if !matches!(kind, WriteKind::Delete | WriteKind::Archive(_)) {
         let named: Option<Vec<&str>> = cx.request.and_then(|n| match &*n.kind {
@@ -326,28 +377,43 @@ fn write(
             }
             _ => None,
         });
+        let renamed_roots: Vec<&str> = x
+            .from_body
+            .iter()
+            .flat_map(|(to, from)| {
+                let from_root = from.trim_start_matches('/').split('/').next().unwrap_or("");
+                [crate::data::column::root_of(to), from_root]
+            })
+            .collect();
         if let Kind::Object { props, .. } = &*model.node.kind {
             for (k, _) in props {
-                if named.as_ref().is_none_or(|n| n.contains(&k.as_str())) {
-                    accepts.push((k.clone(), k.clone()));
+                if named.as_ref().is_none_or(|n| n.contains(&k.as_str()))
+                    && !renamed_roots.contains(&k.as_str())
+                {
+                    accepts.push((k.clone(), body_pointer(k)));
                 }
             }
         }
         for (to, from) in &x.from_body {
             let to = field(to, "from-body")?;
-            if named.as_ref().is_some_and(|n| !n.contains(&from.as_str())) {
+            let from_root = from.trim_start_matches('/').split('/').next().unwrap_or("");
+            let from_root = crate::spec::schema::unescape(from_root);
+            if named
+                .as_ref()
+                .is_some_and(|n| !n.contains(&from_root.as_str()))
+            {
                 return Err(cx.err(
                     "from-body",
-                    format!("'{from}' is not a property of the request body's schema"),
+                    format!("'{from}' is not in the request body's schema"),
                 ));
             }
             accepts.retain(|(t, _)| *t != to);
-            accepts.push((to, from.clone()));
+            accepts.push((to, body_pointer(from)));
         }
     }
     // The key is the client's only on a create; it never changes afterwards.
     let mut client_key = None;
-    if let Some(at) = accepts.iter().position(|(to, _)| *to == model.key) {
+    while let Some(at) = accepts.iter().position(|(to, _)| *to == model.key) {
         let (_, from) = accepts.remove(at);
         if kind == WriteKind::Create && cx.request.is_some() {
             client_key = Some(from);
@@ -365,15 +431,45 @@ fn write(
     };
     let names = &super::infer::conventions::STAMPS;
     Ok(Write {
-        kind,
-        key,
-        status,
-        reply,
+        key_from_body,
+        defaults,
+        set,
+        refuse_when,
+        timeline,
         accepts,
         client_key,
         created: stamps(names.created),
         updated: stamps(names.updated),
+        done_flags: match (&kind, &reply) {
+            (WriteKind::Delete | WriteKind::Archive(_), Reply::Generated(m)) => names
+                .deleted
+                .iter()
+                .filter(|n| {
+                    m.node.prop(n).is_some_and(|f| {
+                        matches!(&*f.kind, Kind::Boolean)
+                            && f.enumeration
+                                .as_ref()
+                                .is_none_or(|e| e.contains(&serde_json::Value::Bool(true)))
+                    })
+                })
+                .map(|n| n.to_string())
+                .collect(),
+            _ => Vec::new(),
+        },
+        kind,
+        key,
+        status,
+        reply,
     })
+}
+
+/// A body field name (or a JSON pointer already) as a JSON pointer into the body.
+fn body_pointer(from: &str) -> String {
+    if from.starts_with('/') {
+        from.to_string()
+    } else {
+        format!("/{}", crate::spec::schema::escape(from))
+    }
 }
 
 /// The lowest documented 2xx status and its JSON schema, if any.

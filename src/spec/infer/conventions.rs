@@ -89,6 +89,8 @@ pub(super) fn strip_path_suffix(path: &str) -> &str {
 pub(crate) struct Stamps {
     pub created: &'static [&'static str],
     pub updated: &'static [&'static str],
+    /// Boolean fields of a delete's answer that say it happened (set true).
+    pub deleted: &'static [&'static str],
 }
 
 pub(crate) const STAMPS: Stamps = Stamps {
@@ -122,4 +124,5 @@ pub(crate) const STAMPS: Stamps = Stamps {
         "date_updated",
         "date_modified",
     ],
+    deleted: &["deleted", "is_deleted", "isDeleted", "success"],
 };
