@@ -6,7 +6,7 @@ use crate::sync::lock;
 use serde_json::{Value, json};
 
 use super::{Engine, Request, Response, SESSION_HEADER};
-use crate::scenario::session::{self, active_state};
+use crate::scenario::session::{self, Datasets, active_state};
 
 /// Where the admin API is mounted.
 pub const PREFIX: &str = "/__understudy";
@@ -210,6 +210,7 @@ pub fn handle(engine: &Engine, req: &Request) -> Response {
             })
         }
         ("GET", ["state"]) => read_session(engine, &sid, |s| Response::json(200, &s.state())),
+        ("GET", ["sessions", id, "export"]) => export(engine, id, &req.query),
         (_, ["scenarios"] | ["scenarios", _, _] | ["reset"] | ["clock", "advance"] | ["state"]) => {
             let mut r = error(405, format!("method {method} is not allowed here"));
             let allow =
@@ -222,6 +223,65 @@ pub fn handle(engine: &Engine, req: &Request) -> Response {
             r
         }
         _ => error(404, format!("no admin endpoint {}", req.path)),
+    }
+}
+
+/// `GET /sessions/{id}/export[?api=A&collection=C]`: what the session did to one collection,
+/// as a scenario file that replays it (YAML). Without `api`/`collection`, the session must
+/// have changed exactly one collection.
+fn export(engine: &Engine, id: &str, query: &str) -> Response {
+    let id = percent_encoding::percent_decode_str(id)
+        .decode_utf8_lossy()
+        .into_owned();
+    if let Err(m) = session::check_id(&id) {
+        return error(400, m);
+    }
+    let Some(sess) = engine.sessions.peek(&id) else {
+        return error(404, format!("no session '{id}'"));
+    };
+    let s = lock(&sess);
+    let q: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    let want = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let changed: Vec<&(String, String)> = s
+        .overlays
+        .iter()
+        .filter(|(key, o)| {
+            !o.is_empty()
+                && want("api").is_none_or(|a| a == key.0)
+                && want("collection").is_none_or(|c| c == key.1)
+        })
+        .map(|(k, _)| k)
+        .collect();
+    let [(api, cname)] = changed.as_slice() else {
+        let names: Vec<String> = changed.iter().map(|(a, c)| format!("{a}/{c}")).collect();
+        return error(
+            if changed.is_empty() { 404 } else { 400 },
+            if changed.is_empty() {
+                format!("session '{id}' changed no collection (that matches)")
+            } else {
+                format!(
+                    "session '{id}' changed several collections ({}): choose one with \
+                     ?api=NAME&collection=NAME",
+                    names.join(", ")
+                )
+            },
+        );
+    };
+    let Some((_, coll)) = engine.collection(api, Some(cname)) else {
+        return error(404, format!("no collection {api}/{cname}"));
+    };
+    match crate::scenario::export::export(&s, api, cname, coll, engine.seed()) {
+        Some(yaml) => Response {
+            headers: vec![("content-type".into(), "application/yaml".into())],
+            ..Response::json(200, &Value::Null)
+        }
+        .with_body(yaml),
+        None => error(
+            404,
+            format!("session '{id}' changed nothing in {api}/{cname}"),
+        ),
     }
 }
 

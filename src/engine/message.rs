@@ -87,6 +87,12 @@ impl Response {
         }
     }
 
+    /// The same response with another body.
+    pub fn with_body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = body.into();
+        self
+    }
+
     /// A JSON response.
     pub fn json(status: u16, body: &Value) -> Self {
         Response {

@@ -3,6 +3,7 @@
 //! checking them against a dataset in [`check`].
 
 pub mod check;
+pub mod export;
 pub mod session;
 
 use std::collections::BTreeMap;

@@ -609,7 +609,8 @@ fn apply_step(
         let reuse = slots.taken.get(*slots.next).copied();
         let index = reuse.unwrap_or(View::new(coll, Some(overlay)).len() as u32);
         let mut e = Entity::new(&coll.model, seed, u64::from(index)).full();
-        apply_sets(&mut e, sets, &vars, now, &key_field)?;
+        // A create may name its key (a taken one is refused below).
+        apply_sets(&mut e, sets, &vars, now, "")?;
         let key = CollectionModel::key_text(&extract(&e, &key_field));
         let holder = View::new(coll, Some(overlay)).lookup(&key);
         if holder.is_some() && holder != reuse {

@@ -267,3 +267,101 @@ fn the_same_writes_give_the_same_bytes_in_every_session() {
     };
     assert_eq!(run("one"), run("two"));
 }
+
+#[test]
+fn an_exported_session_replays_to_identical_bytes() {
+    let s = projects();
+    let a = Client {
+        base: &s.base,
+        session: Some("to-export"),
+    };
+    let one = a.send(
+        "POST",
+        "/projects",
+        Some(json!({"slug": "kept", "name": "K"})),
+    );
+    assert_eq!(one.status, 201);
+    let gone = a.send("POST", "/projects", Some(json!({"name": "Gone"})));
+    let gone = gone.json()["slug"].as_str().unwrap().to_string();
+    assert_eq!(
+        a.send("POST", "/projects", Some(json!({"name": "Third"})))
+            .status,
+        201
+    );
+    let before = a.listed();
+    assert_eq!(
+        a.send(
+            "PATCH",
+            &format!("/projects/{}", before[1]),
+            Some(json!({"tags": ["t"]}))
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        a.send("DELETE", &format!("/projects/{}", before[2]), None)
+            .status,
+        204
+    );
+    assert_eq!(
+        a.send("DELETE", &format!("/projects/{gone}"), None).status,
+        204
+    );
+    let exported = request(
+        "GET",
+        &format!("{}/__understudy/sessions/to-export/export", s.base),
+        &[],
+    );
+    assert_eq!(
+        exported.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&exported.body)
+    );
+    assert_eq!(exported.header("content-type"), Some("application/yaml"));
+    let yaml = String::from_utf8(exported.body).unwrap();
+    assert_eq!(
+        request(
+            "GET",
+            &format!("{}/__understudy/sessions/nobody/export", s.base),
+            &[]
+        )
+        .status,
+        404
+    );
+
+    // Another server, with the exported file as a scenario every session starts with.
+    let scenario = understudy::scenario::parse("replayed.yaml", &yaml)
+        .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+    let api =
+        understudy::spec::load_file(std::path::Path::new("tests/fixtures/writes/projects.yaml"))
+            .unwrap();
+    let mut cfg = support::default_config();
+    cfg.scenarios = vec![scenario];
+    cfg.start = vec!["replayed".into()];
+    let r = support::start_with(vec![api], cfg);
+    let b = Client {
+        base: &r.base,
+        session: Some("replay"),
+    };
+    let expected = a.listed();
+    assert_eq!(b.listed(), expected);
+    for limit in [5, 50] {
+        let path = format!("/projects?limit={limit}");
+        assert_eq!(
+            b.send("GET", &path, None).body,
+            a.send("GET", &path, None).body
+        );
+    }
+    for slug in &expected {
+        let path = format!("/projects/{slug}");
+        assert_eq!(
+            b.send("GET", &path, None).body,
+            a.send("GET", &path, None).body
+        );
+    }
+    assert_eq!(
+        b.send("GET", &format!("/projects/{gone}"), None).status,
+        404
+    );
+}
