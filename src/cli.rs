@@ -192,6 +192,12 @@ pub struct ServeArgs {
     /// header names another (repeatable), e.g. `--variant myapi=sdk`.
     #[arg(long = "variant", value_name = "API=VARIANT", value_parser = parse_variant)]
     pub variant: Vec<(String, String)>,
+    /// Keep the default session (the one requests without X-Understudy-Session use) in this
+    /// file: its writes and admin changes are committed before they are answered and replayed
+    /// at the next start, so a restart (or a crash) loses nothing that was acknowledged.
+    /// Other sessions stay in memory.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
     #[command(flatten)]
     pub source: ScenarioSource,
 }

@@ -29,6 +29,7 @@ pub mod locate;
 pub mod query;
 pub mod scenario;
 pub mod spec;
+pub mod state;
 pub mod sync;
 pub mod verify;
 

@@ -286,7 +286,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
             let started = std::time::Instant::now();
-            let engine = Arc::new(Engine::new(apis, &cfg)?);
+            let mut engine = Engine::new(apis, &cfg)?;
+            if let Some(path) = &args.state {
+                let store = understudy::state::Store::open(path)?;
+                let entries = store.entries()?;
+                let failed = engine.restore(Box::new(store), &entries);
+                tracing::info!(
+                    "--state {}: {} change(s) of the default session replayed{}",
+                    path.display(),
+                    entries.len(),
+                    if failed > 0 {
+                        format!(", {failed} of them not as first answered")
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+            let engine = Arc::new(engine);
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()

@@ -155,7 +155,7 @@ pub fn handle(engine: &Engine, req: &Request) -> Response {
                     if let Err(e) = engine.check_scenario(&sc) {
                         return error(400, e.to_string());
                     }
-                    with_session(engine, &sid, |s| {
+                    with_session(engine, req, &sid, |s| {
                         if s.active.iter().any(|a| a.scenario.name == name) {
                             return Err((409, format!("scenario '{name}' is already active")));
                         }
@@ -163,11 +163,11 @@ pub fn handle(engine: &Engine, req: &Request) -> Response {
                         Ok(scenario_state(s, &name))
                     })
                 }
-                "stop" => with_session(engine, &sid, |s| match s.stop(&name) {
+                "stop" => with_session(engine, req, &sid, |s| match s.stop(&name) {
                     Some(a) => Ok(Response::json(200, &active_state(&a))),
                     None => Err((404, format!("scenario '{name}' is not active"))),
                 }),
-                "next" => with_session(engine, &sid, |s| {
+                "next" => with_session(engine, req, &sid, |s| {
                     if !s.active.iter().any(|a| a.scenario.name == name) {
                         return Err((404, format!("scenario '{name}' is not active")));
                     }
@@ -185,6 +185,9 @@ pub fn handle(engine: &Engine, req: &Request) -> Response {
                         // Request ids keep counting, so none repeats after a reset.
                         fresh.requests = s.requests;
                         *s = fresh;
+                        if let Err(m) = engine.forget(&sid) {
+                            return error(500, m);
+                        }
                         Response::json(200, &s.state())
                     }
                     Err(m) => error(500, m),
@@ -204,7 +207,7 @@ pub fn handle(engine: &Engine, req: &Request) -> Response {
                 Err(m) => return error(400, m),
             };
             let by_ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-            with_session(engine, &sid, |s| {
+            with_session(engine, req, &sid, |s| {
                 s.advance(by_ms, seed, engine).map_err(|m| (400, m))?;
                 Ok(Response::json(200, &s.state()))
             })
@@ -309,8 +312,10 @@ fn read_session(
 }
 
 /// Run `f` on the locked session `sid`; `Err((status, message))` becomes an error response.
+/// A change to the default session is journaled (with `--state`) before it is answered.
 fn with_session(
     engine: &Engine,
+    req: &Request,
     sid: &str,
     f: impl FnOnce(&mut session::Session) -> Result<Response, (u16, String)>,
 ) -> Response {
@@ -318,7 +323,7 @@ fn with_session(
         Ok(sess) => {
             let mut s = lock(&sess);
             match f(&mut s) {
-                Ok(r) => r,
+                Ok(r) => engine.keep(sid, req, r),
                 Err((status, m)) => error(status, m),
             }
         }

@@ -181,6 +181,8 @@ pub struct Engine {
     /// Whether any collection is over [`SCAN_THRESHOLD`].
     large: bool,
     admin: admin::Guard,
+    /// Where the default session's changes are kept (`--state`).
+    journal: Option<Box<dyn crate::state::Journal>>,
 }
 
 impl Engine {
@@ -315,6 +317,7 @@ impl Engine {
             tokens: cfg.tokens.clone(),
             requests: AtomicU64::new(0),
             sessions: Sessions::new(cfg.scenarios.clone(), cfg.start.clone()),
+            journal: None,
         };
         engine.try_inferred();
         for name in &cfg.start {
@@ -684,7 +687,8 @@ impl Engine {
             return self.error_for_path(&req.path, 400, &m);
         }
         // A write needs the session it lands in: the default one when the request names none.
-        let plain = session_id.is_none() && self.sessions.default_is_plain() && !self.writes(req);
+        let writes = self.writes(req);
+        let plain = session_id.is_none() && self.sessions.default_is_plain() && !writes;
         let (request_id, mut resp) = if plain {
             let id = self.plain_request_id();
             let resp = self.dispatch(req, None, &id);
@@ -697,6 +701,13 @@ impl Engine {
                     s.requests += 1;
                     let id = self.request_id(sid, s.requests);
                     let resp = self.dispatch(req, Some(&mut s), &id);
+                    // Journaled while the session is still locked: the journal's order is the
+                    // order the writes were applied in.
+                    let resp = if writes {
+                        self.keep(sid, req, resp)
+                    } else {
+                        resp
+                    };
                     (id, resp)
                 }
                 Err(m) => {
@@ -709,6 +720,81 @@ impl Engine {
             resp.headers.push((REQUEST_ID_HEADER.into(), request_id));
         }
         resp
+    }
+
+    /// Keep the default session durable (`--state`): journal `req`, which changed it and was
+    /// answered `resp`, before the answer leaves. A journal that cannot keep it turns the
+    /// answer into a 500 (the client is never told a change succeeded that a restart would
+    /// lose).
+    pub(crate) fn keep(&self, sid: &str, req: &Request, resp: Response) -> Response {
+        let Some(j) = &self.journal else {
+            return resp;
+        };
+        if sid != session::DEFAULT_SESSION || !(200..300).contains(&resp.status) {
+            return resp;
+        }
+        let entry = crate::state::Entry {
+            method: req.method.clone(),
+            path: req.path.clone(),
+            query: req.query.clone(),
+            headers: req
+                .headers
+                .iter()
+                .filter(|(k, _)| k != SESSION_HEADER)
+                .cloned()
+                .collect(),
+            body: String::from_utf8_lossy(&req.body).into_owned(),
+        };
+        match j.append(&entry) {
+            Ok(()) => resp,
+            Err(m) => {
+                tracing::error!("--state: a change could not be kept: {m}");
+                self.error_for_path(
+                    &req.path,
+                    500,
+                    &format!("understudy --state: the change could not be kept: {m}"),
+                )
+            }
+        }
+    }
+
+    /// Empty the journal of session `sid` (a reset of the default session).
+    pub(crate) fn forget(&self, sid: &str) -> Result<(), String> {
+        match &self.journal {
+            Some(j) if sid == session::DEFAULT_SESSION => j.clear(),
+            _ => Ok(()),
+        }
+    }
+
+    /// Replay a journal into the default session (before it is attached), and attach it:
+    /// returns how many entries did not apply as they did the first time (not 2xx).
+    pub fn restore(
+        &mut self,
+        journal: Box<dyn crate::state::Journal>,
+        entries: &[crate::state::Entry],
+    ) -> usize {
+        let mut failed = 0;
+        for e in entries {
+            let req = Request {
+                method: e.method.clone(),
+                path: e.path.clone(),
+                query: e.query.clone(),
+                headers: e.headers.clone(),
+                body: bytes::Bytes::from(e.body.clone()),
+            };
+            let resp = self.answer(&req);
+            if !(200..300).contains(&resp.status) {
+                failed += 1;
+                tracing::warn!(
+                    "--state: {} {} answered {} on replay",
+                    e.method,
+                    e.path,
+                    resp.status
+                );
+            }
+        }
+        self.journal = Some(journal);
+        failed
     }
 
     /// Whether a request would run a write action (and so change its session).

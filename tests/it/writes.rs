@@ -365,3 +365,123 @@ fn an_exported_session_replays_to_identical_bytes() {
         404
     );
 }
+
+/// The binary serving the projects document with `--state FILE`; returns it and its base URL.
+fn serve_with_state(state: &std::path::Path) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_understudy"))
+        .args(["serve", "--port", "0", "--state"])
+        .arg(state)
+        .arg("tests/fixtures/writes/projects.yaml")
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let base = loop {
+        let line = lines.next().expect("server output").unwrap();
+        if let Some(i) = line.find("listening on http://") {
+            let rest = &line[i + "listening on ".len()..];
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    // Keep draining the log so the pipe never fills.
+    std::thread::spawn(move || for _ in lines {});
+    (child, base)
+}
+
+#[test]
+fn the_state_file_keeps_every_acknowledged_write_across_kill_9() {
+    let dir = std::env::temp_dir().join(format!("understudy-state-it-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let state = dir.join("default.redb");
+
+    let (mut first, base) = serve_with_state(&state);
+    let c = Client {
+        base: &base,
+        session: None,
+    };
+    let made = c.send(
+        "POST",
+        "/projects",
+        Some(json!({"slug": "durable", "name": "D"})),
+    );
+    assert_eq!(made.status, 201);
+    assert_eq!(
+        c.send("DELETE", &format!("/projects/{}", c.walk(50)[0]), None)
+            .status,
+        204
+    );
+    let seen = c.walk(50);
+    // Another session's writes are not kept.
+    let other = Client {
+        base: &base,
+        session: Some("passing"),
+    };
+    assert_eq!(
+        other
+            .send(
+                "POST",
+                "/projects",
+                Some(json!({"slug": "lost", "name": "L"}))
+            )
+            .status,
+        201
+    );
+    first.kill().unwrap(); // SIGKILL: no shutdown, nothing flushed on the way out
+    first.wait().unwrap();
+
+    let (mut second, base) = serve_with_state(&state);
+    let c = Client {
+        base: &base,
+        session: None,
+    };
+    assert_eq!(c.walk(50), seen, "the list is as it was");
+    let got = c.send("GET", "/projects/durable", None);
+    assert_eq!(got.status, 200);
+    assert_eq!(
+        got.json(),
+        made.json(),
+        "the entity is byte for byte the same"
+    );
+    let other = Client {
+        base: &base,
+        session: Some("passing"),
+    };
+    assert_eq!(other.send("GET", "/projects/lost", None).status, 404);
+    // A write between two kills.
+    let patched = c.send("PATCH", "/projects/durable", Some(json!({"name": "Again"})));
+    assert_eq!(patched.status, 200);
+    second.kill().unwrap();
+    second.wait().unwrap();
+
+    let (mut third, base) = serve_with_state(&state);
+    let c = Client {
+        base: &base,
+        session: None,
+    };
+    assert_eq!(
+        c.send("GET", "/projects/durable", None).json(),
+        patched.json()
+    );
+    // A reset empties the journal too.
+    let reset = request(
+        "POST",
+        &format!("{base}/__understudy/reset"),
+        &[("Content-Type", "application/json")],
+    );
+    assert_eq!(reset.status, 200);
+    third.kill().unwrap();
+    third.wait().unwrap();
+    let (mut fourth, base) = serve_with_state(&state);
+    let c = Client {
+        base: &base,
+        session: None,
+    };
+    assert_eq!(c.send("GET", "/projects/durable", None).status, 404);
+    assert_eq!(c.walk(50).len(), 30);
+    fourth.kill().unwrap();
+    fourth.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
