@@ -254,6 +254,8 @@ impl Schemas {
             .with_draft(draft(self.dialect))
             .with_registry(&self.registry)
             .should_validate_formats(true)
+            // Draft 4 (OpenAPI 3.0's) predates `uuid`, which 3.0 documents use all the same.
+            .with_format("uuid", is_uuid)
             .build(&root)
             .map_err(|e| e.to_string())
     }
@@ -262,6 +264,16 @@ impl Schemas {
     pub fn component(&self, name: &str) -> Result<jsonschema::Validator, String> {
         self.validator(&json!({ "$ref": format!("#/components/schemas/{}", crate::spec::schema::escape(name)) }))
     }
+}
+
+/// RFC 4122's textual form: 8-4-4-4-12 hexadecimal digits.
+fn is_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
 }
 
 fn draft(dialect: Dialect) -> jsonschema::Draft {

@@ -108,6 +108,25 @@ impl<'a> Entity<'a> {
         v
     }
 
+    /// The value a pin gives the field at concrete path `rpath` (`tools[2].name`): the pin of
+    /// that path, or the part of the nearest pinned object or array that holds it (`None`
+    /// inside: the pinned value has no such part, so the field is absent). `None` when no pin
+    /// covers the path.
+    fn pinned_at(&self, rpath: &str) -> Option<Option<Value>> {
+        let pins = self.pinned.as_ref()?;
+        if let Some(v) = pins.get(rpath) {
+            return Some(Some(v.clone()));
+        }
+        let mut end = rpath.len();
+        while let Some(cut) = rpath[..end].rfind(['.', '[']) {
+            if let Some(v) = pins.get(&rpath[..cut]) {
+                return Some(part_at(v, &rpath[cut..]).cloned());
+            }
+            end = cut;
+        }
+        None
+    }
+
     fn rng(&self, path: &str) -> ChaCha8Rng {
         let mut h = SipHasher13::new_with_keys(self.seed, 0x756e_6465_7273_7475);
         h.write(self.model.api.as_bytes());
@@ -122,8 +141,8 @@ impl<'a> Entity<'a> {
     /// Generate the value at `rpath` (concrete, `tools[2].name`) whose generator key is `gkey`
     /// (`tools[].name`).
     fn gen_at(&self, rpath: &str, gkey: &str, node: &Node) -> Option<Value> {
-        if let Some(v) = self.pinned.as_ref().and_then(|p| p.get(rpath)) {
-            return Some(v.clone());
+        if let Some(v) = self.pinned_at(rpath) {
+            return v;
         }
         match self.model.fields.get(gkey) {
             Some(fg) => self.eval(fg, rpath, gkey, node),
@@ -629,6 +648,26 @@ const MAX_GENERATED_ITEMS: u64 = 64;
 
 /// The longest string padding to a `minLength` produces.
 pub(crate) const MAX_GENERATED_LENGTH: u64 = 4096;
+
+/// The part of `v` at a concrete path suffix such as `.name`, `[2].name` or `.a.b[0]`.
+fn part_at<'v>(v: &'v Value, rest: &str) -> Option<&'v Value> {
+    let mut cur = v;
+    let mut s = rest;
+    while !s.is_empty() {
+        if let Some(r) = s.strip_prefix('[') {
+            let close = r.find(']')?;
+            let i: usize = r[..close].parse().ok()?;
+            cur = cur.get(i)?;
+            s = &r[close + 1..];
+        } else {
+            let r = s.strip_prefix('.').unwrap_or(s);
+            let end = r.find(['.', '[']).unwrap_or(r.len());
+            cur = cur.get(&r[..end])?;
+            s = &r[end..];
+        }
+    }
+    Some(cur)
+}
 
 #[cfg(test)]
 mod tests {

@@ -343,12 +343,12 @@ impl FieldGen {
         Ok(())
     }
 
-    /// Every field path this generator reads (for cycle and existence checks at load).
     /// Whether the field is another field's value under a second name (`same-as`).
     pub fn is_alias(&self) -> bool {
         matches!(self.kind, Gen::SameAs(_))
     }
 
+    /// Every field path this generator reads (for cycle and existence checks at load).
     pub fn refs(&self, out: &mut Vec<String>) {
         match &self.kind {
             Gen::SameAs(p) => out.push(p.clone()),

@@ -29,7 +29,7 @@ pub mod generator;
 pub mod model;
 pub mod overlay;
 pub mod template;
-pub mod write;
+pub(crate) mod write;
 
 use std::borrow::Cow;
 use std::cmp::Ordering;

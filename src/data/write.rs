@@ -1,7 +1,8 @@
-//! A write applied to one entity: the request body's accepted fields copied in (on a create),
-//! replaced, or merged (JSON merge patch, RFC 7396), and the write's timestamps. Which entity,
-//! which fields a body may set and where the result is kept are decided above (the resolved
-//! model and the engine); this module only changes a JSON value.
+//! A write applied to one entity: the request body's accepted fields replaced, merged (JSON
+//! merge patch, RFC 7396) or partially updated, the write's timestamps, the aliases that
+//! follow a changed field, and the checks that keep a written value one a client can read.
+//! Which entity, which fields a body may set and where the result is kept are decided above
+//! (the resolved model and the engine); this module only changes JSON values.
 
 use std::collections::{HashMap, HashSet};
 
@@ -14,9 +15,7 @@ use crate::spec::schema::{Kind, Node};
 
 /// How a body's fields reach the entity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Merge {
-    /// The fields the body gives are set (a new entity: the rest stays generated).
-    Set,
+pub(crate) enum Merge {
     /// The fields the body gives are set; accepted optional fields it leaves out are removed
     /// (a required one becomes null where it may, else keeps its value).
     Replace,
@@ -29,7 +28,7 @@ pub enum Merge {
 
 /// How a timestamp field writes a time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TimeForm {
+pub(crate) enum TimeForm {
     /// RFC 3339 with milliseconds (`2026-11-01T00:00:00.000Z`).
     DateTime,
     /// A calendar date (`2026-11-01`).
@@ -45,7 +44,7 @@ pub enum TimeForm {
 impl TimeForm {
     /// The form a field of this schema takes, if it can hold a time at all; `millis` when its
     /// name says milliseconds.
-    pub fn of(node: &Node, millis: bool) -> Option<TimeForm> {
+    pub(crate) fn of(node: &Node, millis: bool) -> Option<TimeForm> {
         match &*node.kind {
             Kind::String { format, .. } => match format.as_deref() {
                 Some("date-time") | None => Some(TimeForm::DateTime),
@@ -60,7 +59,7 @@ impl TimeForm {
     }
 
     /// The time `ms` (Unix milliseconds) in this form.
-    pub fn value(self, ms: i64) -> Value {
+    pub(crate) fn value(self, ms: i64) -> Value {
         match self {
             TimeForm::DateTime => Value::String(format_millis(ms)),
             TimeForm::Date => Value::String(format_millis(ms).chars().take(10).collect()),
@@ -73,7 +72,7 @@ impl TimeForm {
 
 /// Apply `body`'s accepted fields (`(entity field path, JSON pointer into the body)` pairs)
 /// to `entity`.
-pub fn apply(
+pub(crate) fn apply(
     entity: &mut Value,
     body: &Value,
     accepts: &[(String, String)],
@@ -86,7 +85,7 @@ pub fn apply(
         // (set from a part of the body) keeps its value.
         let top = !to.contains(['.', '[']);
         match (merge, given) {
-            (Merge::Set | Merge::Replace, Some(v)) => set_path(entity, to, Some(v.clone())),
+            (Merge::Replace, Some(v)) => set_path(entity, to, Some(v.clone())),
             (Merge::Replace, None) if top && !node.requires(to) => set_path(entity, to, None),
             // Required, and the client may leave it out: null where the schema allows it.
             (Merge::Replace, None) if top && node.prop(to).is_some_and(|n| n.nullable) => {
@@ -108,7 +107,7 @@ pub fn apply(
 /// paths): the top-level aliases (`same-as`) of a changed field (directly or through another
 /// alias) generated again, reading the entity's values, so that a second name of a field
 /// follows the write. The key, the changed fields and every other field keep their values.
-pub fn rederive(
+pub(crate) fn rederive(
     model: &CollectionModel,
     seed: u64,
     index: u64,
@@ -172,7 +171,7 @@ pub fn rederive(
 }
 
 /// RFC 7396: `patch` merged into `target`.
-pub fn merge_patch(target: &mut Value, patch: &Value) {
+pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
     let Value::Object(p) = patch else {
         *target = patch.clone();
         return;
@@ -193,14 +192,29 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
 
 /// Put back, from `before`, the top-level fields named by `fields` (removing the ones `before`
 /// does not have): a body value the entity's schema refuses does not stay.
-pub fn revert(entity: &mut Value, before: &Value, fields: &[String]) {
+pub(crate) fn revert(entity: &mut Value, before: &Value, fields: &[String]) {
     for f in fields {
         set_path(entity, f, before.get(f).cloned());
     }
 }
 
+/// Whether every integer `node` asks for in `v` is one a client reads as an integer: a whole
+/// number too large for 64 bits arrives as a float (`-8.7e33`), which JSON Schema counts as
+/// an integer and most clients' parsers do not.
+pub(crate) fn integers_fit(v: &Value, node: &Node) -> bool {
+    match (&*node.kind, v) {
+        (Kind::Integer { .. }, Value::Number(n)) => n.is_i64() || n.is_u64(),
+        (Kind::Object { props, .. }, Value::Object(m)) => props
+            .iter()
+            .all(|(k, n)| m.get(k).is_none_or(|x| integers_fit(x, n))),
+        (Kind::Array { items, .. }, Value::Array(a)) => a.iter().all(|x| integers_fit(x, items)),
+        (Kind::OneOf(branches), _) => branches.iter().any(|b| integers_fit(v, b)),
+        _ => true,
+    }
+}
+
 /// Set each timestamp field to `ms`.
-pub fn stamp(entity: &mut Value, fields: &[(String, TimeForm)], ms: i64) {
+pub(crate) fn stamp(entity: &mut Value, fields: &[(String, TimeForm)], ms: i64) {
     for (f, form) in fields {
         set_path(entity, f, Some(form.value(ms)));
     }
@@ -256,14 +270,14 @@ mod tests {
     }
 
     #[test]
-    fn a_set_takes_only_accepted_fields_and_revert_restores_them() {
+    fn a_replace_takes_only_accepted_fields_and_revert_restores_them() {
         let before = json!({"name": "a", "id": "i"});
         let mut e = before.clone();
         apply(
             &mut e,
             &json!({"name": "b", "tags": [1], "id": "z"}),
             &accepts(),
-            Merge::Set,
+            Merge::Replace,
             &node(),
         );
         assert_eq!(e, json!({"name": "b", "id": "i", "tags": [1]}));
@@ -277,14 +291,33 @@ mod tests {
         let accepts = vec![
             ("name".to_string(), "/name".to_string()),
             ("meta".to_string(), "/meta".to_string()),
-            ("scale.max".to_string(), "/scaling/maxAgents".to_string()),
+            ("scale.max".to_string(), "/scaling/most".to_string()),
         ];
-        let body = json!({"name": null, "meta": {"k": null, "n": 2}, "scaling": {"maxAgents": 9}});
+        let body = json!({"name": null, "meta": {"k": null, "n": 2}, "scaling": {"most": 9}});
         apply(&mut e, &body, &accepts, Merge::Partial, &node());
         assert_eq!(
             e,
             json!({"name": "a", "meta": {"k": null, "n": 2}, "scale": {"min": 0, "max": 9}})
         );
+    }
+
+    #[test]
+    fn a_whole_number_past_64_bits_is_no_integer() {
+        let int = Node::of(Kind::Integer {
+            min: None,
+            max: None,
+        });
+        let v: Value = serde_json::from_str("-8796136565198589590596207373189120").unwrap();
+        assert!(!integers_fit(&v, &int));
+        assert!(integers_fit(&json!(-5), &int));
+        assert!(integers_fit(&json!(u64::MAX), &int));
+        let obj = Node::of(Kind::Object {
+            props: vec![("n".into(), int)],
+            required: vec![],
+            free_form: false,
+            additional: None,
+        });
+        assert!(!integers_fit(&json!({"n": 1.5e40}), &obj));
     }
 
     #[test]

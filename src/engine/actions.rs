@@ -160,13 +160,8 @@ impl Engine {
                 let body = bytes::Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
                 Ok(Response::bytes(*status, body))
             }
-            Action::Write(wr) => {
-                // Outside a session (a check of an inferred action): applied to a scratch
-                // session, with an empty body.
-                let mut scratch = Session::default();
-                let body = Value::Object(serde_json::Map::new());
-                self.apply_write(r, x, wr, &params, &body, &mut scratch, request_id)
-            }
+            // Writes are answered by `Engine::write`, with the session they change.
+            Action::Write(_) => Err(ApiError::new(500, "a write reached the read path")),
             Action::List(list) => {
                 // A value the list cannot use (a made-up page token, an unknown sort field)
                 // is refused where the operation documents that status; otherwise that

@@ -20,6 +20,7 @@ use crate::scenario::session::{self, Session};
 use std::sync::Arc;
 
 use crate::spec::behaviour::{Bound, Reply, Timeline, Write, WriteKind};
+use crate::spec::schema::Kind;
 
 /// How many times a written entity is checked and its refused fields put back.
 const REPAIRS: usize = 3;
@@ -113,10 +114,11 @@ impl Engine {
             for (field, values) in &wr.refuse_when {
                 let v = extract(before, field);
                 if values.contains(&v) {
+                    let key = CollectionModel::key_text(&extract(before, &model.key));
                     return Err(ApiError::new(
                         bad,
                         format!(
-                            "a {} whose {field} is {v} cannot be changed",
+                            "{} '{key}' cannot be changed while its {field} is {v}",
                             super::actions::singular(&x.collection)
                         ),
                     ));
@@ -131,15 +133,16 @@ impl Engine {
             return Err(ApiError::new(
                 403,
                 format!(
-                    "this understudy session holds its most written entities ({} entities, {} \
-                     MiB): reset the session (POST /__understudy/sessions/{{id}}/reset) or \
-                     use another one",
+                    "this understudy session has made its most writes ({} writes, or {} MiB \
+                     of written entities): reset it (POST /__understudy/reset with its \
+                     X-Understudy-Session header) or use another session",
                     session::MAX_WRITES,
                     session::MAX_WRITE_BYTES >> 20
                 ),
             ));
         }
-        let now = session.write_time();
+        // Taken for good only once the write is kept (a refused one moves no clock).
+        let (now, stamp_ms) = session.next_write_time();
         let (written, index) = match (&wr.kind, target) {
             (WriteKind::Create, _) => {
                 let view = View::new(coll, session.overlay(&api.name, &x.collection));
@@ -169,6 +172,10 @@ impl Engine {
                 let pins = given.iter().chain(&server).cloned().collect();
                 let mut e = Entity::pinned(model, self.seed, u64::from(index), pins).full();
                 self.keep_valid(r, coll, &mut e, &generated);
+                // What the server sets stands even where the client's values did not.
+                for (path, v) in &server {
+                    set_path(&mut e, path, Some(v.clone()));
+                }
                 let key = CollectionModel::key_text(&extract(&e, &model.key));
                 if view.lookup(&key).is_some() {
                     return Err(self.conflict(r, &x.collection, &key));
@@ -183,6 +190,9 @@ impl Engine {
                     .overlay_mut(&api.name, &x.collection)
                     .deleted
                     .insert(i);
+                // A timeline running for the entity ends with it.
+                let key = CollectionModel::key_text(&extract(&before, &model.key));
+                session.stop_runs_of(&key);
                 (before, i)
             }
             (kind, Some((i, before))) => {
@@ -229,6 +239,7 @@ impl Engine {
         session
             .overlay_mut(&api.name, &x.collection)
             .forget_orders();
+        session.last_write_ms = Some(stamp_ms);
         if keeps {
             session.written += 1;
             session.written_bytes += serde_json::to_vec(&written).map_or(0, |b| b.len());
@@ -299,6 +310,13 @@ impl Engine {
         for _ in 0..REPAIRS {
             let mut bad: Vec<String> = Vec::new();
             let mut whole = false;
+            if let (Value::Object(m), Kind::Object { props, .. }) = (&*e, &*coll.model.node.kind) {
+                for (k, n) in props {
+                    if m.get(k).is_some_and(|v| !w::integers_fit(v, n)) {
+                        bad.push(k.clone());
+                    }
+                }
+            }
             for v in validators {
                 for err in v.iter_errors(e) {
                     let path = err.instance_path().to_string();
@@ -348,16 +366,9 @@ impl Engine {
             return;
         };
         let key = CollectionModel::key_text(&extract(written, &model.key));
-        // Each entity's run has its own name, so that runs for two entities go on side by
-        // side, and a new write replaces its entity's run (whichever scenario it was).
-        let runs: Vec<String> = [t.scenario.clone(), name.clone()]
-            .into_iter()
-            .chain(session.substitutes.values().cloned())
-            .map(|s| format!("{s}@{key}"))
-            .collect();
-        for run in &runs {
-            session.stop(run);
-        }
+        // Each entity has its own run (`NAME@KEY`), so that runs for two entities go on side
+        // by side; a new write replaces its entity's run, whichever scenario it was.
+        session.stop_runs_of(&key);
         let mut instance = (**sc).clone();
         instance.name = format!("{name}@{key}");
         let given = [(t.input.clone(), Value::String(key))];

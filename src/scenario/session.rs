@@ -87,20 +87,20 @@ pub struct Session {
     /// piling up entities.
     pub slots: HashMap<String, Vec<u32>>,
     /// The scenario time of the last write through the API (writes are stamped in order).
-    pub last_write_ms: Option<u64>,
+    pub(crate) last_write_ms: Option<u64>,
     /// Bytes of entities written through the API so far (bounded by [`MAX_WRITE_BYTES`]).
-    pub written_bytes: usize,
+    pub(crate) written_bytes: usize,
     /// Entities written through the API so far (bounded by [`MAX_WRITES`]).
-    pub written: usize,
+    pub(crate) written: usize,
     /// Scenarios a write starts instead of the ones its operation names (set by steps).
-    pub substitutes: HashMap<String, String>,
+    pub(crate) substitutes: HashMap<String, String>,
 }
 
 /// Most entities one session may write (create, replace, update or archive) through the API.
-pub const MAX_WRITES: usize = 100_000;
+pub(crate) const MAX_WRITES: usize = 100_000;
 
 /// Most bytes of written entities one session may hold.
-pub const MAX_WRITE_BYTES: usize = 64 << 20;
+pub(crate) const MAX_WRITE_BYTES: usize = 64 << 20;
 
 /// What a response rule asks for.
 #[derive(Debug, Clone, PartialEq)]
@@ -128,7 +128,7 @@ impl Session {
 
     /// The scenario's input variables: the values `given`, else the keys of their default
     /// entities as this session sees them.
-    pub fn inputs_of(
+    pub(crate) fn inputs_of(
         &self,
         sc: &Scenario,
         given: &[(String, Value)],
@@ -154,7 +154,7 @@ impl Session {
     }
 
     /// Start a scenario with input variables `given` (the others take their defaults).
-    pub fn start_with(
+    pub(crate) fn start_with(
         &mut self,
         sc: Arc<Scenario>,
         seed: u64,
@@ -166,6 +166,7 @@ impl Session {
         }
         let vars = self.inputs_of(&sc, given, data)?;
         let overlays = self.overlays.clone();
+        let substitutes = self.substitutes.clone();
         let slots = self.slots.clone();
         self.active.push(Active {
             made: 0,
@@ -185,6 +186,7 @@ impl Session {
             self.active.pop();
             self.overlays = overlays;
             self.slots = slots;
+            self.substitutes = substitutes;
             return Err(reason);
         }
         Ok(())
@@ -425,20 +427,42 @@ impl Session {
         Ok(())
     }
 
-    /// The time of a write through the API (Unix milliseconds): the session's clock, one
-    /// millisecond after the previous write when the clock has not moved past it, so writes
-    /// made at one clock reading still sort in the order they were made.
-    pub fn write_time(&mut self) -> i64 {
+    /// The time of the next write through the API, as Unix milliseconds and as scenario
+    /// time: the session's clock, one millisecond after the previous write when the clock has
+    /// not moved past it, so writes made at one clock reading still sort in the order they
+    /// were made. The write that keeps its change records the second in `last_write_ms`.
+    pub(crate) fn next_write_time(&self) -> (i64, u64) {
         let at = match self.last_write_ms {
             Some(last) if last >= self.clock_ms => last + 1,
             _ => self.clock_ms,
         };
-        self.last_write_ms = Some(at);
-        CLOCK_ORIGIN_MS.saturating_add(i64::try_from(at).unwrap_or(i64::MAX))
+        (
+            CLOCK_ORIGIN_MS.saturating_add(i64::try_from(at).unwrap_or(i64::MAX)),
+            at,
+        )
+    }
+
+    /// Stop every run a write started for the entity `key` (timeline runs are named
+    /// `NAME@KEY`), and forget the finished runs of every entity.
+    pub(crate) fn stop_runs_of(&mut self, key: &str) {
+        let suffix = format!("@{key}");
+        let done = |a: &Active| {
+            a.scenario.name.contains('@') && a.next >= a.scenario.steps.len() && a.rules.is_empty()
+        };
+        let gone: Vec<String> = self
+            .active
+            .iter()
+            .filter(|a| a.scenario.name.ends_with(&suffix) || done(a))
+            .map(|a| a.scenario.name.clone())
+            .collect();
+        for name in gone {
+            self.stop(&name);
+            self.slots.remove(&name);
+        }
     }
 
     /// The overlay of a collection, created empty on first use.
-    pub fn overlay_mut(&mut self, api: &str, collection: &str) -> &mut Overlay {
+    pub(crate) fn overlay_mut(&mut self, api: &str, collection: &str) -> &mut Overlay {
         self.overlays
             .entry((api.to_string(), collection.to_string()))
             .or_default()

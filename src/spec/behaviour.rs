@@ -106,9 +106,9 @@ pub struct Write {
     /// conflict).
     pub client_key: Option<String>,
     /// Fields stamped with the session's clock on a create.
-    pub created: Vec<(String, TimeForm)>,
+    pub(crate) created: Vec<(String, TimeForm)>,
     /// Fields stamped on every write that keeps the entity.
-    pub updated: Vec<(String, TimeForm)>,
+    pub(crate) updated: Vec<(String, TimeForm)>,
     /// Top-level boolean fields of a generated answer set true (a delete's `deleted`).
     pub done_flags: Vec<String>,
 }

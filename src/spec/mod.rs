@@ -463,23 +463,34 @@ fn load_doc(
     }
     // Inference fills in what the document does not declare; should what it found not load
     // (it is conservative, but a document can surprise it), the document is served as written.
-    let mut api = match with_inferred(&doc) {
-        Some((inferred, ops, colls)) => match build_api(file, inferred, lines.clone(), None) {
-            Ok(mut api) => {
-                for op in &mut api.operations {
+    // Inferred writes are dropped first, then all of it.
+    let mut api = None;
+    for writes in [true, false] {
+        let Some((inferred, ops, colls)) = with_inferred(&doc, writes) else {
+            break;
+        };
+        match build_api(file, inferred, lines.clone(), None) {
+            Ok(mut built) => {
+                for op in &mut built.operations {
                     op.inferred = ops.contains(&(op.path.clone(), op.method.to_ascii_lowercase()));
                 }
-                api.inferred_collections = colls;
-                api
+                built.inferred_collections = colls;
+                api = Some(built);
+                break;
             }
-            Err(e) => {
-                tracing::warn!(
-                    "{file}: the inferred collections do not load, serving without them: {}",
-                    with_lines(e, &lines)
-                );
-                build_api(file, doc, lines, None)?
-            }
-        },
+            Err(e) => tracing::warn!(
+                "{file}: the inferred {} do not load, serving without them: {}",
+                if writes {
+                    "collections and writes"
+                } else {
+                    "collections"
+                },
+                with_lines(e, &lines)
+            ),
+        }
+    }
+    let mut api = match api {
+        Some(api) => api,
         None => build_api(file, doc, lines, None)?,
     };
     api.variants = load_variants(&api)?;
@@ -497,8 +508,11 @@ type InferredDoc = (
     std::collections::BTreeSet<String>,
 );
 
-fn with_inferred(doc: &Value) -> Option<InferredDoc> {
-    let found = infer::infer(doc);
+fn with_inferred(doc: &Value, writes: bool) -> Option<InferredDoc> {
+    let mut found = infer::infer(doc);
+    if !writes {
+        found.operations.retain(|(_, method, _)| method == "get");
+    }
     if found.collections.is_empty() && found.operations.is_empty() {
         return None;
     }

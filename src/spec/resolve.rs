@@ -329,6 +329,28 @@ fn write(
             WriteKind::Archive(out)
         }
     };
+    if model.is_static() {
+        return Err(cx.err("collection", "a collection of fixed rows takes no writes"));
+    }
+    let removes = kind == WriteKind::Delete;
+    for (name, given) in [
+        ("set", removes && !x.set.is_empty()),
+        ("timeline", removes && x.timeline.is_some()),
+        (
+            "refuse-when",
+            kind == WriteKind::Create && !x.refuse_when.is_empty(),
+        ),
+    ] {
+        if given {
+            return Err(cx.err(
+                name,
+                format!(
+                    "a {} action takes no {name}",
+                    format!("{:?}", x.action).to_lowercase()
+                ),
+            ));
+        }
+    }
     let (status, node) = success(cx, "a write")?;
     let item = cx.pointer(x.item.as_deref().unwrap_or(""), "item")?;
     let key_root = crate::data::column::root_of(&model.key);
@@ -419,17 +441,17 @@ fn write(
             client_key = Some(from);
         }
     }
-    let stamps = |names: &[&str]| -> Vec<(String, TimeForm)> {
-        names
+    let names = &super::infer::conventions::STAMPS;
+    let stamps = |fields: &[&str]| -> Vec<(String, TimeForm)> {
+        fields
             .iter()
             .filter_map(|n| {
                 let node = model.node.prop(n)?;
-                let millis = n.ends_with("_ms") || n.ends_with("Ms");
+                let millis = names.millis_suffixes.iter().any(|x| n.ends_with(x));
                 Some((n.to_string(), TimeForm::of(node, millis)?))
             })
             .collect()
     };
-    let names = &super::infer::conventions::STAMPS;
     Ok(Write {
         key_from_body,
         defaults,

@@ -386,7 +386,7 @@ def test_write_answers_in_the_documents_shape_without_the_variant(understudy, se
 # ---- vendor behaviour the engine may not follow yet (see letta-vectara.md) -----------------
 
 
-@pytest.mark.xfail(reason="`model` is a handle in the request, an object on the agent: not kept", strict=False)
+@pytest.mark.xfail(reason="`model` is a handle in the request, an object on the agent: not kept", strict=True)
 def test_model_handle_given_is_the_model_answered(understudy, session_id):
     c = client(understudy, session_id)
     made = c.agents.create(name="model-handle", model="anthropic/claude-sonnet-4-20250514")

@@ -401,7 +401,6 @@ def test_request_defaults_apply(understudy, session_id):
     assert made.enabled is True and made.metadata == {}
 
 
-@pytest.mark.xfail(reason="first_step_name (same-as first_step.name) is not re-derived after a write", strict=False)
 def test_first_step_name_follows_first_step(understudy, session_id):
     c = client(understudy, session_id)
     made = create(c, new_key(), first_step=dict(FIRST_STEP, name="triage"))
@@ -415,20 +414,20 @@ def test_generated_key_is_based_on_the_name(understudy, session_id):
     assert made.key.startswith("agt_billing_helper")
 
 
-@pytest.mark.xfail(reason="a model without `parameters` does not fit the document's AgentModel and is not kept", strict=False)
+@pytest.mark.xfail(reason="a model without `parameters` does not fit the document's AgentModel and is not kept", strict=True)
 def test_model_without_parameters_is_kept(understudy, session_id):
     made = create(client(understudy, session_id), new_key(), model={"name": "gpt-4.1-mini"})
     assert made.model.name == "gpt-4.1-mini"
 
 
-@pytest.mark.xfail(reason="vendor: metadata replaced wholesale, null clears; JSON merge patch merges", strict=False)
+@pytest.mark.xfail(reason="vendor: metadata replaced wholesale, null clears; JSON merge patch merges", strict=True)
 def test_metadata_is_replaced_not_merged(understudy, session_id):
     c = client(understudy, session_id)
     made = create(c, new_key(), metadata={"a": 1})
     assert c.agents.update(made.key, metadata={"b": 2}, request_options=NO_RETRY).metadata == {"b": 2}
 
 
-@pytest.mark.xfail(reason="tools.available (the document's) is not derived from written tool_configurations", strict=False)
+@pytest.mark.xfail(reason="tools.available (the document's) is not derived from written tool_configurations", strict=True)
 def test_document_tools_follow_tool_configurations(understudy, session_id):
     c = client(understudy, session_id)
     key = create(c, new_key(), tool_configurations={"knowledge_search": TOOLS["knowledge_search"]}).key

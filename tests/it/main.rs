@@ -13,5 +13,6 @@ mod robustness;
 mod scenarios;
 mod serve;
 mod support;
+mod vendor_writes;
 mod verify;
 mod writes;

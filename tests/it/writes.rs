@@ -485,3 +485,127 @@ fn the_state_file_keeps_every_acknowledged_write_across_kill_9() {
     fourth.wait().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+mod model {
+    //! Random sequences of creates, updates and deletes against an independent model of a
+    //! sorted collection (Letta's agents, newest update first): every page size walks the
+    //! model's order, every item once.
+
+    use std::sync::OnceLock;
+
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+    use understudy::engine::{Engine, Request};
+
+    fn engine() -> &'static Engine {
+        static E: OnceLock<Engine> = OnceLock::new();
+        E.get_or_init(|| {
+            let apis = understudy::spec::load_embedded().expect("embedded specs load");
+            Engine::new(apis, &crate::support::default_config()).expect("engine builds")
+        })
+    }
+
+    fn call(session: &str, method: &str, target: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = Request::get(&format!("/letta/v1{target}"))
+            .with_method(method)
+            .header("authorization", "Bearer k")
+            .header("content-type", "application/json")
+            .header("x-understudy-session", session);
+        if let Some(b) = body {
+            req.body = bytes::Bytes::from(b.to_string());
+        }
+        let r = engine().handle(&req);
+        let v = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+        (r.status, v)
+    }
+
+    /// (updated_at, id) of every agent a walk of pages of `limit` shows, newest update first.
+    fn walk(session: &str, limit: usize) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        loop {
+            let mut q = format!("/agents/?order_by=updated_at&order=desc&limit={limit}");
+            if let Some((_, id)) = out.last() {
+                q.push_str(&format!("&after={id}"));
+            }
+            let (status, page) = call(session, "GET", &q, None);
+            assert_eq!(status, 200, "{page}");
+            let items = page.as_array().expect("a bare array");
+            assert!(items.len() <= limit);
+            if items.is_empty() {
+                return out;
+            }
+            for a in items {
+                out.push((
+                    a["updated_at"].as_str().unwrap_or_default().to_string(),
+                    a["id"].as_str().unwrap().to_string(),
+                ));
+            }
+            assert!(out.len() < 10_000, "the walk ends");
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Create,
+        Update(usize),
+        Delete(usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            Just(Op::Create),
+            (0usize..1000).prop_map(Op::Update),
+            (0usize..1000).prop_map(Op::Delete),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        #[test]
+        fn every_page_size_walks_the_models_order_after_any_writes(
+            ops in prop::collection::vec(op(), 1..12),
+            case in any::<u64>(),
+        ) {
+            let session = format!("model-{case}");
+            // The model: (updated_at, id) of every live agent.
+            let mut model: Vec<(String, String)> = walk(&session, 1000);
+            for op in &ops {
+                match op {
+                    Op::Create => {
+                        let (status, a) = call(&session, "POST", "/agents/", Some(json!({"name": "made"})));
+                        prop_assert_eq!(status, 200, "{}", a);
+                        model.push((
+                            a["updated_at"].as_str().unwrap().to_string(),
+                            a["id"].as_str().unwrap().to_string(),
+                        ));
+                    }
+                    Op::Update(i) => {
+                        let id = model[i % model.len()].1.clone();
+                        let (status, a) = call(
+                            &session,
+                            "PATCH",
+                            &format!("/agents/{id}"),
+                            Some(json!({"description": "changed"})),
+                        );
+                        prop_assert_eq!(status, 200, "{}", a);
+                        let slot = model.iter_mut().find(|(_, x)| *x == id).unwrap();
+                        slot.0 = a["updated_at"].as_str().unwrap().to_string();
+                    }
+                    Op::Delete(i) => {
+                        let id = model.remove(i % model.len()).1;
+                        let (status, _) = call(&session, "DELETE", &format!("/agents/{id}"), None);
+                        prop_assert_eq!(status, 200);
+                        let (gone, _) = call(&session, "GET", &format!("/agents/{id}"), None);
+                        prop_assert_eq!(gone, 404);
+                    }
+                }
+            }
+            // Newest update first, ties by id in the same direction.
+            model.sort_by(|a, b| b.cmp(a));
+            for limit in [1, 4, 50] {
+                prop_assert_eq!(&walk(&session, limit), &model, "limit {}", limit);
+            }
+        }
+    }
+}

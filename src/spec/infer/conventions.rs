@@ -91,6 +91,8 @@ pub(crate) struct Stamps {
     pub updated: &'static [&'static str],
     /// Boolean fields of a delete's answer that say it happened (set true).
     pub deleted: &'static [&'static str],
+    /// Name endings of an integer time field that counts milliseconds (else seconds).
+    pub millis_suffixes: &'static [&'static str],
 }
 
 pub(crate) const STAMPS: Stamps = Stamps {
@@ -125,4 +127,5 @@ pub(crate) const STAMPS: Stamps = Stamps {
         "date_modified",
     ],
     deleted: &["deleted", "is_deleted", "isDeleted", "success"],
+    millis_suffixes: &["_ms", "Ms", "_millis"],
 };

@@ -383,3 +383,70 @@ fn keys_that_could_repeat_are_numbered_or_refused() {
     );
     loads(&d, &inf);
 }
+
+fn write_op<'a>(inf: &'a Inferred, path: &str, method: &str) -> Option<&'a Value> {
+    inf.operations
+        .iter()
+        .find(|(p, m, _)| p == path && m == method)
+        .map(|(_, _, x)| x)
+}
+
+#[test]
+fn writes_beside_a_pair_are_inferred_with_their_replies() {
+    let body = json!({"required": true, "content": {"application/json": {"schema": {
+        "type": "object", "properties": {"name": {"type": "string"}}}}}});
+    let thing_ref = json!({"$ref": "#/components/schemas/Thing"});
+    let d = doc(
+        json!({
+            "/things": {
+                "get": {"responses": ok(json!({"type": "array", "items": thing_ref}))},
+                "post": {"requestBody": body, "responses": {"201": {"description": "made",
+                    "content": {"application/json": {"schema": thing_ref}}}}},
+            },
+            "/things/{id}": {
+                "parameters": [path_param("id")],
+                "get": {"responses": ok(thing_ref.clone())},
+                "patch": {"requestBody": body, "responses": ok(thing_ref.clone())},
+                "delete": {"responses": {"204": {"description": "gone"}}},
+                // A body that is not the entity: no update is inferred from it.
+                "put": {"requestBody": body, "responses": ok(json!({"type": "object",
+                    "properties": {"queued": {"type": "boolean"}}}))},
+            },
+        }),
+        json!({"Thing": thing()}),
+    );
+    let inf = infer(&d);
+    let create = write_op(&inf, "/things", "post").expect("a create");
+    assert_eq!(create["action"], "create");
+    assert_eq!(create["reply"], "entity");
+    let update = write_op(&inf, "/things/{id}", "patch").expect("an update");
+    assert_eq!(update["action"], "update");
+    assert_eq!(update["key-param"], "id");
+    let delete = write_op(&inf, "/things/{id}", "delete").expect("a delete");
+    assert_eq!(delete["reply"], "empty");
+    assert!(write_op(&inf, "/things/{id}", "put").is_none());
+    loads(&d, &inf);
+}
+
+#[test]
+fn a_union_answer_is_no_entity_reply_and_the_reads_still_load() {
+    let body = json!({"content": {"application/json": {"schema": {"type": "object"}}}});
+    let union = json!({"anyOf": [
+        {"$ref": "#/components/schemas/Thing"}, {"$ref": "#/components/schemas/Other"}]});
+    let d = doc(
+        json!({
+            "/things": {"get": {"responses": ok(json!({"type": "array",
+                "items": {"$ref": "#/components/schemas/Thing"}}))}},
+            "/things/{id}": {
+                "parameters": [path_param("id")],
+                "get": {"responses": ok(union.clone())},
+                "put": {"requestBody": body, "responses": ok(union)},
+            },
+        }),
+        json!({"Thing": thing(), "Other": thing()}),
+    );
+    let inf = infer(&d);
+    assert!(op(&inf, "/things").is_some(), "the list is still inferred");
+    assert!(write_op(&inf, "/things/{id}", "put").is_none());
+    loads(&d, &inf);
+}

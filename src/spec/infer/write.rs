@@ -9,7 +9,7 @@
 use serde_json::{Map, Value, json};
 
 use super::doc::Doc;
-use super::shape::component_name;
+use super::shape::{component_name, pointer_to};
 
 /// What the writes need to know of their pair.
 pub(super) struct Entity<'a> {
@@ -106,10 +106,21 @@ fn reply(doc: &Doc, op: &Value, entity: &Entity, any_body: bool) -> Option<Reply
         return Some(Reply::Empty);
     }
     let schema = content.get("application/json")?.get("schema")?;
-    if schema == entity.detail_body {
+    // The entity is answered only where it is a plain object (a union compiles to no
+    // fields, and the loader would refuse it).
+    let shown = match entity.item {
+        None => Some(schema),
+        Some(ptr) => doc
+            .properties(schema)
+            .and_then(|ps| ps.into_iter().find(|(n, _)| pointer_to(n) == ptr))
+            .map(|(_, s)| s),
+    };
+    let plain = shown.is_some_and(|s| doc.is_object(s) && doc.declares(s, entity.key_field));
+    if schema == entity.detail_body && plain {
         return Some(Reply::Entity(entity.item.map(str::to_string)));
     }
     if component_name(schema).is_some_and(|n| entity.schemas.contains(&n))
+        && doc.is_object(schema)
         && doc.declares(schema, entity.key_field)
     {
         return Some(Reply::Entity(None));
