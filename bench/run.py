@@ -12,6 +12,8 @@ Builds the release binaries (`cargo build --release --bins --examples`, skipped 
                spawn -> first 200 of a list operation, and peak RSS (VmHWM)
   1M entities  start, first regular-expression filter, Letta's index warm-up and RSS (not --quick)
   sessions     1,000 sessions (100 with --quick) each starting a scenario, then RSS
+  writes       creates, updates and deletes vs a detail read (req/s), and 1,000 sessions (100
+               with --quick) each holding 100 written agents, then RSS
   soak         wrk -t2 -c256 with bench/soak.lua: errors, RSS and fds over time, p99 vs idle p99
 
 It prints one Markdown table per section (with date, machine and the exact commands) and with
@@ -45,6 +47,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SOAK_LUA = Path(__file__).resolve().parent / "soak.lua"
+WRITES_LUA = Path(__file__).resolve().parent / "writes.lua"
 
 BEARER = {"Authorization": "Bearer t"}
 APIKEY = {"x-api-key": "k"}
@@ -821,6 +824,98 @@ def section_sessions(ctx: Ctx, state: dict) -> str:
                       commands_block(cmds)])
 
 
+def section_writes(ctx: Ctx, state: dict) -> str:
+    """Issue 10's figures: a write answers at least half as many requests per second as a
+    detail read, and 1,000 sessions of 100 written agents stay under 200 MB RSS."""
+    m = ctx.mode
+    cmds: list[str] = []
+    s = Server(ctx, [], "understudy-writes")
+    cmds.append(s.cmd + "   # RUST_LOG=info")
+    rows = []
+    try:
+        s.wait_answer()
+        agents = json.loads(s.get_ok("/everruns/v1/agents", BEARER))["data"]
+        ids = [a["id"] for a in agents]
+        detail = f"/everruns/v1/agents/{ids[0]}"
+
+        def read_args(secs: int) -> list[str]:
+            return ["-t1", "-c32", f"-d{secs}s", "--latency", *header_flags(BEARER),
+                    f"http://127.0.0.1:{s.port}{detail}"]
+
+        def write_args(kind: str, secs: int) -> list[str]:
+            extra = ids if kind != "create" else []
+            return ["-t1", "-c32", f"-d{secs}s", "--latency", "-s", str(WRITES_LUA),
+                    f"http://127.0.0.1:{s.port}", "--", kind, *extra]
+
+        cmds.append(show(["wrk", *read_args(m.wrk_seconds)]) + "   # detail read")
+        for kind in ("create", "update", "delete"):
+            cmds.append(show(["wrk", *write_args(kind, m.wrk_seconds)]).replace(
+                " ".join(ids), "IDS...") + f"   # {kind}")
+        log(f"writes: warm-up ({m.warmup_seconds} s)")
+        run_wrk(ctx, read_args(m.warmup_seconds), m.warmup_seconds)
+        results: dict[str, list[WrkResult]] = {"read": [], "create": [], "update": [], "delete": []}
+        for i in range(m.rounds):
+            log(f"writes: round {i + 1}/{m.rounds} (read, create, update, delete)")
+            results["read"].append(run_wrk(ctx, read_args(m.wrk_seconds), m.wrk_seconds))
+            for kind in ("create", "update", "delete"):
+                results[kind].append(run_wrk(ctx, write_args(kind, m.wrk_seconds), m.wrk_seconds))
+        med = lambda rs, k: statistics.median(getattr(r, k) for r in rs)  # noqa: E731
+        read_rps = med(results["read"], "rps")
+        for kind in ("read", "create", "update", "delete"):
+            rs = results[kind]
+            ratio = med(rs, "rps") / read_rps
+            rows.append([
+                "detail read (GET)" if kind == "read" else kind,
+                fmt_rps(med(rs, "rps")),
+                "-" if kind == "read" else f"{ratio:.2f}",
+                "-" if kind == "read" else f">= 0.5 {verdict(ratio >= 0.5)}",
+                f"{fmt_ms(med(rs, 'p50'))} / {fmt_ms(med(rs, 'p99'))}",
+                str(sum(r.errors() for r in rs)),
+            ])
+    finally:
+        s.stop()
+
+    # Memory: sessions each holding written agents.
+    n, per = m.sessions, 100
+    t = Server(ctx, [], "understudy-written-sessions")
+    cmds.append(t.cmd + "   # RUST_LOG=info")
+    try:
+        t.wait_answer()
+        t.get_ok("/")
+        rss0 = t.rss_kb()
+        log(f"writes: {n} sessions x {per} created agents")
+        body = json.dumps({"name": "held-agent", "system_prompt": "You are held in memory.",
+                           "tags": ["bench"]}).encode()
+        t0 = time.perf_counter()
+        for i in range(n):
+            h = {**BEARER, "Content-Type": "application/json", "X-Understudy-Session": f"held-{i}"}
+            for _ in range(per):
+                status, data, _ = t.request("POST", "/everruns/v1/agents", h, body)
+                if status != 201:
+                    raise RuntimeError(f"create in held-{i}: {status} {data[:300]!r}")
+        total = time.perf_counter() - t0
+        status, data, _ = t.request("GET", "/everruns/v1/agents", {**BEARER, "X-Understudy-Session": f"held-{n - 1}"})
+        listed = len(json.loads(data)["data"]) if status == 200 else -1
+        rss1 = t.rss_kb()
+        mem_rows = [
+            ["sessions x created agents", f"{n:,} x {per} = {n * per:,} (Everruns agents)"],
+            ["time", f"{total:.1f} s ({n * per / total:,.0f} creates/s, one keep-alive connection)"],
+            ["the last session lists", f"{listed} agents"],
+            ["RSS before / after", f"{fmt_mb(rss0)} / {fmt_mb(rss1)}"],
+            ["target (1,000 x 100)", f"< 200 MB {verdict(rss1 < 200 * 1024) if n >= 1000 else '(full run only)'}"],
+        ]
+        notes = problems_note([s, t])
+    finally:
+        t.stop()
+    cmds.append("# then, per session held-i: 100 x POST /everruns/v1/agents with X-Understudy-Session: held-i")
+    return "\n".join([
+        "## Writes: throughput against a detail read, and memory of written sessions", "",
+        f"`wrk -t1 -c32 -d{m.wrk_seconds}s`, {m.rounds} rounds of (read, create, update, delete), "
+        "medians; writes spread over sessions of at most 500 writes (bench/writes.lua).", "",
+        table(["request", "req/s", "ratio to the read", "target", "p50 / p99", "errors"], rows), "",
+        table(["measure", "value"], mem_rows), "", notes, "", commands_block(cmds)])
+
+
 def section_soak(ctx: Ctx, state: dict) -> str:
     m = ctx.mode
     sessions = 8
@@ -996,6 +1091,7 @@ SECTIONS = [
     ("documents", "large documents", section_documents),
     ("million", "1M entities", section_million),
     ("sessions", "sessions", section_sessions),
+    ("writes", "writes", section_writes),
     ("soak", "soak", section_soak),
 ]
 

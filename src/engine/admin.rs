@@ -184,6 +184,7 @@ pub fn handle(engine: &Engine, req: &Request) -> Response {
                         let mut s = lock(&sess);
                         // Request ids keep counting, so none repeats after a reset.
                         fresh.requests = s.requests;
+                        engine.sessions.release(s.written_bytes);
                         *s = fresh;
                         if let Err(m) = engine.forget(&sid) {
                             return error(500, m);

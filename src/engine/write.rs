@@ -22,6 +22,11 @@ use std::sync::Arc;
 use crate::spec::behaviour::{Bound, Reply, Timeline, Write, WriteKind};
 use crate::spec::schema::Kind;
 
+/// The serialized size of a JSON value.
+fn req_size(v: &Value) -> usize {
+    serde_json::to_vec(v).map_or(0, |b| b.len())
+}
+
 /// How many times a written entity is checked and its refused fields put back.
 const REPAIRS: usize = 3;
 
@@ -141,6 +146,21 @@ impl Engine {
                 ),
             ));
         }
+        // The server's budget for all sessions' writes (an estimate of the entity's size:
+        // the body, or the entity it replaces).
+        let size = target.as_ref().map_or(req_size(body), |(_, before)| {
+            req_size(before).max(req_size(body))
+        });
+        if keeps && !self.sessions.has_room(size) {
+            return Err(ApiError::new(
+                403,
+                format!(
+                    "this understudy server holds its most written entities ({} MiB across \
+                     sessions): reset sessions (POST /__understudy/reset) to free them",
+                    session::MAX_TOTAL_WRITE_BYTES >> 20
+                ),
+            ));
+        }
         // Taken for good only once the write is kept (a refused one moves no clock).
         let (now, stamp_ms) = session.next_write_time();
         let (written, index) = match (&wr.kind, target) {
@@ -242,7 +262,8 @@ impl Engine {
         session.last_write_ms = Some(stamp_ms);
         if keeps {
             session.written += 1;
-            session.written_bytes += serde_json::to_vec(&written).map_or(0, |b| b.len());
+            session.written_bytes += size;
+            self.sessions.take(size);
         }
         let written = match (&wr.timeline, keeps) {
             (Some(t), true) => {

@@ -102,6 +102,10 @@ pub(crate) const MAX_WRITES: usize = 100_000;
 /// Most bytes of written entities one session may hold.
 pub(crate) const MAX_WRITE_BYTES: usize = 64 << 20;
 
+/// Most bytes of written entities all sessions together may hold (the sessions a reset or an
+/// eviction forgets give theirs back).
+pub(crate) const MAX_TOTAL_WRITE_BYTES: usize = 512 << 20;
+
 /// What a response rule asks for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
@@ -675,6 +679,8 @@ pub struct Sessions {
     map: Mutex<SessionMap>,
     /// Whether the default session may differ from the plain dataset.
     touched: AtomicBool,
+    /// Bytes of written entities held by all sessions (see [`MAX_TOTAL_WRITE_BYTES`]).
+    written_total: std::sync::atomic::AtomicUsize,
 }
 
 /// Sessions by id, and when each was last used (for eviction).
@@ -718,7 +724,30 @@ impl Sessions {
             initial,
             map: Mutex::new(SessionMap::default()),
             touched,
+            written_total: Default::default(),
         }
+    }
+
+    /// Whether `bytes` more of written entities fit in the server's budget.
+    pub(crate) fn has_room(&self, bytes: usize) -> bool {
+        self.written_total
+            .load(Ordering::Acquire)
+            .saturating_add(bytes)
+            <= MAX_TOTAL_WRITE_BYTES
+    }
+
+    /// Count `bytes` of written entities against the budget (a write kept).
+    pub(crate) fn take(&self, bytes: usize) {
+        self.written_total.fetch_add(bytes, Ordering::AcqRel);
+    }
+
+    /// Give back `bytes` of the budget (a session reset or forgotten).
+    pub(crate) fn release(&self, bytes: usize) {
+        let _ = self
+            .written_total
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
+                Some(t.saturating_sub(bytes))
+            });
     }
 
     /// Whether a request without the session header can skip sessions entirely.
@@ -761,7 +790,11 @@ impl Sessions {
                     .map(|(k, _)| k.clone())
             {
                 map.last_used.remove(&oldest);
-                map.by_id.remove(&oldest);
+                if let Some(gone) = map.by_id.remove(&oldest)
+                    && let Ok(g) = gone.try_lock()
+                {
+                    self.release(g.written_bytes);
+                }
             }
         }
         Ok(s)
@@ -798,6 +831,19 @@ mod tests {
         fn collection(&self, _: &str, _: Option<&str>) -> Option<(String, &Collection)> {
             None
         }
+    }
+
+    #[test]
+    fn the_servers_write_budget_is_shared_and_given_back() {
+        let sessions = Sessions::new(Vec::new(), Vec::new());
+        assert!(sessions.has_room(MAX_TOTAL_WRITE_BYTES));
+        sessions.take(MAX_TOTAL_WRITE_BYTES - 10);
+        assert!(sessions.has_room(10));
+        assert!(!sessions.has_room(11));
+        sessions.release(100);
+        assert!(sessions.has_room(110));
+        sessions.release(usize::MAX);
+        assert!(sessions.has_room(MAX_TOTAL_WRITE_BYTES));
     }
 
     #[test]
