@@ -858,7 +858,15 @@ def section_writes(ctx: Ctx, state: dict) -> str:
             log(f"writes: round {i + 1}/{m.rounds} (read, create, update, delete)")
             results["read"].append(run_wrk(ctx, read_args(m.wrk_seconds), m.wrk_seconds))
             for kind in ("create", "update", "delete"):
+                # A fresh server for each write run: what earlier runs wrote is gone (the
+                # server's budget for written entities is never what is measured).
+                s.stop()
+                s = Server(ctx, [], f"understudy-writes-{kind}-{i + 1}")
+                s.wait_answer()
                 results[kind].append(run_wrk(ctx, write_args(kind, m.wrk_seconds), m.wrk_seconds))
+            s.stop()
+            s = Server(ctx, [], f"understudy-writes-read-{i + 2}")
+            s.wait_answer()
         med = lambda rs, k: statistics.median(getattr(r, k) for r in rs)  # noqa: E731
         read_rps = med(results["read"], "rps")
         for kind in ("read", "create", "update", "delete"):

@@ -3,11 +3,12 @@
 --   wrk -t1 -c32 -d8s --latency -s bench/writes.lua http://127.0.0.1:PORT -- KIND [IDS...]
 --
 -- KIND is create (POST /everruns/v1/agents), update (PATCH /everruns/v1/agents/ID) or delete
--- (DELETE /everruns/v1/agents/ID). IDS are existing agent ids (update and delete). Requests go to
--- sessions wb-<thread>-<n>, each taking at most 500 writes (below a session's write bound), and
--- a delete session deletes each given agent once, so every answer is expected to be 2xx: the
--- others are counted per status and printed after wrk's summary as `non2xx STATUS COUNT` (or
--- `non2xx none`).
+-- (DELETE /everruns/v1/agents/ID). IDS are existing (active) agent ids (update and delete).
+-- Requests go round-robin to 8 sessions at a time, wb-<thread>-<lane>-<n>, each taking at most
+-- 500 writes (below a session's write bound); a delete session deletes each given agent once,
+-- so every answer is expected to be 2xx: the others are counted per status and printed after
+-- wrk's summary as `non2xx STATUS COUNT` (or `non2xx none`). run.py starts a fresh server for
+-- each run, so the server's budget for written entities is never reached.
 
 local threads = {}
 
@@ -25,10 +26,16 @@ function init(args)
   statuses = {}
 end
 
+-- Requests are dealt round-robin to SESSIONS sessions at a time (as parallel tests each use
+-- their own), each taking at most 500 writes (a delete session: one per given agent).
+local SESSIONS = 8
+
 local function session()
   local per = 500
   if kind == "delete" then per = #ids end
-  return "wb-" .. tid .. "-" .. math.floor(sent / per)
+  local lane = sent % SESSIONS
+  local round = math.floor(math.floor(sent / SESSIONS) / per)
+  return "wb-" .. tid .. "-" .. lane .. "-" .. round
 end
 
 function request()
@@ -45,7 +52,7 @@ function request()
     local id = ids[(sent % #ids) + 1]
     r = wrk.format("PATCH", "/everruns/v1/agents/" .. id, headers, '{"description":"changed"}')
   else
-    local id = ids[(sent % #ids) + 1]
+    local id = ids[(math.floor(sent / SESSIONS) % #ids) + 1]
     r = wrk.format("DELETE", "/everruns/v1/agents/" .. id, headers, nil)
   end
   sent = sent + 1

@@ -19,8 +19,19 @@ use crate::query::params::Params;
 use crate::scenario::session::{self, Session};
 use std::sync::Arc;
 
-use crate::spec::behaviour::{Bound, Reply, Timeline, Write, WriteKind};
+use crate::spec::behaviour::{Action, Bound, Reply, Timeline, Write, WriteKind};
 use crate::spec::schema::Kind;
+
+/// Whether the collection's detail refuses a key it does not know (it documents a 404), as
+/// opposed to answering every key from its schema.
+fn detail_refuses_unknown(r: &Routed, collection: &str) -> bool {
+    r.mount.api.operations.iter().any(|op| {
+        op.bound
+            .as_ref()
+            .is_some_and(|b| b.collection == collection && matches!(b.action, Action::Get(_)))
+            && op.response(404).is_some()
+    })
+}
 
 /// The serialized size of a JSON value.
 fn req_size(v: &Value) -> usize {
@@ -107,9 +118,14 @@ impl Engine {
             match found {
                 None => None,
                 Some(Ok(i)) => Some((i, view.entity(i))),
-                // An unknown key where the operation documents no error for it: the answer
-                // generated from the schema, and nothing written.
-                Some(Err(e)) if r.op.response(e.status).is_none() => {
+                // An unknown key where the operation documents no error for it, or where the
+                // collection's detail shows every key (it documents no 404 and answers from
+                // its schema): the answer generated from the schema, and nothing written, as
+                // the detail would.
+                Some(Err(e))
+                    if r.op.response(e.status).is_none()
+                        || (e.status == 404 && !detail_refuses_unknown(r, &x.collection)) =>
+                {
                     return self.generated(r, &Request::default());
                 }
                 Some(Err(e)) => return Err(e),
@@ -197,8 +213,16 @@ impl Engine {
                     set_path(&mut e, path, Some(v.clone()));
                 }
                 let key = CollectionModel::key_text(&extract(&e, &model.key));
-                if view.lookup(&key).is_some() {
-                    return Err(self.conflict(r, &x.collection, &key));
+                if let Some(held) = view.lookup(&key) {
+                    // Where the operation documents no refusal for it, a create of a taken
+                    // key answers the entity that holds it, writing nothing.
+                    return match self.conflict(r, &x.collection, &key) {
+                        Some(e) => Err(e),
+                        None => {
+                            let e = view.entity(held);
+                            self.write_reply(r, x, wr, params, &e, held, request_id)
+                        }
+                    };
                 }
                 let overlay = session.overlay_mut(&api.name, &x.collection);
                 let i = overlay.add(base_len, key, e.clone());
@@ -398,21 +422,19 @@ impl Engine {
         }
     }
 
-    /// A client-chosen key that another entity has: 409 where the operation documents it
-    /// (else its bad-request status when it documents that, else 409).
-    fn conflict(&self, r: &Routed, collection: &str, key: &str) -> ApiError {
+    /// A client-chosen key that another entity has: 409 where the operation documents it,
+    /// else the 400 or 422 it documents; `None` when it documents neither.
+    fn conflict(&self, r: &Routed, collection: &str, key: &str) -> Option<ApiError> {
         let bad = super::actions::bad_request(r);
-        let status = if r.op.response(409).is_none() && r.op.response(bad).is_some() {
-            bad
-        } else {
-            409
-        };
-        ApiError::new(
+        let status = [409, bad]
+            .into_iter()
+            .find(|s| r.op.response(*s).is_some())?;
+        Some(ApiError::new(
             status,
             format!(
                 "{} '{key}' already exists",
                 super::actions::singular(collection)
             ),
-        )
+        ))
     }
 }
