@@ -1,7 +1,8 @@
 //! Scenario changes on top of the immutable base dataset, and the [`View`] that queries read
 //! through.
 //!
-//! An [`Overlay`] belongs to one session and one collection: entities it changed (stored whole),
+//! An [`Overlay`] belongs to one session and one collection: entities it changed (stored whole,
+//! as JSON text: a third of the memory of a parsed value, read back when a request reads them),
 //! entities it deleted, and entities it added (indices after the base's). A [`View`] without an
 //! overlay, or with an empty one, reads the base directly and uses its precomputed columns and
 //! orders; with changes, orders are computed for the request (scenario datasets are small).
@@ -19,11 +20,29 @@ use crate::sync::lock;
 /// One session's changes to one collection.
 #[derive(Debug, Clone, Default)]
 pub struct Overlay {
-    pub changed: HashMap<u32, Value>,
+    changed: HashMap<u32, Stored>,
     pub deleted: HashSet<u32>,
-    pub added: Vec<Value>,
+    added: Vec<Stored>,
     added_keys: HashMap<String, u32>,
     orders: OrderCache,
+}
+
+/// An entity kept as its JSON text.
+#[derive(Debug, Clone)]
+struct Stored(Box<str>);
+
+impl Stored {
+    fn new(v: &Value) -> Stored {
+        Stored(
+            serde_json::to_string(v)
+                .unwrap_or_default()
+                .into_boxed_str(),
+        )
+    }
+
+    fn value(&self) -> Value {
+        serde_json::from_str(&self.0).unwrap_or(Value::Null)
+    }
 }
 
 /// Orders computed over an overlay, kept until the overlay changes (a copy starts empty).
@@ -45,18 +64,41 @@ impl Overlay {
     /// Replace entity `i` (base or added) with `v`.
     pub fn set(&mut self, base_len: usize, i: u32, v: Value) {
         if (i as usize) < base_len {
-            self.changed.insert(i, v);
+            self.changed.insert(i, Stored::new(&v));
         } else if let Some(slot) = self.added.get_mut(i as usize - base_len) {
-            *slot = v;
+            *slot = Stored::new(&v);
         }
     }
 
     /// Append a new entity with key `key`; returns its index.
     pub fn add(&mut self, base_len: usize, key: String, v: Value) -> u32 {
         let i = (base_len + self.added.len()) as u32;
-        self.added.push(v);
+        self.added.push(Stored::new(&v));
         self.added_keys.insert(key, i);
         i
+    }
+
+    /// The size of the JSON text the overlay keeps for entity `i` (0 when it keeps none).
+    pub fn kept_bytes(&self, base_len: usize, i: u32) -> usize {
+        let kept = if (i as usize) >= base_len {
+            self.added.get(i as usize - base_len)
+        } else {
+            self.changed.get(&i)
+        };
+        kept.map_or(0, |s| s.0.len())
+    }
+
+    /// The dataset's entities this overlay changed, with their values, by index.
+    pub fn changed(&self) -> Vec<(u32, Value)> {
+        let mut out: Vec<(u32, Value)> =
+            self.changed.iter().map(|(i, v)| (*i, v.value())).collect();
+        out.sort_by_key(|(i, _)| *i);
+        out
+    }
+
+    /// The entities this overlay added, in order (their indices follow the base's).
+    pub fn added(&self) -> impl Iterator<Item = Value> + '_ {
+        self.added.iter().map(Stored::value)
     }
 
     /// Put `v`, with key `key`, in the added slot `i` (created earlier), live again.
@@ -67,7 +109,7 @@ impl Overlay {
         else {
             return;
         };
-        *slot = v;
+        *slot = Stored::new(&v);
         self.added_keys.retain(|_, at| *at != i);
         self.added_keys.insert(key, i);
         self.deleted.remove(&i);
@@ -116,7 +158,7 @@ impl<'a> View<'a> {
 
     /// Whether entity `i` is the dataset's own, unchanged by the overlay.
     pub fn is_pristine(&self, i: u32) -> bool {
-        (i as usize) < self.base.len() && self.stored(i).is_none()
+        (i as usize) < self.base.len() && !self.is_stored(i)
     }
 
     /// Whether entity `i` exists (not deleted).
@@ -124,14 +166,27 @@ impl<'a> View<'a> {
         (i as usize) < self.len() && !self.overlay.is_some_and(|o| o.deleted.contains(&i))
     }
 
-    fn stored(&self, i: u32) -> Option<&'a Value> {
+    fn stored(&self, i: u32) -> Option<Value> {
         let o = self.overlay?;
         let n = self.base.len();
-        if (i as usize) >= n {
+        let kept = if (i as usize) >= n {
             o.added.get(i as usize - n)
         } else {
             o.changed.get(&i)
-        }
+        };
+        kept.map(Stored::value)
+    }
+
+    /// Whether entity `i` is kept by the overlay (not the dataset's own).
+    fn is_stored(&self, i: u32) -> bool {
+        self.overlay.is_some_and(|o| {
+            let n = self.base.len();
+            if (i as usize) >= n {
+                (i as usize - n) < o.added.len()
+            } else {
+                o.changed.contains_key(&i)
+            }
+        })
     }
 
     /// The index of the live entity with this key.
@@ -153,7 +208,7 @@ impl<'a> View<'a> {
     /// The key of entity `i`.
     pub fn key(&self, i: u32) -> String {
         match self.stored(i) {
-            Some(v) => CollectionModel::key_text(&extract(v, &self.base.model.key)),
+            Some(v) => CollectionModel::key_text(&extract(&v, &self.base.model.key)),
             None => self.base.key(i).to_string(),
         }
     }
@@ -161,7 +216,7 @@ impl<'a> View<'a> {
     /// The whole entity `i`.
     pub fn entity(&self, i: u32) -> Value {
         match self.stored(i) {
-            Some(v) => v.clone(),
+            Some(v) => v,
             None => self.base.entity(i),
         }
     }
@@ -169,7 +224,7 @@ impl<'a> View<'a> {
     /// One field of entity `i` (dotted path, `[]` through arrays).
     pub fn value(&self, i: u32, path: &str) -> Cow<'a, Value> {
         match self.stored(i) {
-            Some(v) => Cow::Owned(extract(v, path)),
+            Some(v) => Cow::Owned(extract(&v, path)),
             None => self.base.value(i, path),
         }
     }

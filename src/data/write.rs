@@ -162,10 +162,10 @@ pub(crate) fn rederive(
             pinned.insert(c.clone(), v);
         }
     }
-    let fresh = Entity::pinned(model, seed, index, pinned).full();
+    let fresh = Entity::pinned(model, seed, index, pinned);
     let mut out = entity.clone();
     for root in dependent {
-        set_path(&mut out, root, fresh.get(root).cloned());
+        set_path(&mut out, root, fresh.field(root));
     }
     out
 }

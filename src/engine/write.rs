@@ -33,11 +33,6 @@ fn detail_refuses_unknown(r: &Routed, collection: &str) -> bool {
     })
 }
 
-/// The serialized size of a JSON value.
-fn req_size(v: &Value) -> usize {
-    serde_json::to_vec(v).map_or(0, |b| b.len())
-}
-
 /// How many times a written entity is checked and its refused fields put back.
 const REPAIRS: usize = 3;
 
@@ -162,12 +157,9 @@ impl Engine {
                 ),
             ));
         }
-        // The server's budget for all sessions' writes (an estimate of the entity's size:
-        // the body, or the entity it replaces).
-        let size = target.as_ref().map_or(req_size(body), |(_, before)| {
-            req_size(before).max(req_size(body))
-        });
-        if keeps && !self.sessions.has_room(size) {
+        // The server's budget for all sessions' writes: refused once spent (what a write
+        // holds is counted after it, so concurrent writes overshoot by an entity each).
+        if keeps && !self.sessions.has_room(1) {
             return Err(ApiError::new(
                 403,
                 format!(
@@ -285,6 +277,9 @@ impl Engine {
             .forget_orders();
         session.last_write_ms = Some(stamp_ms);
         if keeps {
+            let size = session
+                .overlay(&api.name, &x.collection)
+                .map_or(0, |o| o.kept_bytes(base_len, index));
             session.written += 1;
             session.written_bytes += size;
             self.sessions.take(size);
@@ -363,6 +358,9 @@ impl Engine {
                 }
             }
             for v in validators {
+                if v.is_valid(e) {
+                    continue;
+                }
                 for err in v.iter_errors(e) {
                     let path = err.instance_path().to_string();
                     match path.split('/').nth(1) {

@@ -183,13 +183,29 @@ fn check(schema: &Value, v: &Value) -> Result<(), String> {
             return Err(format!("shorter than {min} characters"));
         }
         if let Some(p) = schema.get("pattern").and_then(Value::as_str)
-            && let Ok(re) = regex::Regex::new(p)
+            && let Some(re) = compiled(p)
             && !re.is_match(s)
         {
             return Err(format!("'{s}' does not match the pattern {p}"));
         }
     }
     Ok(())
+}
+
+/// A parameter pattern, compiled once (patterns come from the loaded documents, so the cache is
+/// bounded by them; one that does not compile is never checked). Shared, not cloned: a cloned
+/// `Regex` starts its search caches afresh.
+fn compiled(pattern: &str) -> Option<std::sync::Arc<regex::Regex>> {
+    type Cache = std::collections::HashMap<String, Option<std::sync::Arc<regex::Regex>>>;
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<Cache>> = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let mut map = crate::sync::lock(cache);
+    if let Some(re) = map.get(pattern) {
+        return re.clone();
+    }
+    let re = regex::Regex::new(pattern).ok().map(std::sync::Arc::new);
+    map.insert(pattern.to_string(), re.clone());
+    re
 }
 
 #[cfg(test)]

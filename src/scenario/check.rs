@@ -125,16 +125,19 @@ pub fn check(
         let Some(overlay) = session.overlay(&sc.api, &cname) else {
             continue;
         };
-        let touched = overlay.changed.iter().map(|(i, v)| (*i as usize, v)).chain(
-            overlay
-                .added
-                .iter()
-                .enumerate()
-                .map(|(j, v)| (coll.len() + j, v)),
-        );
+        let touched = overlay
+            .changed()
+            .into_iter()
+            .map(|(i, v)| (i as usize, v))
+            .chain(
+                overlay
+                    .added()
+                    .enumerate()
+                    .map(|(j, v)| (coll.len() + j, v)),
+            );
         for (i, entity) in touched {
             for (name, v) in &validators {
-                if let Some(e) = v.iter_errors(entity).next() {
+                if let Some(e) = v.iter_errors(&entity).next() {
                     let at = e.instance_path().to_string();
                     let field = at.trim_start_matches('/').replace('/', ".");
                     let location = locate_set(step, k, &field);

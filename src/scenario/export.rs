@@ -22,24 +22,23 @@ pub fn export(
     let overlay = session.overlay(api, cname)?;
     let base_len = coll.len();
     let mut update = Vec::new();
-    let mut changed: Vec<(&u32, &Value)> = overlay.changed.iter().collect();
-    changed.sort_by_key(|(i, _)| **i);
-    for (i, v) in changed {
-        if overlay.deleted.contains(i) {
+    let (updated, created, deleted_n) = overlay.counts();
+    for (i, v) in overlay.changed() {
+        if overlay.deleted.contains(&i) {
             continue;
         }
         update.push(json!({
-            "entity": coll.key(*i),
-            "set": sets(&coll.entity(*i), v),
+            "entity": coll.key(i),
+            "set": sets(&coll.entity(i), &v),
         }));
     }
     let mut create = Vec::new();
     let mut delete: Vec<Value> = Vec::new();
-    for (j, v) in overlay.added.iter().enumerate() {
+    for (j, v) in overlay.added().enumerate() {
         let index = (base_len + j) as u64;
         let generated = Entity::new(&coll.model, seed, index).full();
         let name = format!("created{j}");
-        create.push(json!({"as": name, "set": sets(&generated, v)}));
+        create.push(json!({"as": name, "set": sets(&generated, &v)}));
         if overlay.deleted.contains(&(index as u32)) {
             delete.push(json!({ "var": name }));
         }
@@ -75,10 +74,7 @@ pub fn export(
     let yaml = serde_yaml::to_string(&doc).ok()?;
     Some(format!(
         "# Exported by understudy from session '{}' ({} updated, {} created, {} deleted).\n{yaml}",
-        session.id,
-        overlay.changed.len(),
-        overlay.added.len(),
-        overlay.deleted.len()
+        session.id, updated, created, deleted_n
     ))
 }
 
