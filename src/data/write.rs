@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::column::{extract, root_of, set_path};
 use super::entity::{Entity, format_millis};
@@ -94,7 +94,7 @@ pub(crate) fn apply(
             (Merge::Patch, Some(Value::Null)) if !node.requires(to) => set_path(entity, to, None),
             (Merge::Patch, Some(v)) => {
                 let mut cur = extract(entity, to);
-                merge_patch(&mut cur, v);
+                crate::spec::merge_patch(&mut cur, v);
                 set_path(entity, to, Some(cur));
             }
             (Merge::Partial, Some(v)) if !v.is_null() => set_path(entity, to, Some(v.clone())),
@@ -168,26 +168,6 @@ pub(crate) fn rederive(
         set_path(&mut out, root, fresh.field(root));
     }
     out
-}
-
-/// RFC 7396: `patch` merged into `target`.
-pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
-    let Value::Object(p) = patch else {
-        *target = patch.clone();
-        return;
-    };
-    if !target.is_object() {
-        *target = Value::Object(Map::new());
-    }
-    if let Value::Object(t) = target {
-        for (k, v) in p {
-            if v.is_null() {
-                t.remove(k);
-            } else {
-                merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
-            }
-        }
-    }
 }
 
 /// Put back, from `before`, the top-level fields named by `fields` (removing the ones `before`

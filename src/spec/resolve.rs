@@ -357,16 +357,8 @@ fn write(
     let holds_entity = node
         .and_then(|n| n.at_pointer(&item))
         .is_some_and(|n| n.prop(key_root).is_some());
-    let generated = |node: &Node| -> Result<Reply> {
-        Ok(Reply::Generated(Arc::new(CollectionModel::for_body(
-            cx.file,
-            &cx.xloc(""),
-            &format!("{}.response", cx.loc),
-            node.clone(),
-            &x.fields,
-            cx.models,
-        )?)))
-    };
+    let generated =
+        |node: &Node| -> Result<Reply> { Ok(Reply::Generated(body_model(cx, x, node)?)) };
     let reply = match (x.reply, node) {
         (Some(ReplyKind::Empty), _) | (None, None) => Reply::Empty,
         (Some(ReplyKind::Entity), _) | (None, Some(_)) if holds_entity => Reply::Entity { item },
@@ -485,6 +477,19 @@ fn write(
     })
 }
 
+/// The model of a body generated from the operation's response schema `node`, with the
+/// extension's `fields` generators.
+fn body_model(cx: &Context, x: &OperationExt, node: &Node) -> Result<Arc<CollectionModel>> {
+    Ok(Arc::new(CollectionModel::for_body(
+        cx.file,
+        &cx.xloc(""),
+        &format!("{}.response", cx.loc),
+        node.clone(),
+        &x.fields,
+        cx.models,
+    )?))
+}
+
 /// A body field name (or a JSON pointer already) as a JSON pointer into the body.
 fn body_pointer(from: &str) -> String {
     if from.starts_with('/') {
@@ -521,15 +526,7 @@ fn respond_model(cx: &Context, x: &OperationExt) -> Result<(u16, Arc<CollectionM
             format!("the {status} response of a respond action has no JSON schema"),
         )
     })?;
-    let model = CollectionModel::for_body(
-        cx.file,
-        &cx.xloc(""),
-        &format!("{}.response", cx.loc),
-        node.clone(),
-        &x.fields,
-        cx.models,
-    )?;
-    Ok((status, Arc::new(model)))
+    Ok((status, body_model(cx, x, node)?))
 }
 
 /// A list action.
