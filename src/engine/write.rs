@@ -33,6 +33,9 @@ fn detail_refuses_unknown(r: &Routed, collection: &str) -> bool {
     })
 }
 
+/// How many times a create generates its key again when the key is taken.
+const KEY_DRAWS: u64 = 8;
+
 /// How many times a written entity is checked and its refused fields put back.
 const REPAIRS: usize = 3;
 
@@ -197,14 +200,27 @@ impl Engine {
                 for (f, form) in wr.created.iter().chain(&wr.updated) {
                     server.push((f.clone(), form.value(now)));
                 }
-                let pins = given.iter().chain(&server).cloned().collect();
-                let mut e = Entity::pinned(model, self.seed, u64::from(index), pins).full();
-                self.keep_valid(r, coll, &mut e, &generated);
-                // What the server sets stands even where the client's values did not.
-                for (path, v) in &server {
-                    set_path(&mut e, path, Some(v.clone()));
+                let chosen = given.iter().any(|(p, _)| *p == model.key);
+                let make = |at: u64| {
+                    let pins = given.iter().chain(&server).cloned().collect();
+                    let mut e = Entity::pinned(model, self.seed, at, pins).full();
+                    self.keep_valid(r, coll, &mut e, &generated);
+                    // What the server sets stands even where the client's values did not.
+                    for (path, v) in &server {
+                        set_path(&mut e, path, Some(v.clone()));
+                    }
+                    let key = CollectionModel::key_text(&extract(&e, &model.key));
+                    (e, key)
+                };
+                let (mut e, mut key) = make(u64::from(index));
+                // A generated key that a client-chosen one already took is generated again as
+                // the next positions' would be (deterministically), so no position is stuck
+                // on a conflict.
+                let mut draw = 0;
+                while !chosen && draw < KEY_DRAWS && view.lookup(&key).is_some() {
+                    draw += 1;
+                    (e, key) = make(u64::from(index) + draw);
                 }
-                let key = CollectionModel::key_text(&extract(&e, &model.key));
                 if let Some(held) = view.lookup(&key) {
                     // Where the operation documents no refusal for it, a create of a taken
                     // key answers the entity that holds it, writing nothing.

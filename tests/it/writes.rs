@@ -223,6 +223,36 @@ fn writes_are_seen_by_every_read_of_their_session_only() {
 }
 
 #[test]
+fn a_generated_key_that_a_client_took_is_generated_again() {
+    let s = projects();
+    let a = Client {
+        base: &s.base,
+        session: Some("taken"),
+    };
+    // The key the second create generates (the first create takes the position before it),
+    // taken by hand first.
+    let probe = Client {
+        base: &s.base,
+        session: Some("probe"),
+    };
+    probe.send("POST", "/projects", Some(json!({"name": "P"})));
+    let next = probe.send("POST", "/projects", Some(json!({"name": "P"})));
+    let next = next.json()["slug"].as_str().unwrap().to_string();
+    let chosen = a.send(
+        "POST",
+        "/projects",
+        Some(json!({"slug": next, "name": "Mine"})),
+    );
+    assert_eq!(chosen.status, 201);
+    for _ in 0..3 {
+        let made = a.send("POST", "/projects", Some(json!({"name": "Auto"})));
+        assert_eq!(made.status, 201, "{}", String::from_utf8_lossy(&made.body));
+        assert_ne!(made.json()["slug"], json!(next));
+    }
+    assert_eq!(a.listed().len(), 34);
+}
+
+#[test]
 fn a_write_without_a_session_lands_in_the_default_session() {
     let s = projects();
     let plain = Client {
