@@ -320,6 +320,7 @@ impl Engine {
             journal: None,
         };
         engine.try_inferred();
+        engine.check_timelines();
         for name in &cfg.start {
             let sc = engine.sessions.scenarios.get(name).ok_or_else(|| {
                 let known: Vec<&String> = engine.sessions.scenarios.keys().collect();
@@ -455,6 +456,42 @@ impl Engine {
                     .map(|(i, _)| i)
                     .collect();
                 m.fallback.extend(same);
+            }
+        }
+    }
+
+    /// Say once, at start, which writes name a timeline scenario this server has not loaded
+    /// (or one for another API): those writes keep their effect but start nothing.
+    fn check_timelines(&self) {
+        for m in &self.mounts {
+            for op in &m.api.operations {
+                let Some(t) = op
+                    .bound
+                    .as_ref()
+                    .and_then(|x| x.action.write())
+                    .and_then(|w| w.timeline.as_ref())
+                else {
+                    continue;
+                };
+                match self.sessions.scenarios.get(&t.scenario) {
+                    None => tracing::warn!(
+                        "{}: {} {}: its timeline scenario '{}' is not loaded; the write starts \
+                         nothing",
+                        m.api.name,
+                        op.method,
+                        op.path,
+                        t.scenario
+                    ),
+                    Some(sc) if sc.api != m.api.name => tracing::warn!(
+                        "{}: {} {}: its timeline scenario '{}' is for API '{}'",
+                        m.api.name,
+                        op.method,
+                        op.path,
+                        t.scenario,
+                        sc.api
+                    ),
+                    Some(_) => {}
+                }
             }
         }
     }

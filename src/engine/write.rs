@@ -421,7 +421,7 @@ impl Engine {
             .cloned()
             .unwrap_or_else(|| t.scenario.clone());
         let Some(sc) = self.sessions.scenarios.get(&name) else {
-            tracing::warn!("{api}: a write's timeline names no loaded scenario '{name}'");
+            tracing::debug!("{api}: a write's timeline names no loaded scenario '{name}'");
             return;
         };
         let key = CollectionModel::key_text(&extract(written, &model.key));
