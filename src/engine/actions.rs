@@ -403,9 +403,7 @@ impl Engine {
                 format!("{kp}: '{key}' is not a valid identifier"),
             ));
         }
-        view.lookup(&key).ok_or_else(|| {
-            ApiError::not_found(&key, format!("{} '{key}' not found", singular(collection)))
-        })
+        view.lookup(&key).ok_or_else(|| not_found(collection, &key))
     }
 }
 
@@ -513,6 +511,11 @@ pub(super) fn bad_request(r: &Routed) -> u16 {
         .into_iter()
         .find(|s| r.op.response(*s).is_some())
         .unwrap_or(api)
+}
+
+/// The API's 404 for a key its collection does not hold.
+pub(super) fn not_found(collection: &str, key: &str) -> ApiError {
+    ApiError::not_found(key, format!("{} '{key}' not found", singular(collection)))
 }
 
 pub(super) fn singular(name: &str) -> &str {

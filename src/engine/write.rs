@@ -101,15 +101,10 @@ impl Engine {
                         .pointer(ptr)
                         .map(CollectionModel::key_text)
                         .unwrap_or_default();
-                    Some(view.lookup(&key).ok_or_else(|| {
-                        ApiError::not_found(
-                            &key,
-                            format!(
-                                "{} '{key}' not found",
-                                super::actions::singular(&x.collection)
-                            ),
-                        )
-                    }))
+                    Some(
+                        view.lookup(&key)
+                            .ok_or_else(|| super::actions::not_found(&x.collection, &key)),
+                    )
                 }
                 (None, None) => None,
             };

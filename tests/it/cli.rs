@@ -9,7 +9,7 @@ fn bin() -> Command {
 
 /// Start a server command (logging at info), wait for its "listening on" line; returns the
 /// child, its address and the rest of its log lines.
-fn spawn_listening(
+pub(crate) fn spawn_listening(
     mut cmd: Command,
 ) -> (
     std::process::Child,

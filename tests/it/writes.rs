@@ -398,26 +398,14 @@ fn an_exported_session_replays_to_identical_bytes() {
 
 /// The binary serving the projects document with `--state FILE`; returns it and its base URL.
 fn serve_with_state(state: &std::path::Path) -> (std::process::Child, String) {
-    use std::io::{BufRead, BufReader};
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_understudy"))
-        .args(["serve", "--port", "0", "--state"])
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_understudy"));
+    cmd.args(["serve", "--port", "0", "--state"])
         .arg(state)
-        .arg("tests/fixtures/writes/projects.yaml")
-        .env("RUST_LOG", "info")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let base = loop {
-        let line = lines.next().expect("server output").unwrap();
-        if let Some(i) = line.find("listening on http://") {
-            let rest = &line[i + "listening on ".len()..];
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
+        .arg("tests/fixtures/writes/projects.yaml");
+    let (child, addr, lines) = crate::cli::spawn_listening(cmd);
     // Keep draining the log so the pipe never fills.
     std::thread::spawn(move || for _ in lines {});
-    (child, base)
+    (child, format!("http://{addr}"))
 }
 
 #[test]
