@@ -17,6 +17,11 @@ use understudy::http::Server;
 use understudy::scenario::{self, Scenario};
 use understudy::spec::{self, Api};
 
+/// mimalloc rather than the system allocator: answers build and drop many small JSON values,
+/// and glibc's malloc spent about a third of a write's CPU time on them (bench/README.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn load_specs(args: &SpecArgs) -> anyhow::Result<Vec<Api>> {
     load_spec_paths(args, &[])
 }

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use super::fakes::FakeKind;
 use super::template::Template;
+use crate::spec::schema::{Kind, Node};
 
 /// A generator with its modifiers.
 #[derive(Debug, Clone)]
@@ -341,6 +342,42 @@ impl FieldGen {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Put the objects written in the spec (`one-of`, `unique-of` and `const` values, and an
+    /// `object` generator's members) in the field's schema order, `node` (see
+    /// [`Node::ordered`]).
+    pub fn order_like(&mut self, node: &Node) {
+        let take = |v: &mut Value, n: &Node| *v = n.ordered(std::mem::take(v));
+        match &mut self.kind {
+            Gen::OneOf { values, .. } => values.iter_mut().for_each(|v| take(v, node)),
+            Gen::Const(v) => take(v, node),
+            Gen::UniqueOf { values, .. } => {
+                let item = node.items().unwrap_or(node);
+                values.iter_mut().for_each(|v| take(v, item));
+            }
+            Gen::Array { items: Some(i), .. } => i.order_like(node.items().unwrap_or(node)),
+            Gen::Object(subs) => {
+                let at = |k: &str| match &*node.kind {
+                    Kind::Object { props, .. } => props.iter().position(|(p, _)| p == k),
+                    _ => None,
+                };
+                // Declared members in the schema's order, the others after, as written.
+                subs.sort_by_key(|(k, _)| at(k).unwrap_or(usize::MAX));
+                for (k, g) in subs.iter_mut() {
+                    if let Some(n) = node.prop(k) {
+                        g.order_like(n);
+                    }
+                }
+            }
+            Gen::If {
+                then, otherwise, ..
+            } => {
+                then.order_like(node);
+                otherwise.order_like(node);
+            }
+            _ => {}
+        }
     }
 
     /// Whether the field is another field's value under a second name (`same-as`).

@@ -20,7 +20,9 @@
 //!   permutation read backwards. A page then walks the permutation from the cursor, testing
 //!   filters on columns, until it has `limit` items.
 //!
-//! Scenario changes (later) live in a per-session overlay on top of this immutable base.
+//! Scenario changes and writes live in a per-session overlay on top of this immutable base.
+//! The one exception to "never stored": a small, bounded cache of the whole entities that
+//! writes started from ([`Collection::entity_to_write`]).
 
 pub mod column;
 pub mod entity;
@@ -99,6 +101,46 @@ pub struct Collection {
     orders: HashMap<String, OnceLock<Arc<Order>>>,
     /// Ranks of the tie-breaking field's values, shared by every order.
     tie_ranks: OnceLock<Vec<u32>>,
+    /// Whole entities that writes started from (see [`Collection::entity_to_write`]).
+    written_from: WrittenFrom,
+}
+
+/// Most entities kept by one collection's [`WrittenFrom`], and their most (estimated) bytes.
+const WRITTEN_FROM_ENTRIES: usize = 4_096;
+const WRITTEN_FROM_BYTES: u64 = 16 << 20;
+
+/// A bounded cache of whole entities that writes started from: parallel test sessions tend to
+/// write the same few seeded entities, and generating one whole costs more than the rest of a
+/// write. Entities are deterministic, so a kept one never goes stale.
+struct WrittenFrom(quick_cache::sync::Cache<u32, Arc<Value>, ValueWeight>);
+
+impl std::fmt::Debug for WrittenFrom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WrittenFrom({} entities)", self.0.len())
+    }
+}
+
+/// Weighs a kept entity by an estimate of its size in memory.
+#[derive(Clone)]
+struct ValueWeight;
+
+impl quick_cache::Weighter<u32, Arc<Value>> for ValueWeight {
+    fn weight(&self, _key: &u32, val: &Arc<Value>) -> u64 {
+        approx_bytes(val) + 64
+    }
+}
+
+/// A rough size of `v` in memory: its strings' bytes and a few words per value.
+fn approx_bytes(v: &Value) -> u64 {
+    32 + match v {
+        Value::String(s) => s.len() as u64,
+        Value::Array(a) => a.iter().map(approx_bytes).sum(),
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, x)| k.len() as u64 + 16 + approx_bytes(x))
+            .sum(),
+        _ => 0,
+    }
 }
 
 impl Collection {
@@ -144,6 +186,11 @@ impl Collection {
             columns,
             orders,
             tie_ranks: OnceLock::new(),
+            written_from: WrittenFrom(quick_cache::sync::Cache::with_weighter(
+                WRITTEN_FROM_ENTRIES,
+                WRITTEN_FROM_BYTES,
+                ValueWeight,
+            )),
         })
     }
 
@@ -170,6 +217,17 @@ impl Collection {
     /// The whole entity `i`.
     pub fn entity(&self, i: u32) -> Value {
         Entity::new(&self.model, self.seed, u64::from(i)).full()
+    }
+
+    /// The whole entity `i`, for a write to start from: kept in a bounded cache, so that the
+    /// next session writing it need not generate it again.
+    pub fn entity_to_write(&self, i: u32) -> Value {
+        if let Some(v) = self.written_from.0.get(&i) {
+            return (*v).clone();
+        }
+        let v = self.entity(i);
+        self.written_from.0.insert(i, Arc::new(v.clone()));
+        v
     }
 
     /// One field of entity `i` (dotted path, `[]` through arrays), from a precomputed column

@@ -255,12 +255,13 @@ fn parse_fields(
     let mut out = HashMap::new();
     for (path, g) in fields {
         let at = format!("{loc}.fields.{path}");
-        if node.at_path(path).is_none() {
+        let Some(field) = node.at_path(path) else {
             return Err(Error::spec(file, at, "no such field in the schema"));
-        }
+        };
         let mut fg = generator::parse(g).map_err(|e| Error::spec(file, &at, e))?;
         fg.resolve_members(&members)
             .map_err(|e| Error::spec(file, &at, e))?;
+        fg.order_like(field);
         out.insert(path.clone(), fg);
     }
     Ok(out)

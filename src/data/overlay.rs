@@ -62,18 +62,18 @@ impl Overlay {
     }
 
     /// Replace entity `i` (base or added) with `v`.
-    pub fn set(&mut self, base_len: usize, i: u32, v: Value) {
+    pub fn set(&mut self, base_len: usize, i: u32, v: &Value) {
         if (i as usize) < base_len {
-            self.changed.insert(i, Stored::new(&v));
+            self.changed.insert(i, Stored::new(v));
         } else if let Some(slot) = self.added.get_mut(i as usize - base_len) {
-            *slot = Stored::new(&v);
+            *slot = Stored::new(v);
         }
     }
 
     /// Append a new entity with key `key`; returns its index.
-    pub fn add(&mut self, base_len: usize, key: String, v: Value) -> u32 {
+    pub fn add(&mut self, base_len: usize, key: String, v: &Value) -> u32 {
         let i = (base_len + self.added.len()) as u32;
-        self.added.push(Stored::new(&v));
+        self.added.push(Stored::new(v));
         self.added_keys.insert(key, i);
         i
     }
@@ -102,14 +102,14 @@ impl Overlay {
     }
 
     /// Put `v`, with key `key`, in the added slot `i` (created earlier), live again.
-    pub fn replace_added(&mut self, base_len: usize, i: u32, key: String, v: Value) {
+    pub fn replace_added(&mut self, base_len: usize, i: u32, key: String, v: &Value) {
         let Some(slot) = (i as usize)
             .checked_sub(base_len)
             .and_then(|j| self.added.get_mut(j))
         else {
             return;
         };
-        *slot = Stored::new(&v);
+        *slot = Stored::new(v);
         self.added_keys.retain(|_, at| *at != i);
         self.added_keys.insert(key, i);
         self.deleted.remove(&i);
@@ -218,6 +218,14 @@ impl<'a> View<'a> {
         match self.stored(i) {
             Some(v) => v,
             None => self.base.entity(i),
+        }
+    }
+
+    /// The whole entity `i`, for a write to start from (see [`Collection::entity_to_write`]).
+    pub fn entity_to_write(&self, i: u32) -> Value {
+        match self.stored(i) {
+            Some(v) => v,
+            None => self.base.entity_to_write(i),
         }
     }
 

@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::column::{extract, root_of, set_path};
 use super::entity::{Entity, format_millis};
 use super::model::CollectionModel;
+use crate::spec::behaviour::BodyPointer;
 use crate::spec::schema::{Kind, Node};
 
 /// How a body's fields reach the entity.
@@ -75,12 +76,12 @@ impl TimeForm {
 pub(crate) fn apply(
     entity: &mut Value,
     body: &Value,
-    accepts: &[(String, String)],
+    accepts: &[(String, BodyPointer)],
     merge: Merge,
     node: &Node,
 ) {
     for (to, from) in accepts {
-        let given = body.pointer(from);
+        let given = from.get(body);
         // Only a top-level field is left out for being absent from the body: a nested one
         // (set from a part of the body) keeps its value.
         let top = !to.contains(['.', '[']);
@@ -107,18 +108,19 @@ pub(crate) fn apply(
 /// paths): the top-level aliases (`same-as`) of a changed field (directly or through another
 /// alias) generated again, reading the entity's values, so that a second name of a field
 /// follows the write. The key, the changed fields and every other field keep their values.
+/// `entity` is changed in place.
 pub(crate) fn rederive(
     model: &CollectionModel,
     seed: u64,
     index: u64,
-    entity: &Value,
+    entity: &mut Value,
     changed: &[String],
-) -> Value {
-    let Value::Object(m) = entity else {
-        return entity.clone();
+) {
+    let Value::Object(m) = &*entity else {
+        return;
     };
     if model.rows.is_some() {
-        return entity.clone();
+        return;
     }
     let written: HashSet<&str> = changed.iter().map(|c| root_of(c)).collect();
     let mut dependent: HashSet<&str> = HashSet::new();
@@ -150,7 +152,7 @@ pub(crate) fn rederive(
         }
     }
     if dependent.is_empty() {
-        return entity.clone();
+        return;
     }
     let mut pinned: HashMap<String, Value> = m
         .iter()
@@ -163,11 +165,10 @@ pub(crate) fn rederive(
         }
     }
     let fresh = Entity::pinned(model, seed, index, pinned);
-    let mut out = entity.clone();
     for root in dependent {
-        set_path(&mut out, root, fresh.field(root));
+        let v = fresh.field(root);
+        set_path(entity, root, v);
     }
-    out
 }
 
 /// Put back, from `before`, the top-level fields named by `fields` (removing the ones `before`
@@ -218,10 +219,10 @@ mod tests {
         })
     }
 
-    fn accepts() -> Vec<(String, String)> {
+    fn accepts() -> Vec<(String, BodyPointer)> {
         ["name", "tags", "meta"]
             .iter()
-            .map(|s| (s.to_string(), format!("/{s}")))
+            .map(|s| (s.to_string(), BodyPointer::new(&format!("/{s}"))))
             .collect()
     }
 
@@ -269,9 +270,9 @@ mod tests {
     fn a_partial_update_ignores_nulls_replaces_whole_values_and_reads_nested_body_fields() {
         let mut e = json!({"name": "a", "meta": {"k": 1}, "scale": {"min": 0, "max": 5}});
         let accepts = vec![
-            ("name".to_string(), "/name".to_string()),
-            ("meta".to_string(), "/meta".to_string()),
-            ("scale.max".to_string(), "/scaling/most".to_string()),
+            ("name".to_string(), BodyPointer::new("/name")),
+            ("meta".to_string(), BodyPointer::new("/meta")),
+            ("scale.max".to_string(), BodyPointer::new("/scaling/most")),
         ];
         let body = json!({"name": null, "meta": {"k": null, "n": 2}, "scaling": {"most": 9}});
         apply(&mut e, &body, &accepts, Merge::Partial, &node());

@@ -129,7 +129,7 @@ impl Engine {
                 let node = ok_node.and_then(|n| n.at_pointer(item_ptr));
                 let variant = render::variant(x, &params) ^ r.variant_tag();
                 let body = self.rendered(r, &view, variant, i, || {
-                    render::item(&r.shaped(coll_name, view.entity(i)), node, x, &params)
+                    render::item(r.shaped(coll_name, view.entity(i)), node, x, &params)
                 });
                 Ok(Response::bytes(
                     200,
@@ -187,12 +187,7 @@ impl Engine {
                     .iter()
                     .map(|&i| {
                         self.rendered(r, &view, variant, i, || {
-                            render::item(
-                                &r.shaped(coll_name, view.entity(i)),
-                                item_node,
-                                x,
-                                &params,
-                            )
+                            render::item(r.shaped(coll_name, view.entity(i)), item_node, x, &params)
                         })
                     })
                     .collect();
@@ -244,6 +239,18 @@ impl Engine {
         req: &Request,
         query: &[(String, String)],
     ) -> Result<Params, ApiError> {
+        self.prepare_with_body(r, req, query, false).map(|(p, _)| p)
+    }
+
+    /// [`Engine::prepare`], and the body parsed as JSON (`None` when it is blank or not JSON)
+    /// when `want_body` says the caller needs it or the operation's body is checked.
+    pub(super) fn prepare_with_body(
+        &self,
+        r: &Routed,
+        req: &Request,
+        query: &[(String, String)],
+        want_body: bool,
+    ) -> Result<(Params, Option<Value>), ApiError> {
         let bad = bad_request(r);
         let lenient = |e: &ApiError| r.op.response(e.status).is_none();
         let params = match params::parse(&r.op.params, query, &r.path_params, &req.headers, bad) {
@@ -266,14 +273,21 @@ impl Engine {
             }
             Err(e) => return Err(e),
         };
-        if let Some((required, v)) = r.mount.bodies.get(&r.op_index) {
-            match check_body(&req.body, *required, v, bad) {
+        let checked = r.mount.bodies.get(&r.op_index);
+        let blank = req.body.iter().all(u8::is_ascii_whitespace);
+        let body = if (want_body || checked.is_some()) && !blank {
+            serde_json::from_slice::<Value>(&req.body).ok()
+        } else {
+            None
+        };
+        if let Some((required, v)) = checked {
+            match check_body(&req.body, body.as_ref(), *required, v, bad) {
                 Ok(()) => {}
                 Err(e) if lenient(&e) => {}
                 Err(e) => return Err(e),
             }
         }
-        Ok(params)
+        Ok((params, body))
     }
 
     /// The answer of an operation without an action: its documented success status with a
@@ -456,6 +470,7 @@ pub(super) fn check_scope(
 /// Validate a JSON request body.
 fn check_body(
     body: &[u8],
+    parsed: Option<&Value>,
     required: bool,
     v: &jsonschema::Validator,
     bad: u16,
@@ -472,9 +487,25 @@ fn check_body(
             Ok(())
         };
     }
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::param(bad, "body", "body", format!("the body is not JSON: {e}")))?;
-    if let Some(e) = v.iter_errors(&value).next() {
+    let value = match parsed {
+        Some(v) => v,
+        None => {
+            // Parsed again only to say why it is not JSON.
+            let e = serde_json::from_slice::<Value>(body)
+                .err()
+                .map_or_else(|| "not JSON".to_string(), |e| e.to_string());
+            return Err(ApiError::param(
+                bad,
+                "body",
+                "body",
+                format!("the body is not JSON: {e}"),
+            ));
+        }
+    };
+    if v.is_valid(value) {
+        return Ok(());
+    }
+    if let Some(e) = v.iter_errors(value).next() {
         let at = e.instance_path().to_string();
         let field = at.trim_start_matches('/').replace('/', ".");
         let name = if field.is_empty() {

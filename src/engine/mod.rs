@@ -724,11 +724,12 @@ impl Engine {
             return self.error_for_path(&req.path, 400, &m);
         }
         // A write needs the session it lands in: the default one when the request names none.
-        let writes = self.writes(req);
+        let route = self.route(req);
+        let writes = writes(req, &route);
         let plain = session_id.is_none() && self.sessions.default_is_plain() && !writes;
         let (request_id, mut resp) = if plain {
             let id = self.plain_request_id();
-            let resp = self.dispatch(req, None, &id);
+            let resp = self.dispatch(req, route, None, &id);
             (id, resp)
         } else {
             let sid = session_id.unwrap_or(session::DEFAULT_SESSION);
@@ -737,7 +738,7 @@ impl Engine {
                     let mut s = lock(&sess);
                     s.requests += 1;
                     let id = self.request_id(sid, s.requests);
-                    let resp = self.dispatch(req, Some(&mut s), &id);
+                    let resp = self.dispatch(req, route, Some(&mut s), &id);
                     // Journaled while the session is still locked: the journal's order is the
                     // order the writes were applied in.
                     let resp = if writes {
@@ -834,22 +835,15 @@ impl Engine {
         failed
     }
 
-    /// Whether a request would run a write action (and so change its session).
-    fn writes(&self, req: &Request) -> bool {
-        if matches!(req.method.as_str(), "GET" | "HEAD" | "OPTIONS") {
-            return false;
-        }
-        match self.route(req) {
-            Route::Found(r) => r.op.bound.as_ref().is_some_and(|x| {
-                x.action.write().is_some() && !r.mount.fallback.contains(&r.op_index)
-            }),
-            _ => false,
-        }
-    }
-
     /// Route and answer, within a session when there is one.
-    fn dispatch(&self, req: &Request, session: Option<&mut Session>, request_id: &str) -> Response {
-        match self.route(req) {
+    fn dispatch(
+        &self,
+        req: &Request,
+        route: Route<'_>,
+        session: Option<&mut Session>,
+        request_id: &str,
+    ) -> Response {
+        match route {
             Route::Found(mut r) => {
                 // Credentials first: a scenario never answers (nor counts) a request that the
                 // API itself would refuse, so it cannot reveal an endpoint to an anonymous
@@ -1059,4 +1053,19 @@ pub fn error_response(api: &Api, e: &ApiError, request_id: &str) -> Response {
     let mut r = Response::json(e.status, &body);
     r.headers.extend(e.headers.iter().cloned());
     r
+}
+
+/// Whether a request, routed to `route`, would run a write action (and so change its session).
+fn writes(req: &Request, route: &Route<'_>) -> bool {
+    if matches!(req.method.as_str(), "GET" | "HEAD" | "OPTIONS") {
+        return false;
+    }
+    match route {
+        Route::Found(r) => {
+            r.op.bound.as_ref().is_some_and(|x| {
+                x.action.write().is_some() && !r.mount.fallback.contains(&r.op_index)
+            })
+        }
+        _ => false,
+    }
 }

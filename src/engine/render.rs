@@ -102,14 +102,14 @@ pub fn variant(x: &Bound, params: &Params) -> u64 {
 }
 
 /// An entity shown as an item of `node`, with its optional fields settled.
-pub fn item(entity: &Value, node: Option<&Node>, x: &Bound, params: &Params) -> Value {
+pub fn item(entity: Value, node: Option<&Node>, x: &Bound, params: &Params) -> Value {
     match node {
         Some(n) => {
             let mut v = project(entity, n);
             apply_optional_fields(&mut v, n, x, params);
             v
         }
-        None => entity.clone(),
+        None => entity,
     }
 }
 
@@ -182,7 +182,17 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// Keep only what `node` declares (recursively); free-form parts are kept whole.
-pub fn project(v: &Value, node: &Node) -> Value {
+pub fn project(v: Value, node: &Node) -> Value {
+    if projected(&v, node) {
+        return v;
+    }
+    reshape(v, node)
+}
+
+/// Whether [`project`] would answer `v` as it is: every object's fields declared, in the
+/// schema's order (in a free-form object, the undeclared ones after them). Checked without
+/// building anything, since most entities are generated in that shape.
+fn projected(v: &Value, node: &Node) -> bool {
     match (&*node.kind, v) {
         (
             Kind::Object {
@@ -191,27 +201,67 @@ pub fn project(v: &Value, node: &Node) -> Value {
             Value::Object(m),
         ) => {
             if props.is_empty() {
-                return v.clone();
+                return true;
             }
-            let mut out = Map::new();
+            let declared = |k: &str| props.iter().any(|(p, _)| p == k);
+            let mut next = 0;
+            let mut extras = false;
+            for (k, x) in m {
+                if extras {
+                    if declared(k) {
+                        return false;
+                    }
+                    continue;
+                }
+                match props[next..].iter().position(|(p, _)| p == k) {
+                    Some(d) => {
+                        next += d + 1;
+                        if !projected(x, &props[next - 1].1) {
+                            return false;
+                        }
+                    }
+                    None if *free_form && !declared(k) => extras = true,
+                    None => return false,
+                }
+            }
+            true
+        }
+        (Kind::Array { items, .. }, Value::Array(a)) => a.iter().all(|x| projected(x, items)),
+        _ => true,
+    }
+}
+
+/// [`project`], moving what it keeps.
+fn reshape(v: Value, node: &Node) -> Value {
+    match (&*node.kind, v) {
+        (
+            Kind::Object {
+                props, free_form, ..
+            },
+            Value::Object(mut m),
+        ) => {
+            if props.is_empty() {
+                return Value::Object(m);
+            }
+            // The declared fields in the schema's order, then (free-form) the others in the
+            // entity's.
+            let mut out = Map::with_capacity(m.len());
             for (k, n) in props {
-                if let Some(x) = m.get(k) {
-                    out.insert(k.clone(), project(x, n));
+                if let Some(x) = m.shift_remove(k) {
+                    out.insert(k.clone(), reshape(x, n));
                 }
             }
             if *free_form {
                 for (k, x) in m {
-                    if !out.contains_key(k) {
-                        out.insert(k.clone(), x.clone());
-                    }
+                    out.insert(k, x);
                 }
             }
             Value::Object(out)
         }
         (Kind::Array { items, .. }, Value::Array(a)) => {
-            Value::Array(a.iter().map(|x| project(x, items)).collect())
+            Value::Array(a.into_iter().map(|x| reshape(x, items)).collect())
         }
-        _ => v.clone(),
+        (_, v) => v,
     }
 }
 
@@ -303,9 +353,31 @@ mod tests {
         }}));
         let v = json!({"id": "a", "secret": 1, "d": {"m": {"x": 1, "y": [2]}, "z": 3}});
         assert_eq!(
-            project(&v, &n),
+            project(v, &n),
             json!({"id": "a", "d": {"m": {"x": 1, "y": [2]}}})
         );
+    }
+
+    #[test]
+    fn projection_answers_a_declared_shape_as_it_is_and_reorders_others() {
+        let n = node(
+            json!({"type": "object", "additionalProperties": true, "properties": {
+                "a": {"type": "string"},
+                "b": {"type": "array", "items": {"type": "object", "properties": {"c": {}}}}
+            }}),
+        );
+        let same = json!({"a": "x", "b": [{"c": 1}], "extra": 2});
+        assert!(projected(&same, &n));
+        assert_eq!(project(same.clone(), &n), same);
+        // Out of the schema's order: reordered (free-form fields after the declared ones).
+        let v = json!({"extra": 2, "b": [], "a": "x"});
+        assert!(!projected(&v, &n));
+        let out = serde_json::to_string(&project(v, &n)).unwrap();
+        assert_eq!(out, r#"{"a":"x","b":[],"extra":2}"#);
+        // An undeclared field inside an array item is dropped.
+        let v = json!({"a": "x", "b": [{"c": 1, "d": 2}]});
+        assert!(!projected(&v, &n));
+        assert_eq!(project(v, &n), json!({"a": "x", "b": [{"c": 1}]}));
     }
 
     #[test]

@@ -59,13 +59,12 @@ impl Engine {
         let query: Vec<(String, String)> = form_urlencoded::parse(req.query.as_bytes())
             .into_owned()
             .collect();
-        let params = self.prepare(r, req, &query)?;
+        let (params, body) = self.prepare_with_body(r, req, &query, true)?;
         if let Some(sc) = &x.scope {
             super::actions::check_scope(r, sc, &params, Some(session))?;
         }
         // A body that is not a JSON object (where that is not refused) sets nothing.
-        let body = serde_json::from_slice::<Value>(&req.body)
-            .ok()
+        let body = body
             .filter(Value::is_object)
             .unwrap_or_else(|| Value::Object(Map::new()));
         self.apply_write(r, x, wr, &params, &body, session, request_id)
@@ -97,8 +96,8 @@ impl Engine {
             let found = match (&wr.key, &wr.key_from_body) {
                 (Some(k), _) => Some(self.lookup(k, &x.collection, params, &view, bad)),
                 (None, Some(ptr)) => {
-                    let key = body
-                        .pointer(ptr)
+                    let key = ptr
+                        .get(body)
                         .map(CollectionModel::key_text)
                         .unwrap_or_default();
                     Some(
@@ -110,7 +109,7 @@ impl Engine {
             };
             match found {
                 None => None,
-                Some(Ok(i)) => Some((i, view.entity(i))),
+                Some(Ok(i)) => Some((i, view.entity_to_write(i))),
                 // An unknown key where the operation documents no error for it, or where the
                 // collection's detail shows every key (it documents no 404 and answers from
                 // its schema): the answer generated from the schema, and nothing written, as
@@ -173,16 +172,21 @@ impl Engine {
             (WriteKind::Create, _) => {
                 let view = View::new(coll, session.overlay(&api.name, &x.collection));
                 let index = view.len() as u32;
-                let generated = Entity::new(model, self.seed, u64::from(index)).full();
+                // What the position would hold without the write: generated only when a
+                // written field must give way.
+                let generated = std::cell::OnceCell::new();
+                let plain = || {
+                    generated.get_or_init(|| Entity::new(model, self.seed, u64::from(index)).full())
+                };
                 // The client's fields, the key it chose, the server's defaults for what the
                 // body did not give, the fields the server sets and the write's times: pinned,
                 // so that the rest is generated around them (a key made from a given name).
                 let mut given: Vec<(String, Value)> = wr
                     .accepts
                     .iter()
-                    .filter_map(|(to, from)| Some((to.clone(), body.pointer(from)?.clone())))
+                    .filter_map(|(to, from)| Some((to.clone(), from.get(body)?.clone())))
                     .collect();
-                if let Some(k) = wr.client_key.as_ref().and_then(|f| body.pointer(f)) {
+                if let Some(k) = wr.client_key.as_ref().and_then(|f| f.get(body)) {
                     given.push((model.key.clone(), k.clone()));
                 }
                 let mut server: Vec<(String, Value)> = wr
@@ -199,10 +203,11 @@ impl Engine {
                 let make = |at: u64| {
                     let pins = given.iter().chain(&server).cloned().collect();
                     let mut e = Entity::pinned(model, self.seed, at, pins).full();
-                    self.keep_valid(r, coll, &mut e, &generated);
                     // What the server sets stands even where the client's values did not.
-                    for (path, v) in &server {
-                        set_path(&mut e, path, Some(v.clone()));
+                    if self.keep_valid(r, coll, &mut e, &plain) {
+                        for (path, v) in &server {
+                            set_path(&mut e, path, Some(v.clone()));
+                        }
                     }
                     let key = CollectionModel::key_text(&extract(&e, &model.key));
                     (e, key)
@@ -223,12 +228,12 @@ impl Engine {
                         Some(e) => Err(e),
                         None => {
                             let e = view.entity(held);
-                            self.write_reply(r, x, wr, params, &e, held, request_id)
+                            self.write_reply(r, x, wr, params, e, held, request_id)
                         }
                     };
                 }
                 let overlay = session.overlay_mut(&api.name, &x.collection);
-                let i = overlay.add(base_len, key, e.clone());
+                let i = overlay.add(base_len, key, &e);
                 (e, i)
             }
             (_, None) => return Err(ApiError::new(500, "a write without its entity")),
@@ -242,8 +247,7 @@ impl Engine {
                 session.stop_runs_of(&key);
                 (before, i)
             }
-            (kind, Some((i, before))) => {
-                let mut e = before.clone();
+            (kind, Some((i, mut e))) => {
                 match kind {
                     WriteKind::Archive(sets) => {
                         for (path, v) in sets {
@@ -266,7 +270,7 @@ impl Engine {
                 let changed: Vec<String> = wr
                     .accepts
                     .iter()
-                    .filter(|(_, from)| body.pointer(from).is_some())
+                    .filter(|(_, from)| from.get(body).is_some())
                     .map(|(to, _)| to.clone())
                     .chain(wr.set.iter().map(|(p, _)| p.clone()))
                     .chain(wr.updated.iter().map(|(p, _)| p.clone()))
@@ -275,11 +279,16 @@ impl Engine {
                         _ => Vec::new(),
                     })
                     .collect();
-                e = w::rederive(model, self.seed, u64::from(i), &e, &changed);
-                self.keep_valid(r, coll, &mut e, &before);
+                w::rederive(model, self.seed, u64::from(i), &mut e, &changed);
+                // The entity before the write, read again only where a field must give way.
+                let before = std::cell::OnceCell::new();
+                let view = View::new(coll, session.overlay(&api.name, &x.collection));
+                self.keep_valid(r, coll, &mut e, &|| {
+                    before.get_or_init(|| view.entity_to_write(i))
+                });
                 session
                     .overlay_mut(&api.name, &x.collection)
-                    .set(base_len, i, e.clone());
+                    .set(base_len, i, &e);
                 (e, i)
             }
         };
@@ -303,7 +312,7 @@ impl Engine {
             }
             _ => written,
         };
-        self.write_reply(r, x, wr, params, &written, index, request_id)
+        self.write_reply(r, x, wr, params, written, index, request_id)
     }
 
     /// What a write answers: the written entity where its documented body holds one, nothing
@@ -315,7 +324,7 @@ impl Engine {
         x: &Bound,
         wr: &Write,
         params: &Params,
-        entity: &Value,
+        entity: Value,
         index: u32,
         request_id: &str,
     ) -> Result<Response, ApiError> {
@@ -329,7 +338,7 @@ impl Engine {
             }
             Reply::Entity { item } => {
                 let n = node.and_then(|n| n.at_pointer(item));
-                let shown = render::item(&r.shaped(&x.collection, entity.clone()), n, x, params);
+                let shown = render::item(r.shaped(&x.collection, entity), n, x, params);
                 let bytes = bytes::Bytes::from(serde_json::to_vec(&shown).unwrap_or_default());
                 Response::bytes(wr.status, render::envelope_with_item(item, bytes))
             }
@@ -356,8 +365,16 @@ impl Engine {
 
     /// Check a written entity against the collection's schemas; put back, from `before`, the
     /// top-level fields that make it invalid (all of it when the fault is not in one field).
-    fn keep_valid(&self, r: &Routed, coll: &Collection, e: &mut Value, before: &Value) {
+    /// `before` is asked for only then. Says whether it put anything back.
+    fn keep_valid<'b>(
+        &self,
+        r: &Routed,
+        coll: &Collection,
+        e: &mut Value,
+        before: &dyn Fn() -> &'b Value,
+    ) -> bool {
         let validators = r.mount.entity_validators(&coll.model);
+        let mut repaired = false;
         for _ in 0..REPAIRS {
             let mut bad: Vec<String> = Vec::new();
             let mut whole = false;
@@ -386,17 +403,19 @@ impl Engine {
                 }
             }
             if bad.is_empty() && !whole {
-                return;
+                return repaired;
             }
             if whole {
                 break;
             }
-            w::revert(e, before, &bad);
+            w::revert(e, before(), &bad);
+            repaired = true;
         }
         // Still invalid: keep the entity as it was, with the write's own timestamps.
         let key = extract(e, &coll.model.key);
-        *e = before.clone();
+        *e = before().clone();
         set_path(e, &coll.model.key, Some(key));
+        true
     }
 
     /// Start the timeline scenario of a write for the entity it wrote (or the scenario a

@@ -631,7 +631,7 @@ fn apply_step(
         let i = resolve(&View::new(coll, Some(overlay)), target, &vars)?;
         let mut e = View::new(coll, Some(overlay)).entity(i);
         apply_sets(&mut e, sets, &vars, now, &key_field)?;
-        overlay.set(base_len, i, e);
+        overlay.set(base_len, i, &e);
     }
     for (name, sets) in &step.creates {
         let reuse = slots.taken.get(*slots.next).copied();
@@ -645,8 +645,8 @@ fn apply_step(
             return Err(format!("a created entity's key '{key}' is already taken"));
         }
         match reuse {
-            Some(slot) => overlay.replace_added(base_len, slot, key.clone(), e),
-            None => slots.taken.push(overlay.add(base_len, key.clone(), e)),
+            Some(slot) => overlay.replace_added(base_len, slot, key.clone(), &e),
+            None => slots.taken.push(overlay.add(base_len, key.clone(), &e)),
         }
         *slots.next += 1;
         if let Some(n) = name {

@@ -88,7 +88,7 @@ pub struct Write {
     /// body names it).
     pub key: Option<Lookup>,
     /// The body field (a JSON pointer) that names the entity written.
-    pub key_from_body: Option<String>,
+    pub(crate) key_from_body: Option<BodyPointer>,
     /// A create's fields set before the body's.
     pub defaults: Vec<(String, Value)>,
     /// Fields set after the body's.
@@ -101,10 +101,10 @@ pub struct Write {
     pub status: u16,
     pub reply: Reply,
     /// The entity fields a request body sets: (entity field path, JSON pointer into the body).
-    pub accepts: Vec<(String, String)>,
+    pub(crate) accepts: Vec<(String, BodyPointer)>,
     /// The body field that sets the key on a create (a client-chosen key; a taken one is a
     /// conflict).
-    pub client_key: Option<String>,
+    pub(crate) client_key: Option<BodyPointer>,
     /// Fields stamped with the session's clock on a create.
     pub(crate) created: Vec<(String, TimeForm)>,
     /// Fields stamped on every write that keeps the entity.
@@ -323,4 +323,68 @@ pub struct Expand {
 pub struct Include {
     pub param: String,
     pub fields: BTreeMap<String, Vec<String>>,
+}
+
+/// A JSON pointer into a request body (RFC 6901), split into its unescaped tokens at load, so
+/// that looking it up allocates nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct BodyPointer {
+    tokens: Vec<String>,
+}
+
+impl BodyPointer {
+    /// A pointer (`/a/b`), or a top-level field name (`a`).
+    pub(crate) fn new(from: &str) -> BodyPointer {
+        let tokens = match from.strip_prefix('/') {
+            Some(rest) => rest
+                .split('/')
+                .map(|t| t.replace("~1", "/").replace("~0", "~"))
+                .collect(),
+            None if from.is_empty() => Vec::new(),
+            None => vec![from.to_string()],
+        };
+        BodyPointer { tokens }
+    }
+
+    /// What the pointer names in `v`, as [`Value::pointer`] would find it.
+    pub(crate) fn get<'v>(&self, v: &'v Value) -> Option<&'v Value> {
+        self.tokens.iter().try_fold(v, |cur, t| match cur {
+            Value::Object(m) => m.get(t),
+            Value::Array(a) => index(t).and_then(|i| a.get(i)),
+            _ => None,
+        })
+    }
+}
+
+/// An array index token: digits, without a leading zero (RFC 6901).
+fn index(t: &str) -> Option<usize> {
+    if t.is_empty() || (t.len() > 1 && t.starts_with('0')) || !t.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    t.parse().ok()
+}
+
+#[cfg(test)]
+mod pointer_tests {
+    use super::BodyPointer;
+    use serde_json::json;
+
+    #[test]
+    fn body_pointers_find_what_value_pointer_finds() {
+        let v = json!({"a": {"b/c": [10, {"~d": 2}]}, "e": 1, "": 3});
+        for p in [
+            "/a/b~1c/0",
+            "/a/b~1c/1/~0d",
+            "/e",
+            "/a/b~1c/01",
+            "/a/x",
+            "/e/0",
+            "/",
+            "",
+        ] {
+            assert_eq!(BodyPointer::new(p).get(&v), v.pointer(p), "{p}");
+        }
+        assert_eq!(BodyPointer::new("e").get(&v), Some(&json!(1)));
+    }
 }

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use regex::Regex;
 
 use super::behaviour::{
-    Action, Bound, DirectionFlag, Expand, Filter, FilterOp, Include, Limit, List, Lookup, Order,
-    Paging, Reply, Respond, Scope, Sort, TimeForm, Timeline, Write, WriteKind,
+    Action, BodyPointer, Bound, DirectionFlag, Expand, Filter, FilterOp, Include, Limit, List,
+    Lookup, Order, Paging, Reply, Respond, Scope, Sort, TimeForm, Timeline, Write, WriteKind,
 };
 use super::ext::{
     ActionKind, FilterKind, Nulls, OperationExt, PageStyle, PaginationExt, ReplyKind,
@@ -383,7 +383,7 @@ fn write(
     // fields (every entity field when the schema names none), and the declared renames (a
     // body field, or a JSON pointer into the body). An entity field with a renamed part is
     // set only through its parts.
-    let mut accepts: Vec<(String, String)> = Vec::new();
+    let mut accepts: Vec<(String, BodyPointer)> = Vec::new();
     if !matches!(kind, WriteKind::Delete | WriteKind::Archive(_)) {
         let named: Option<Vec<&str>> = cx.request.and_then(|n| match &*n.kind {
             Kind::Object { props, .. } if !props.is_empty() => {
@@ -491,12 +491,8 @@ fn body_model(cx: &Context, x: &OperationExt, node: &Node) -> Result<Arc<Collect
 }
 
 /// A body field name (or a JSON pointer already) as a JSON pointer into the body.
-fn body_pointer(from: &str) -> String {
-    if from.starts_with('/') {
-        from.to_string()
-    } else {
-        format!("/{}", crate::spec::schema::escape(from))
-    }
+fn body_pointer(from: &str) -> BodyPointer {
+    BodyPointer::new(from)
 }
 
 /// The lowest documented 2xx status and its JSON schema, if any.

@@ -224,6 +224,29 @@ impl Node {
         Some(node)
     }
 
+    /// `v` with every object's fields in the order this schema declares them (the undeclared
+    /// ones after, in their own order), recursively; nothing is added or removed. Values
+    /// written in a spec are put in this order at load, so that answers, which show fields in
+    /// the schema's order, need not reorder them.
+    pub fn ordered(&self, v: Value) -> Value {
+        match (&*self.kind, v) {
+            (Kind::Object { props, .. }, Value::Object(mut m)) if !props.is_empty() => {
+                let mut out = serde_json::Map::with_capacity(m.len());
+                for (k, n) in props {
+                    if let Some(x) = m.shift_remove(k) {
+                        out.insert(k.clone(), n.ordered(x));
+                    }
+                }
+                out.extend(m);
+                Value::Object(out)
+            }
+            (Kind::Array { items, .. }, Value::Array(a)) => {
+                Value::Array(a.into_iter().map(|x| items.ordered(x)).collect())
+            }
+            (_, v) => v,
+        }
+    }
+
     /// Whether `required` lists `name` (objects only).
     pub fn requires(&self, name: &str) -> bool {
         matches!(&*self.kind, Kind::Object { required, .. } if required.iter().any(|r| r == name))
