@@ -25,6 +25,23 @@ pub struct Overlay {
     added: Vec<Stored>,
     added_keys: HashMap<String, u32>,
     orders: OrderCache,
+    recent: Recent,
+}
+
+/// How many of its most recently written entities an overlay also keeps parsed.
+const RECENT: usize = 8;
+
+/// The overlay's most recently written entities, parsed (each one the value of its kept
+/// text): a client that writes an entity tends to write or read it again next, and parsing
+/// the text back costs more than the rest of an update. Bounded by [`RECENT`]; a copy starts
+/// empty.
+#[derive(Debug, Default)]
+struct Recent(Mutex<Vec<(u32, Value)>>);
+
+impl Clone for Recent {
+    fn clone(&self) -> Self {
+        Recent::default()
+    }
 }
 
 /// An entity kept as its JSON text.
@@ -61,8 +78,25 @@ impl Overlay {
         self.changed.is_empty() && self.deleted.is_empty() && self.added.is_empty()
     }
 
+    /// Keep `v`, the value of entity `i`'s kept text, parsed for the next read or write of it.
+    pub fn remember(&mut self, i: u32, v: Value) {
+        let recent = self.recent.0.get_mut().unwrap_or_else(|e| e.into_inner());
+        recent.retain(|(j, _)| *j != i);
+        if recent.len() >= RECENT {
+            recent.remove(0);
+        }
+        recent.push((i, v));
+    }
+
+    /// Forget the parsed value of entity `i` (its text is changing).
+    fn forget(&mut self, i: u32) {
+        let recent = self.recent.0.get_mut().unwrap_or_else(|e| e.into_inner());
+        recent.retain(|(j, _)| *j != i);
+    }
+
     /// Replace entity `i` (base or added) with `v`.
     pub fn set(&mut self, base_len: usize, i: u32, v: &Value) {
+        self.forget(i);
         if (i as usize) < base_len {
             self.changed.insert(i, Stored::new(v));
         } else if let Some(slot) = self.added.get_mut(i as usize - base_len) {
@@ -73,6 +107,7 @@ impl Overlay {
     /// Append a new entity with key `key`; returns its index.
     pub fn add(&mut self, base_len: usize, key: String, v: &Value) -> u32 {
         let i = (base_len + self.added.len()) as u32;
+        self.forget(i);
         self.added.push(Stored::new(v));
         self.added_keys.insert(key, i);
         i
@@ -80,12 +115,17 @@ impl Overlay {
 
     /// The size of the JSON text the overlay keeps for entity `i` (0 when it keeps none).
     pub fn kept_bytes(&self, base_len: usize, i: u32) -> usize {
+        self.kept_text(base_len, i).map_or(0, str::len)
+    }
+
+    /// The JSON text the overlay keeps for entity `i`, if it keeps one.
+    pub fn kept_text(&self, base_len: usize, i: u32) -> Option<&str> {
         let kept = if (i as usize) >= base_len {
             self.added.get(i as usize - base_len)
         } else {
             self.changed.get(&i)
         };
-        kept.map_or(0, |s| s.0.len())
+        kept.map(|s| &*s.0)
     }
 
     /// The dataset's entities this overlay changed, with their values, by index.
@@ -110,6 +150,7 @@ impl Overlay {
             return;
         };
         *slot = Stored::new(v);
+        self.forget(i);
         self.added_keys.retain(|_, at| *at != i);
         self.added_keys.insert(key, i);
         self.deleted.remove(&i);
@@ -168,6 +209,9 @@ impl<'a> View<'a> {
 
     fn stored(&self, i: u32) -> Option<Value> {
         let o = self.overlay?;
+        if let Some((_, v)) = lock(&o.recent.0).iter().find(|(j, _)| *j == i) {
+            return Some(v.clone());
+        }
         let n = self.base.len();
         let kept = if (i as usize) >= n {
             o.added.get(i as usize - n)
@@ -221,8 +265,16 @@ impl<'a> View<'a> {
         }
     }
 
-    /// The whole entity `i`, for a write to start from (see [`Collection::entity_to_write`]).
+    /// The whole entity `i`, for a write to start from (see [`Collection::entity_to_write`]);
+    /// a recently written one is taken from the overlay's parsed ones, not copied (the write
+    /// remembers what it makes of it).
     pub fn entity_to_write(&self, i: u32) -> Value {
+        if let Some(o) = self.overlay {
+            let mut recent = lock(&o.recent.0);
+            if let Some(at) = recent.iter().position(|(j, _)| *j == i) {
+                return recent.remove(at).1;
+            }
+        }
         match self.stored(i) {
             Some(v) => v,
             None => self.base.entity_to_write(i),
@@ -259,5 +311,73 @@ impl<'a> View<'a> {
         let order = Arc::new(Order::by(vals.len(), |i| (&vals[i].0, &vals[i].1)));
         lock(&o.orders.0).insert(field.to_string(), order.clone());
         Some(order)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn collection() -> Collection {
+        let doc = Value::Null;
+        let c = crate::spec::schema::Compiler::new("t", &doc, crate::spec::schema::Dialect::V30);
+        let node = c
+            .compile(
+                &json!({"type": "object", "properties": {
+                    "id": {"type": "string", "format": "uuid"}, "n": {"type": "integer"}}}),
+                "x",
+            )
+            .unwrap();
+        let model = CollectionModel {
+            api: "t".into(),
+            name: "c".into(),
+            node,
+            fields: HashMap::new(),
+            key: "id".into(),
+            order_key: "id".into(),
+            count: 3,
+            schemas: Vec::new(),
+            rows: None,
+        };
+        Collection::build(Arc::new(model), 7, 3, &[], &[]).unwrap()
+    }
+
+    #[test]
+    fn a_remembered_entity_is_the_one_kept_and_is_forgotten_when_it_changes() {
+        let base = collection();
+        let n = base.len();
+        let mut o = Overlay::default();
+        let v1 = json!({"id": "a", "n": 1});
+        let i = o.add(n, "a".into(), &v1);
+        o.remember(i, v1.clone());
+        // A write takes the remembered value (no copy is left behind) ...
+        assert_eq!(View::new(&base, Some(&o)).entity_to_write(i), v1);
+        assert!(lock(&o.recent.0).is_empty());
+        // ... and without it reads the kept text: the same value.
+        assert_eq!(View::new(&base, Some(&o)).entity_to_write(i), v1);
+        // A change forgets the parsed value, so a stale one is never read.
+        o.remember(i, v1.clone());
+        let v2 = json!({"id": "a", "n": 2});
+        o.replace_added(n, i, "a".into(), &v2);
+        assert_eq!(View::new(&base, Some(&o)).entity(i), v2);
+        o.remember(i, v2.clone());
+        let v3 = json!({"id": "a", "n": 3});
+        o.set(n, i, &v3);
+        assert_eq!(View::new(&base, Some(&o)).entity(i), v3);
+        // A base entity changed by the overlay, remembered, read by copy.
+        o.set(n, 0, &json!({"id": "b", "n": 4}));
+        o.remember(0, json!({"id": "b", "n": 4}));
+        assert_eq!(View::new(&base, Some(&o)).entity(0)["n"], 4);
+        assert_eq!(lock(&o.recent.0).len(), 1);
+        // At most RECENT are kept, the oldest dropped first.
+        for k in 0..(RECENT as u32 + 2) {
+            o.remember(100 + k, json!(k));
+        }
+        let kept: Vec<u32> = lock(&o.recent.0).iter().map(|(j, _)| *j).collect();
+        assert_eq!(kept.len(), RECENT);
+        assert_eq!(kept.first(), Some(&102));
+        // A copy of the overlay starts with none.
+        assert!(lock(&o.clone().recent.0).is_empty());
     }
 }

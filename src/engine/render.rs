@@ -192,7 +192,7 @@ pub fn project(v: Value, node: &Node) -> Value {
 /// Whether [`project`] would answer `v` as it is: every object's fields declared, in the
 /// schema's order (in a free-form object, the undeclared ones after them). Checked without
 /// building anything, since most entities are generated in that shape.
-fn projected(v: &Value, node: &Node) -> bool {
+pub(crate) fn projected(v: &Value, node: &Node) -> bool {
     match (&*node.kind, v) {
         (
             Kind::Object {

@@ -312,7 +312,38 @@ impl Engine {
             }
             _ => written,
         };
+        // Where the answer shows the written entity as it is, the text the overlay keeps of
+        // it is the answer, and the entity is remembered parsed for the next write or read.
+        if let (None, true, Reply::Entity { item }) = (&wr.timeline, keeps, &wr.reply)
+            && self.shows_as_is(r, x, wr.status, item, &written)
+            && let Some(text) = session
+                .overlay(&api.name, &x.collection)
+                .and_then(|o| o.kept_text(base_len, index))
+        {
+            let text = bytes::Bytes::copy_from_slice(text.as_bytes());
+            session
+                .overlay_mut(&api.name, &x.collection)
+                .remember(index, written);
+            return Ok(Response::bytes(
+                wr.status,
+                render::envelope_with_item(item, text),
+            ));
+        }
         self.write_reply(r, x, wr, params, written, index, request_id)
+    }
+
+    /// Whether the answer of status `status` shows `entity` at `item` as it is: no shape
+    /// variant, no optional parts left out, nothing the schema leaves out or reorders.
+    fn shows_as_is(&self, r: &Routed, x: &Bound, status: u16, item: &str, entity: &Value) -> bool {
+        let shape = r.shape_op();
+        let node = shape
+            .response(status)
+            .and_then(|d| d.node.as_ref())
+            .and_then(|n| n.at_pointer(item));
+        r.variant.is_none()
+            && x.expand.is_empty()
+            && x.include.is_none()
+            && node.is_none_or(|n| render::projected(entity, n))
     }
 
     /// What a write answers: the written entity where its documented body holds one, nothing
