@@ -5,7 +5,7 @@ use super::{Mount, MountVariant, Request};
 use crate::spec::{Operation, Segment};
 
 /// An operation whose path matches: (its index, operation, path parameters, literal segments).
-type Candidate<'a> = (usize, &'a Operation, Vec<(String, String)>, usize);
+type Candidate<'a> = (usize, &'a Operation, usize);
 
 /// Where an operation was found.
 pub(super) struct Routed<'a> {
@@ -142,38 +142,35 @@ fn route_in<'a>(
     rest: &str,
     method: &str,
 ) -> (Route<'a>, usize) {
-    let segs: Vec<String> = rest
+    // Decoded only where a segment has an escape: most paths allocate nothing here.
+    let segs: Vec<std::borrow::Cow<'_, str>> = rest
         .split('/')
         .filter(|s| !s.is_empty())
-        .map(|s| {
-            percent_encoding::percent_decode_str(s)
-                .decode_utf8_lossy()
-                .into_owned()
-        })
+        .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy())
         .collect();
     let mut candidates: Vec<Candidate> = mount
         .api
         .operations
         .iter()
         .enumerate()
-        .filter_map(|(i, op)| match_segments(&op.segments, &segs).map(|(p, lits)| (i, op, p, lits)))
+        .filter_map(|(i, op)| literals_matched(&op.segments, &segs).map(|lits| (i, op, lits)))
         .collect();
     if candidates.is_empty() {
         return (Route::NotFound(Some(mount)), 0);
     }
     // The most specific template wins; if it lacks the method, a less specific one that has
     // it answers (as path routers do), and only then is the method not allowed.
-    candidates.sort_by_key(|c| std::cmp::Reverse(c.3));
+    candidates.sort_by_key(|c| std::cmp::Reverse(c.2));
     match candidates.iter().position(|c| c.1.method == method) {
         Some(i) => {
-            let (op_index, op, path_params, lits) = candidates.swap_remove(i);
+            let (op_index, op, lits) = candidates.swap_remove(i);
             (
                 Route::Found(Routed {
                     mount,
                     mount_index,
                     op,
                     op_index,
-                    path_params,
+                    path_params: path_params(&op.segments, &segs),
                     variant: None,
                 }),
                 lits,
@@ -188,21 +185,31 @@ fn route_in<'a>(
     }
 }
 
-/// Match request segments against a template; returns path parameters and the literal count.
-fn match_segments(tpl: &[Segment], segs: &[String]) -> Option<(Vec<(String, String)>, usize)> {
+/// Whether request segments match a template: the number of its literal segments, if so.
+fn literals_matched<S: AsRef<str>>(tpl: &[Segment], segs: &[S]) -> Option<usize> {
     if tpl.len() != segs.len() {
         return None;
     }
-    let mut params = Vec::new();
     let mut lits = 0;
     for (t, s) in tpl.iter().zip(segs) {
         match t {
-            Segment::Lit(l) if l == s => lits += 1,
+            Segment::Lit(l) if l == s.as_ref() => lits += 1,
             Segment::Lit(_) => return None,
-            Segment::Param(p) => params.push((p.clone(), s.clone())),
+            Segment::Param(_) => {}
         }
     }
-    Some((params, lits))
+    Some(lits)
+}
+
+/// The path parameters of request segments that match a template.
+fn path_params<S: AsRef<str>>(tpl: &[Segment], segs: &[S]) -> Vec<(String, String)> {
+    tpl.iter()
+        .zip(segs)
+        .filter_map(|(t, s)| match t {
+            Segment::Param(p) => Some((p.clone(), s.as_ref().to_string())),
+            Segment::Lit(_) => None,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -212,9 +219,13 @@ mod tests {
     #[test]
     fn segments_match_with_params() {
         let tpl = vec![Segment::Lit("things".into()), Segment::Param("id".into())];
-        let (p, lits) = match_segments(&tpl, &["things".into(), "a b".into()]).unwrap();
-        assert_eq!(p, vec![("id".to_string(), "a b".to_string())]);
-        assert_eq!(lits, 1);
-        assert!(match_segments(&tpl, &["things".into()]).is_none());
+        let segs = ["things", "a b"];
+        assert_eq!(literals_matched(&tpl, &segs), Some(1));
+        assert_eq!(
+            path_params(&tpl, &segs),
+            vec![("id".to_string(), "a b".to_string())]
+        );
+        assert_eq!(literals_matched(&tpl, &["things"]), None);
+        assert_eq!(literals_matched(&tpl, &["other", "a"]), None);
     }
 }

@@ -195,14 +195,43 @@ impl Operation {
 
     /// The documented response for `status` (exact, then `4XX`-style, then `default`).
     pub fn response(&self, status: u16) -> Option<&ResponseDef> {
-        let exact = status.to_string();
-        let range = format!("{}XX", status / 100);
         self.responses
             .iter()
-            .find(|r| r.status == exact)
-            .or_else(|| self.responses.iter().find(|r| r.status == range))
-            .or_else(|| self.responses.iter().find(|r| r.status == "default"))
+            .filter_map(|r| Some((status_rank(&r.status, status)?, r)))
+            .min_by_key(|(rank, _)| *rank)
+            .map(|(_, r)| r)
     }
+}
+
+/// How a documented response key answers `status`: 0 exactly (`"404"`), 1 by its range
+/// (`"4XX"`: `status / 100` then `XX`), 2 as `default`; `None` when it does not. Compared digit
+/// by digit, not formatted: this is asked several times for every request.
+fn status_rank(key: &str, status: u16) -> Option<u8> {
+    if key == "default" {
+        return Some(2);
+    }
+    let mut digits = [0u8; 5];
+    let mut n = status;
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let exact = &digits[at..];
+    if key.as_bytes() == exact {
+        return Some(0);
+    }
+    let hundreds: &[u8] = if status < 100 {
+        b"0"
+    } else {
+        &exact[..exact.len() - 2]
+    };
+    (key.len() == hundreds.len() + 2 && key.as_bytes().starts_with(hundreds) && key.ends_with("XX"))
+        .then_some(1)
 }
 
 /// `path` with each `{name}` that `value` gives a value for replaced by it, percent-encoded
@@ -787,6 +816,29 @@ pub fn indexed_fields(api: &Api) -> BTreeMap<String, (Vec<String>, Vec<String>)>
 
 #[cfg(test)]
 mod tests {
+    use super::status_rank;
+
+    #[test]
+    fn status_ranks_are_the_formatted_comparisons() {
+        let keys = [
+            "200", "201", "4XX", "5XX", "0XX", "99", "default", "2xx", "20", "XX", "655XX",
+        ];
+        for status in 0..=u16::MAX {
+            for key in keys {
+                let want = if key == status.to_string() {
+                    Some(0)
+                } else if key == format!("{}XX", status / 100) {
+                    Some(1)
+                } else if key == "default" {
+                    Some(2)
+                } else {
+                    None
+                };
+                assert_eq!(status_rank(key, status), want, "{key} {status}");
+            }
+        }
+    }
+
     use super::*;
 
     #[test]
