@@ -333,14 +333,13 @@ pub(crate) struct BodyPointer {
 }
 
 impl BodyPointer {
-    /// A pointer (`/a/b`), or a top-level field name (`a`).
+    /// A pointer (`/a/b`), or a top-level field name taken as it is (`a`, `a/b`, even ``).
     pub(crate) fn new(from: &str) -> BodyPointer {
         let tokens = match from.strip_prefix('/') {
             Some(rest) => rest
                 .split('/')
                 .map(|t| t.replace("~1", "/").replace("~0", "~"))
                 .collect(),
-            None if from.is_empty() => Vec::new(),
             None => vec![from.to_string()],
         };
         BodyPointer { tokens }
@@ -381,10 +380,14 @@ mod pointer_tests {
             "/a/x",
             "/e/0",
             "/",
-            "",
         ] {
             assert_eq!(BodyPointer::new(p).get(&v), v.pointer(p), "{p}");
         }
+        // A field name is one token, whatever it holds.
         assert_eq!(BodyPointer::new("e").get(&v), Some(&json!(1)));
+        assert_eq!(BodyPointer::new("").get(&v), Some(&json!(3)));
+        let odd = json!({"a/b": 1, "~x": 2});
+        assert_eq!(BodyPointer::new("a/b").get(&odd), Some(&json!(1)));
+        assert_eq!(BodyPointer::new("~x").get(&odd), Some(&json!(2)));
     }
 }
