@@ -13,6 +13,10 @@ pub const DEFAULT_SEED: u64 = 20_251_122;
 #[derive(Debug, Parser)]
 #[command(name = "understudy", version, about)]
 pub struct Cli {
+    /// Read settings from this TOML file (keys are flag names; default: ./understudy.toml
+    /// when it exists). Flags and UNDERSTUDY_* variables win over it.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -30,6 +34,50 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Check specs and scenario files without serving.
     Lint(LintArgs),
+    /// Write an API's dataset (what it serves to a session that changed nothing), for fixtures.
+    Generate(GenerateArgs),
+    /// Print a shell completion script (e.g. `understudy completions bash > /etc/bash_completion.d/understudy`).
+    Completions(CompletionsArgs),
+}
+
+/// Output formats of `generate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DataFormat {
+    /// One JSON document: an array of entities (an object by collection without --collection
+    /// when the API has several).
+    Json,
+    /// One entity per line.
+    Ndjson,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub specs: SpecArgs,
+    /// The API whose dataset is written.
+    #[arg(long, value_name = "NAME")]
+    pub api: String,
+    /// Only this collection (required for ndjson when the API has several).
+    #[arg(long, value_name = "NAME")]
+    pub collection: Option<String>,
+    /// Dataset seed: the same seed gives the same entities as `serve --seed`.
+    #[arg(long, default_value_t = DEFAULT_SEED)]
+    pub seed: u64,
+    /// Number of entities per collection (default: each spec's own count).
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+    #[arg(long, value_enum, default_value_t = DataFormat::Json)]
+    pub format: DataFormat,
+    /// Write to FILE instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -198,8 +246,35 @@ pub struct ServeArgs {
     /// Other sessions stay in memory.
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
+    /// Scenario time zero of every session (RFC 3339, e.g. 2026-11-01T00:00:00Z): the `now`
+    /// that scenario steps and writes are stamped from. Give replicas the same one.
+    #[arg(long, value_name = "TIME", value_parser = parse_epoch)]
+    pub epoch: Option<i64>,
+    /// Most recent requests the journal (/__understudy/requests) keeps; 0 turns it off.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub journal_size: usize,
+    /// Most bytes of each request and response body the journal keeps (the rest is cut).
+    #[arg(long, value_name = "BYTES", default_value_t = 16384)]
+    pub journal_body: usize,
+    /// Log format: `text` for people, `json` (one object per line) for machines.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     #[command(flatten)]
     pub source: ScenarioSource,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// An RFC 3339 time as Unix milliseconds.
+fn parse_epoch(s: &str) -> Result<i64, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.timestamp_millis())
+        .map_err(|e| format!("'{s}': not an RFC 3339 time like 2026-11-01T00:00:00Z ({e})"))
 }
 
 fn parse_variant(s: &str) -> Result<(String, String), String> {

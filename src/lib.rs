@@ -13,7 +13,7 @@
 //! - [`scenario`]: scenario files, sessions and their clocks;
 //! - [`verify`]: checking a live server against a spec;
 //! - [`lint`]: checking specs and scenarios without serving;
-//! - [`cli`]: command-line definitions.
+//! - [`cli`]: command-line definitions; [`settings`]: the same from the environment and a file.
 
 pub mod api_error;
 pub mod auth;
@@ -28,6 +28,7 @@ pub mod lint;
 pub mod locate;
 pub mod query;
 pub mod scenario;
+pub mod settings;
 pub mod spec;
 pub mod state;
 pub mod sync;

@@ -6,11 +6,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::FromArgMatches;
 
+use std::io::IsTerminal;
 use understudy::auth::TokenDb;
+
 use understudy::cli::{
-    Cli, Command, Format, ScenarioCommand, ScenarioSource, SpecArgs, VerifyArgs,
+    Cli, Command, DataFormat, Format, GenerateArgs, LogFormat, ScenarioCommand, ScenarioSource,
+    SpecArgs, VerifyArgs,
 };
 use understudy::engine::{Config, Engine};
 use understudy::http::Server;
@@ -119,7 +122,6 @@ fn tick(n: usize) {
 }
 
 fn verify(args: VerifyArgs) -> anyhow::Result<()> {
-    use std::io::IsTerminal;
     let api = load_one_spec(&args.spec)?;
     let show_progress = args.format == Format::Human && std::io::stderr().is_terminal();
     if show_progress {
@@ -167,8 +169,106 @@ fn load_scenarios(src: &ScenarioSource) -> anyhow::Result<Vec<Scenario>> {
     })
 }
 
+/// The command line, completed from `UNDERSTUDY_*` variables and the settings file.
+fn parse() -> anyhow::Result<Cli> {
+    let cmd = understudy::settings::command();
+    let argv = understudy::settings::with_file(std::env::args_os().collect(), &cmd)?;
+    let matches = cmd.try_get_matches_from(argv).unwrap_or_else(|e| e.exit());
+    Ok(Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit()))
+}
+
+/// `generate`: an API's dataset as JSON or NDJSON.
+fn generate(args: GenerateArgs) -> anyhow::Result<()> {
+    use std::io::Write;
+    let cfg = Config {
+        seed: args.seed,
+        count: args.count,
+        single_api: Some(args.api.clone()),
+        ..Config::default()
+    };
+    let engine = Engine::new(load_specs(&args.specs)?, &cfg)?;
+    let m = engine
+        .mounts()
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("--api {}: no such API", args.api))?;
+    let names: Vec<&String> = match &args.collection {
+        Some(c) => {
+            let known: Vec<&String> = m.collections.keys().collect();
+            vec![
+                m.collections
+                    .get_key_value(c)
+                    .map(|(k, _)| k)
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "--collection {c}: {} has no such collection (it has: {})",
+                            args.api,
+                            known
+                                .iter()
+                                .map(|s| s.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    })?,
+            ]
+        }
+        None => m.collections.keys().collect(),
+    };
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(f) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(f).with_context(|| format!("writing {}", f.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let entities = |name: &str| {
+        let c = &m.collections[name];
+        (0..u32::try_from(c.len()).unwrap_or(u32::MAX)).map(move |i| c.entity(i))
+    };
+    match args.format {
+        DataFormat::Ndjson => {
+            if names.len() > 1 {
+                anyhow::bail!(
+                    "{} has several collections ({}): name one with --collection",
+                    args.api,
+                    names
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            for name in &names {
+                for e in entities(name) {
+                    serde_json::to_writer(&mut out, &e)?;
+                    out.write_all(b"\n")?;
+                }
+            }
+        }
+        DataFormat::Json if args.collection.is_some() || names.len() == 1 => {
+            let all: Vec<serde_json::Value> = names.iter().flat_map(|n| entities(n)).collect();
+            serde_json::to_writer_pretty(&mut out, &all)?;
+            out.write_all(b"\n")?;
+        }
+        DataFormat::Json => {
+            let all: serde_json::Map<String, serde_json::Value> = names
+                .iter()
+                .map(|n| (n.to_string(), entities(n).collect()))
+                .collect();
+            serde_json::to_writer_pretty(&mut out, &all)?;
+            out.write_all(b"\n")?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -178,14 +278,32 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// Log to standard error, in `format`, at `RUST_LOG`'s levels (default `info`). Lines are
+/// written by a background thread: a slow reader of standard error never holds a request up
+/// (lines past its buffer are dropped rather than waited for).
+fn init_logs(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(64 * 1024)
+        .finish(std::io::stderr());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let fmt = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
+    match format {
+        LogFormat::Text => fmt.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => fmt.json().flatten_event(true).init(),
+    }
+    guard
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let format = match &cli.command {
+        Command::Serve(a) => a.log_format,
+        _ => LogFormat::Text,
+    };
+    let _logs = init_logs(format);
     match cli.command {
         Command::Apis(args) => {
             for api in load_specs(&args)? {
@@ -194,6 +312,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Verify(args) => verify(args),
+        Command::Generate(args) => generate(args),
+        Command::Completions(args) => {
+            let mut cmd = understudy::settings::command();
+            clap_complete::generate(args.shell, &mut cmd, "understudy", &mut std::io::stdout());
+            Ok(())
+        }
         Command::Lint(args) => {
             let apis = load_spec_paths(&args.specs, &args.files.spec_files)?;
             let mut scenarios = load_scenarios(&args.source)?;
@@ -274,6 +398,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 admin: understudy::engine::admin::Guard {
                     token: args.admin_token.clone(),
                     hosts: args.allowed_hosts.clone(),
+                },
+                epoch_ms: args.epoch,
+                journal: understudy::engine::journal::Limits {
+                    entries: args.journal_size,
+                    body: args.journal_body,
+                    ..Default::default()
                 },
             };
             if !args.host.is_loopback() {

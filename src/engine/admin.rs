@@ -16,7 +16,7 @@ const MAX_MESSAGE: usize = 512;
 /// Largest admin request body.
 const MAX_ADMIN_BODY: usize = 64 << 10;
 
-fn error(status: u16, message: impl Into<String>) -> Response {
+pub(super) fn error(status: u16, message: impl Into<String>) -> Response {
     let mut m: String = message.into();
     if m.len() > MAX_MESSAGE {
         let mut end = MAX_MESSAGE;
@@ -98,7 +98,9 @@ impl Guard {
                     .next()
                     .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
             });
-            if !json {
+            // A page cannot send a DELETE across origins without a preflight, which nothing
+            // here answers: a DELETE needs no body, so no content type either.
+            if !json && method != "DELETE" {
                 return Some(error(
                     415,
                     "admin calls that change state need Content-Type: application/json",
@@ -117,6 +119,13 @@ pub fn handle(engine: &Engine, req: &Request) -> Response {
     let rest = req.path[PREFIX.len()..].trim_end_matches('/');
     let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     let method = req.method.to_ascii_uppercase();
+    // Probes (a load balancer's, Kubernetes') reach a replica by its address and carry no
+    // token: health and readiness say nothing a client could use, so they answer any host.
+    match (method.as_str(), segs.as_slice()) {
+        ("GET" | "HEAD", ["health"]) => return health(engine),
+        ("GET" | "HEAD", ["ready"]) => return ready(engine),
+        _ => {}
+    }
     if let Some(r) = engine.admin.refusal(req, &method) {
         return r;
     }
@@ -214,15 +223,36 @@ pub fn handle(engine: &Engine, req: &Request) -> Response {
             })
         }
         ("GET", ["state"]) => read_session(engine, &sid, |s| Response::json(200, &s.state())),
+        ("GET", ["sessions"]) => sessions(engine),
+        ("GET", ["metrics"]) => metrics(engine),
+        ("GET", ["requests"]) => super::journal_api::list(engine, req),
+        ("DELETE", ["requests"]) => super::journal_api::clear(engine, req),
+        ("POST", ["requests", "count"]) => super::journal_api::count(engine, req),
+        ("POST", ["requests", "find"]) => super::journal_api::find(engine, req),
+        ("GET", ["requests", id]) if !matches!(*id, "count" | "find") => {
+            super::journal_api::one(engine, id)
+        }
         ("GET", ["sessions", id, "export"]) => export(engine, id, &req.query),
-        (_, ["scenarios"] | ["scenarios", _, _] | ["reset"] | ["clock", "advance"] | ["state"]) => {
+        (
+            _,
+            ["scenarios"]
+            | ["scenarios", _, _]
+            | ["reset"]
+            | ["clock", "advance"]
+            | ["state"]
+            | ["sessions"]
+            | ["metrics"]
+            | ["requests"]
+            | ["requests", _],
+        ) => {
             let mut r = error(405, format!("method {method} is not allowed here"));
-            let allow =
-                if segs.first() == Some(&"scenarios") && segs.len() == 1 || segs == ["state"] {
-                    "GET"
-                } else {
-                    "POST"
-                };
+            let allow = match segs.as_slice() {
+                ["scenarios"] | ["state"] | ["sessions"] | ["metrics"] => "GET",
+                ["requests"] => "GET, DELETE",
+                ["requests", "count" | "find"] => "POST",
+                ["requests", _] => "GET",
+                _ => "POST",
+            };
             r.headers.push(("allow".into(), allow.into()));
             r
         }
@@ -330,6 +360,71 @@ fn with_session(
         }
         Err(m) => error(500, m),
     }
+}
+
+/// `GET /health`: the process answers (liveness), with what it holds.
+fn health(engine: &Engine) -> Response {
+    let fill = engine.journal().fill();
+    Response::json(
+        200,
+        &json!({
+            "status": "ok",
+            "version": env!("CARGO_PKG_VERSION"),
+            "uptime_s": engine.uptime().as_secs(),
+            "apis": engine.mounts().iter().map(|m| m.api.name.as_str()).collect::<Vec<_>>(),
+            "sessions": engine.sessions.all().len(),
+            "journal": {"entries": fill.entries, "bytes": fill.bytes},
+        }),
+    )
+}
+
+/// `GET /ready`: the datasets are built and the server answers (readiness). Whether the
+/// background index warm-up has finished is said, not waited for: requests are answered
+/// correctly either way.
+fn ready(engine: &Engine) -> Response {
+    Response::json(
+        200,
+        &json!({"status": "ready", "indexes_warm": engine.warmed()}),
+    )
+}
+
+/// `GET /sessions`: every session held, with its clock and active scenarios.
+fn sessions(engine: &Engine) -> Response {
+    let mut list: Vec<Value> = engine
+        .sessions
+        .all()
+        .iter()
+        .map(|s| {
+            let s = lock(s);
+            json!({
+                "session": s.id,
+                "clock_ms": s.clock_ms,
+                "requests": s.requests,
+                "scenarios": s.active.iter().map(|a| a.scenario.name.as_str()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    list.sort_by(|a, b| a["session"].as_str().cmp(&b["session"].as_str()));
+    Response::json(200, &json!({ "sessions": list }))
+}
+
+/// `GET /metrics`: Prometheus metrics (OpenMetrics text).
+fn metrics(engine: &Engine) -> Response {
+    let all = engine.sessions.all();
+    let scenarios = all.iter().map(|s| lock(s).active.len()).sum();
+    let fill = engine.journal().fill();
+    let text = engine.metrics().render(super::metrics::Levels {
+        sessions: all.len(),
+        scenarios,
+        journal_entries: fill.entries,
+        journal_bytes: fill.bytes,
+    });
+    let mut r = Response::bytes(200, bytes::Bytes::from(text));
+    r.headers
+        .retain(|(k, _)| !k.eq_ignore_ascii_case("content-type"));
+    r.headers
+        .push(("content-type".into(), super::metrics::CONTENT_TYPE.into()));
+    r
 }
 
 #[cfg(test)]

@@ -61,8 +61,7 @@ pub struct Response {
     pub delay: Option<std::time::Duration>,
     /// Close the connection instead of answering (scenario rules).
     pub drop: bool,
-    /// Which operation answered, for the checks layered around the handler (set when there
-    /// are any: with `--strict`).
+    /// Which operation answered, for the checks and records layered around the handler.
     pub answered: Option<Answered>,
 }
 
@@ -72,6 +71,8 @@ pub struct Answered {
     pub mount: usize,
     pub op: usize,
     pub variant: Option<String>,
+    /// The scenario step whose rule made the answer, if one did.
+    pub scripted: Option<crate::scenario::session::Scripted>,
 }
 
 impl Response {

@@ -5,7 +5,11 @@
 
 mod actions;
 pub mod admin;
+pub mod journal;
+mod journal_api;
 mod message;
+pub mod metrics;
+pub mod observe;
 mod paging;
 pub mod render;
 mod route;
@@ -52,6 +56,10 @@ pub struct Config {
     pub variants: Vec<(String, String)>,
     /// Who may use the admin API.
     pub admin: admin::Guard,
+    /// How much of the recent traffic the request journal keeps.
+    pub journal: journal::Limits,
+    /// Scenario time zero of every session, as wall-clock Unix ms (default 2026-11-01).
+    pub epoch_ms: Option<i64>,
 }
 
 /// Collections larger than this are scanned off the async workers (see [`Engine::may_scan`]).
@@ -183,6 +191,13 @@ pub struct Engine {
     admin: admin::Guard,
     /// Where the default session's changes are kept (`--state`).
     journal: Option<Box<dyn crate::state::Journal>>,
+    /// The recent requests (`/__understudy/requests`).
+    recent: journal::Journal,
+    metrics: metrics::Metrics,
+    redactor: journal::Redactor,
+    started: std::time::Instant,
+    /// Whether every column and order has been computed ([`Engine::warm`]).
+    warmed: std::sync::atomic::AtomicBool,
 }
 
 impl Engine {
@@ -318,7 +333,15 @@ impl Engine {
             requests: AtomicU64::new(0),
             sessions: Sessions::new(cfg.scenarios.clone(), cfg.start.clone()),
             journal: None,
+            recent: journal::Journal::new(cfg.journal),
+            metrics: metrics::Metrics::new(&[]),
+            redactor: journal::Redactor::default(),
+            started: std::time::Instant::now(),
+            warmed: std::sync::atomic::AtomicBool::new(false),
         };
+        engine.sessions.epoch_ms = cfg.epoch_ms;
+        engine.metrics = metrics::Metrics::new(&engine.mounts);
+        engine.redactor = redactor_for(&engine.mounts);
         engine.try_inferred();
         engine.check_timelines();
         for name in &cfg.start {
@@ -589,6 +612,78 @@ impl Engine {
                 c.warm();
             }
         }
+        self.warmed.store(true, Ordering::Release);
+    }
+
+    /// Whether [`Engine::warm`] has finished.
+    pub fn warmed(&self) -> bool {
+        self.warmed.load(Ordering::Acquire)
+    }
+
+    /// How long ago the engine was built.
+    pub fn uptime(&self) -> std::time::Duration {
+        self.started.elapsed()
+    }
+
+    /// The request journal.
+    pub fn journal(&self) -> &journal::Journal {
+        &self.recent
+    }
+
+    /// The metrics the observing layer counts.
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.metrics
+    }
+
+    /// What hides credentials in the journal and the logs.
+    pub fn redactor(&self) -> &journal::Redactor {
+        &self.redactor
+    }
+
+    /// The API and operation that answered.
+    pub fn operation_of(&self, a: &Answered) -> Option<(&Api, &spec::Operation)> {
+        let m = self.mounts.get(a.mount)?;
+        Some((&m.api, m.api.operations.get(a.op)?))
+    }
+
+    /// The operations closest to a request that matched none, and why each did not match,
+    /// as JSON (`[{"api", "operation", "operation_id", "why": [...]}]`).
+    pub fn near_misses_json(&self, method: &str, path: &str) -> Value {
+        Value::Array(
+            route::near_misses(&self.mounts, &self.points, method, path)
+                .iter()
+                .map(|n| {
+                    json!({
+                        "api": n.mount.api.name,
+                        "operation": format!("{} {}{}", n.op.method, n.mount.prefix, n.op.path),
+                        "operation_id": n.op.id,
+                        "why": n.why.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    })
+                })
+                .collect(),
+        )
+    }
+
+    /// The near misses of a request, as a sentence for an error message ("" when none).
+    fn near_misses_text(&self, method: &str, path: &str) -> String {
+        let misses = route::near_misses(&self.mounts, &self.points, method, path);
+        if misses.is_empty() {
+            return String::new();
+        }
+        let named: Vec<String> = misses
+            .iter()
+            .map(|n| {
+                let why: Vec<String> = n.why.iter().map(ToString::to_string).collect();
+                format!(
+                    "{} {}{} ({})",
+                    n.op.method,
+                    n.mount.prefix,
+                    n.op.path,
+                    why.join("; ")
+                )
+            })
+            .collect();
+        format!("; closest: {}", named.join(", "))
     }
 
     /// An error for `path` in the envelope of the API mounted there (plain JSON elsewhere), for
@@ -867,12 +962,14 @@ impl Engine {
                     Ok(v) => r.variant = v,
                     Err(e) => return op_error_response(&r.mount.api, r.op, &e, request_id),
                 }
-                let mut rule = None;
+                let (mut rule, mut scripted) = (None, None);
                 let mut session = session;
-                if let Some(s) = session.as_deref_mut() {
-                    rule = s
-                        .on_request(&r.mount.api.name, &r.op.method, &r.op.path, self.seed, self)
-                        .map(|o| o.rule);
+                if let Some(s) = session.as_deref_mut()
+                    && let Some(o) =
+                        s.on_request(&r.mount.api.name, &r.op.method, &r.op.path, self.seed, self)
+                {
+                    rule = Some(o.rule);
+                    scripted = Some(o.by);
                 }
                 let mut resp = match rule.as_ref().and_then(|x| x.status) {
                     Some(status) => {
@@ -914,14 +1011,12 @@ impl Engine {
                         }
                     }
                 }
-                // Only the strict check reads which operation answered.
-                if self.strict {
-                    resp.answered = Some(Answered {
-                        mount: r.mount_index,
-                        op: r.op_index,
-                        variant: r.variant.map(|v| v.variant.name.clone()),
-                    });
-                }
+                resp.answered = Some(Answered {
+                    mount: r.mount_index,
+                    op: r.op_index,
+                    variant: r.variant.map(|v| v.variant.name.clone()),
+                    scripted,
+                });
                 if let Some(x) = &rule {
                     if x.status.is_none() {
                         resp.headers.extend(x.headers.iter().cloned());
@@ -941,7 +1036,15 @@ impl Engine {
             _ if req.path == "/" || req.path.is_empty() => self.index(req),
             Route::NotFound(Some(m)) => error_response(
                 &m.api,
-                &ApiError::new(404, format!("no route for {} {}", req.method, req.path)),
+                &ApiError::new(
+                    404,
+                    format!(
+                        "no route for {} {}{}",
+                        req.method,
+                        req.path,
+                        self.near_misses_text(&req.method, &req.path)
+                    ),
+                ),
                 request_id,
             ),
             Route::NotFound(None) => self.index(req),
@@ -983,6 +1086,7 @@ impl Engine {
                 404,
                 &json!({
                     "error": format!("no API is mounted at {}", req.path),
+                    "near_misses": self.near_misses_json(&req.method, &req.path),
                     "apis": apis,
                 }),
             )
@@ -1006,6 +1110,20 @@ impl Datasets for Engine {
             }
         }
     }
+}
+
+/// What hides credentials: the header and query names of every mounted API's security
+/// schemes, besides the usual ones.
+fn redactor_for(mounts: &[Mount]) -> journal::Redactor {
+    let (mut headers, mut query) = (Vec::new(), Vec::new());
+    for s in mounts.iter().flat_map(|m| m.api.schemes.values()) {
+        match &s.kind {
+            spec::SchemeKind::Header(h) => headers.push(h.clone()),
+            spec::SchemeKind::Query(q) => query.push(q.clone()),
+            _ => {}
+        }
+    }
+    journal::Redactor::new(headers, query)
 }
 
 /// A request id in UUID form (for APIs that document theirs as one), derived from it.

@@ -212,9 +212,173 @@ fn path_params<S: AsRef<str>>(tpl: &[Segment], segs: &[S]) -> Vec<(String, Strin
         .collect()
 }
 
+/// Why an operation did not match a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Miss {
+    /// The path matches; the method is another.
+    Method { expected: String },
+    /// A literal segment differs (1-based position in the whole path).
+    Segment {
+        at: usize,
+        expected: String,
+        got: String,
+    },
+    /// The path has another number of segments.
+    Length { expected: usize, got: usize },
+}
+
+impl std::fmt::Display for Miss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Miss::Method { expected } => write!(f, "the method is {expected}"),
+            Miss::Segment { at, expected, got } => {
+                let got: String = got.chars().take(64).collect();
+                write!(f, "segment {at} is '{got}', expected '{expected}'")
+            }
+            Miss::Length { expected, got } => {
+                write!(f, "the path has {got} segments, expected {expected}")
+            }
+        }
+    }
+}
+
+/// The Levenshtein distance between two segments (their first 64 characters).
+fn edits(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().take(64).collect();
+    let b: Vec<char> = b.chars().take(64).collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (diag + usize::from(ca != cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diag = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+/// An operation close to a request that matched none.
+pub(crate) struct NearMiss<'a> {
+    pub mount: &'a Mount,
+    pub op: &'a Operation,
+    pub why: Vec<Miss>,
+}
+
+/// Most near misses named.
+const NEAR_MISSES: usize = 3;
+/// Farthest a near miss may be (differing segments, extra or missing ones, the method).
+const NEAR_MISS_DISTANCE: usize = 2;
+
+/// The operations closest to `method path`, nearest first: each operation's whole template
+/// (mount point, server path when the request has it, the document's path) compared segment
+/// by segment.
+pub(crate) fn near_misses<'a>(
+    mounts: &'a [Mount],
+    points: &Points,
+    method: &str,
+    path: &str,
+) -> Vec<NearMiss<'a>> {
+    let method = method.to_ascii_uppercase();
+    let got: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    // (mount, operation, (differences, spelling distance), why)
+    type Scored = (usize, usize, (usize, usize), Vec<Miss>);
+    let mut best: Vec<Scored> = Vec::new();
+    // Under an API's mount point, only that API's operations are candidates.
+    let within = points
+        .0
+        .iter()
+        .any(|p| !p.at.is_empty() && under(path, &p.at).is_some());
+    for p in &points.0 {
+        if within && (p.at.is_empty() || under(path, &p.at).is_none()) {
+            continue;
+        }
+        let Some(m) = mounts.get(p.mount) else {
+            continue;
+        };
+        let lits = |s: &str| -> Vec<Segment> {
+            s.split('/')
+                .filter(|x| !x.is_empty())
+                .map(|x| Segment::Lit(x.to_string()))
+                .collect()
+        };
+        let at = lits(&p.at);
+        let with_base: Vec<Segment> = at.iter().cloned().chain(lits(&m.base)).collect();
+        for (oi, op) in m.api.operations.iter().enumerate() {
+            for prefix in [&at, &with_base] {
+                let tpl: Vec<&Segment> = prefix.iter().chain(&op.segments).collect();
+                let mut why = Vec::new();
+                if tpl.len() != got.len() {
+                    why.push(Miss::Length {
+                        expected: tpl.len(),
+                        got: got.len(),
+                    });
+                }
+                for (i, (t, g)) in tpl.iter().zip(&got).enumerate() {
+                    if let Segment::Lit(l) = t
+                        && l != g
+                    {
+                        why.push(Miss::Segment {
+                            at: i + 1,
+                            expected: l.clone(),
+                            got: (*g).to_string(),
+                        });
+                    }
+                }
+                if op.method != method {
+                    why.push(Miss::Method {
+                        expected: op.method.clone(),
+                    });
+                }
+                let distance = why.len() + tpl.len().abs_diff(got.len()).saturating_sub(1);
+                if why.is_empty() || distance > NEAR_MISS_DISTANCE {
+                    continue;
+                }
+                // Among as many differences, the segments spelled most alike come first.
+                let spelling: usize = why
+                    .iter()
+                    .map(|w| match w {
+                        Miss::Segment { expected, got, .. } => edits(expected, got),
+                        _ => 0,
+                    })
+                    .sum();
+                let score = (distance, spelling);
+                match best.iter_mut().find(|b| (b.0, b.1) == (p.mount, oi)) {
+                    Some(b) if b.2 <= score => {}
+                    Some(b) => *b = (p.mount, oi, score, why),
+                    None => best.push((p.mount, oi, score, why)),
+                }
+            }
+        }
+    }
+    best.sort_by_key(|b| (b.2, b.0, b.1));
+    best.into_iter()
+        .take(NEAR_MISSES)
+        .filter_map(|(mi, oi, _, why)| {
+            let mount = mounts.get(mi)?;
+            Some(NearMiss {
+                mount,
+                op: mount.api.operations.get(oi)?,
+                why,
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn edits_count_insertions_deletions_and_changes() {
+        assert_eq!(edits("agents", "agentz"), 1);
+        assert_eq!(edits("letta", "letta2"), 1);
+        assert_eq!(edits("", "abc"), 3);
+        assert_eq!(edits("kitten", "sitting"), 3);
+    }
 
     #[test]
     fn segments_match_with_params() {

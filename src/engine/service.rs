@@ -7,8 +7,8 @@
 //! - [`StrictLayer`] wraps a service with `--strict`: an answer that would break its
 //!   operation's contract is logged and replaced by a 500.
 //!
-//! Checks that hold for every answer (the journal and metrics to come) belong here as layers,
-//! not inside the handler. A response carries what the layers and the server need in its
+//! Checks and records that hold for every answer are layers, not code inside the handler
+//! (the journal, metrics and access log: [`super::observe`]). A response carries what the layers and the server need in its
 //! extensions: [`Answered`] (which operation answered, with `--strict`) and [`Pacing`] (a
 //! scenario's delay or dropped connection), each only when there is something to say.
 
@@ -251,12 +251,14 @@ where
 }
 
 /// The request path the server runs.
-pub type Stack = Either<Strict<Handler>, Handler>;
+pub type Stack = super::observe::Observe<Either<Strict<Handler>, Handler>>;
 
-/// The handler, with `--strict` layered around it when the engine checks answers.
+/// The handler, with `--strict` layered around it when the engine checks answers, and the
+/// journal, metrics and access log around both (so they record what the client was sent).
 pub fn stack(engine: Arc<Engine>, max_scans: usize) -> Stack {
     let strict = engine.strict().then(|| StrictLayer::new(engine.clone()));
     tower::ServiceBuilder::new()
+        .layer(super::observe::ObserveLayer::new(engine.clone()))
         .layer(option_layer(strict))
         .service(Handler::new(engine, max_scans))
 }
@@ -296,6 +298,7 @@ mod tests {
             mount: 1,
             op: 2,
             variant: None,
+            scripted: None,
         });
         let h = response_of(r);
         assert_eq!(h.status(), 201);

@@ -38,6 +38,8 @@ pub trait Datasets {
 #[derive(Debug, Clone)]
 pub struct LiveRule {
     pub rule: Rule,
+    /// The index of the step that put it in force.
+    pub step: usize,
     pub remaining: Option<u64>,
     pub until_ms: Option<u64>,
 }
@@ -94,6 +96,8 @@ pub struct Session {
     pub(crate) written: usize,
     /// Scenarios a write starts instead of the ones its operation names (set by steps).
     pub(crate) substitutes: HashMap<String, String>,
+    /// The wall-clock time of scenario time zero (`--epoch`; default [`CLOCK_ORIGIN_MS`]).
+    pub epoch_ms: Option<i64>,
 }
 
 /// Most entities one session may write (create, replace, update or archive) through the API.
@@ -110,9 +114,24 @@ pub(crate) const MAX_TOTAL_WRITE_BYTES: usize = 512 << 20;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
     pub rule: Rule,
+    /// The scenario and step that scripted it.
+    pub by: Scripted,
+}
+
+/// The scenario step whose rule answered a request (for the request journal).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scripted {
+    pub scenario: String,
+    pub step: usize,
+    pub step_name: String,
 }
 
 impl Session {
+    /// The wall-clock time (Unix ms) of this session's scenario time zero.
+    pub fn origin_ms(&self) -> i64 {
+        self.epoch_ms.unwrap_or(CLOCK_ORIGIN_MS)
+    }
+
     /// The overlay of a collection, if the session changed it.
     pub fn overlay(&self, api: &str, collection: &str) -> Option<&Overlay> {
         self.overlays
@@ -309,6 +328,16 @@ impl Session {
                     }
                     return Some(Outcome {
                         rule: r.rule.clone(),
+                        by: Scripted {
+                            scenario: a.scenario.name.clone(),
+                            step: r.step,
+                            step_name: a
+                                .scenario
+                                .steps
+                                .get(r.step)
+                                .map(|s| s.name.clone())
+                                .unwrap_or_default(),
+                        },
                     });
                 }
             }
@@ -360,7 +389,9 @@ impl Session {
         seed: u64,
         data: &dyn Datasets,
     ) -> Result<(), String> {
-        let origin_ms = CLOCK_ORIGIN_MS.saturating_add(i64::try_from(at).unwrap_or(i64::MAX));
+        let origin_ms = self
+            .origin_ms()
+            .saturating_add(i64::try_from(at).unwrap_or(i64::MAX));
         let now = Value::String(format_millis(origin_ms));
         let a = &self.active[i];
         let sc = a.scenario.clone();
@@ -416,6 +447,7 @@ impl Session {
         for r in &step.rules {
             a.rules.push(LiveRule {
                 rule: r.clone(),
+                step: step_ix,
                 remaining: r.times,
                 until_ms: r.window_ms.map(|w| at.saturating_add(w)),
             });
@@ -441,7 +473,8 @@ impl Session {
             _ => self.clock_ms,
         };
         (
-            CLOCK_ORIGIN_MS.saturating_add(i64::try_from(at).unwrap_or(i64::MAX)),
+            self.origin_ms()
+                .saturating_add(i64::try_from(at).unwrap_or(i64::MAX)),
             at,
         )
     }
@@ -485,7 +518,7 @@ impl Session {
         json!({
             "session": self.id,
             "clock_ms": self.clock_ms,
-            "now": format_millis(CLOCK_ORIGIN_MS.saturating_add(self.clock_ms as i64)),
+            "now": format_millis(self.origin_ms().saturating_add(self.clock_ms as i64)),
             "scenarios": self.active.iter().map(active_state).collect::<Vec<_>>(),
             "changes": changes,
         })
@@ -681,6 +714,8 @@ pub struct Sessions {
     touched: AtomicBool,
     /// Bytes of written entities held by all sessions (see [`MAX_TOTAL_WRITE_BYTES`]).
     written_total: std::sync::atomic::AtomicUsize,
+    /// Scenario time zero of every session, as wall-clock Unix ms (`--epoch`).
+    pub epoch_ms: Option<i64>,
 }
 
 /// Sessions by id, and when each was last used (for eviction).
@@ -725,6 +760,7 @@ impl Sessions {
             map: Mutex::new(SessionMap::default()),
             touched,
             written_total: Default::default(),
+            epoch_ms: None,
         }
     }
 
@@ -800,6 +836,11 @@ impl Sessions {
         Ok(s)
     }
 
+    /// Every session held now (the default one too, once it exists).
+    pub fn all(&self) -> Vec<Arc<Mutex<Session>>> {
+        lock(&self.map).by_id.values().cloned().collect()
+    }
+
     /// The session `id` if it exists (read-only admin calls do not create sessions).
     pub fn peek(&self, id: &str) -> Option<Arc<Mutex<Session>>> {
         lock(&self.map).by_id.get(id).cloned()
@@ -809,6 +850,7 @@ impl Sessions {
     pub fn fresh(&self, id: &str, seed: u64, data: &dyn Datasets) -> Result<Session, String> {
         let mut s = Session {
             id: id.to_string(),
+            epoch_ms: self.epoch_ms,
             ..Session::default()
         };
         for name in &self.initial {

@@ -142,6 +142,8 @@ pub struct ResponseDef {
 /// One operation.
 #[derive(Debug)]
 pub struct Operation {
+    /// Its `operationId`, when the document gives one.
+    pub id: Option<String>,
     pub method: String,
     pub path: String,
     pub segments: Vec<Segment>,

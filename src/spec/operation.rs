@@ -346,6 +346,10 @@ pub(super) fn load_operation(
     // key whose 404 it does not document.
     let generated = Some(generated_answer(file, &loc, compiler, doc, op, models)?);
     Ok(Operation {
+        id: op
+            .get("operationId")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         inferred: false,
         generated,
         method: method.to_ascii_uppercase(),

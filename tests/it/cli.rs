@@ -324,3 +324,105 @@ fn an_overlay_given_on_the_command_line_applies_to_the_specs_given() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--overlay applies to specs"));
 }
+
+#[test]
+fn a_settings_file_and_environment_variables_fill_in_flags() {
+    let d = temp_dir("settings");
+    std::fs::write(
+        d.join("understudy.toml"),
+        "port = 0\nlog_format = \"json\"\napi = \"vectara\"\n",
+    )
+    .unwrap();
+    // From the file: JSON log lines, one API.
+    let mut cmd = bin();
+    cmd.current_dir(&d).arg("serve");
+    let (mut child, addr, _lines) = spawn_listening(cmd);
+    let r = crate::support::get(&format!("http://{addr}/"));
+    let _ = child.kill();
+    let _ = child.wait();
+    let apis = r.json()["apis"].as_array().unwrap().len();
+    assert_eq!(apis, 1, "--api from the file");
+    // The environment wins over the file, the command line over both.
+    let out = bin()
+        .current_dir(&d)
+        .env("UNDERSTUDY_API", "nope")
+        .args(["serve"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--api nope"));
+    let mut cmd = bin();
+    cmd.current_dir(&d)
+        .env("UNDERSTUDY_API", "nope")
+        .args(["serve", "--api", "letta"]);
+    let (mut child, addr, _lines) = spawn_listening(cmd);
+    let r = crate::support::get(&format!("http://{addr}/"));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(r.json()["apis"][0]["name"], "letta");
+    // A key that is no flag is named.
+    std::fs::write(d.join("bad.toml"), "prot = 4010\n").unwrap();
+    let out = bin()
+        .current_dir(&d)
+        .args(["--config", "bad.toml", "serve"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.toml: 'prot' is not a flag"), "{err}");
+}
+
+#[test]
+fn generate_writes_the_dataset_the_server_serves() {
+    let run = |args: &[&str]| {
+        let out = bin().arg("generate").args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let a = run(&["--api", "vectara", "--count", "3", "--format", "ndjson"]);
+    let lines: Vec<serde_json::Value> = a
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(
+        a,
+        run(&["--api", "vectara", "--count", "3", "--format", "ndjson"])
+    );
+    assert_ne!(
+        a,
+        run(&[
+            "--api", "vectara", "--count", "3", "--format", "ndjson", "--seed", "7"
+        ])
+    );
+    // The same entity the server answers for that key.
+    let key = lines[1]["key"].as_str().unwrap().to_string();
+    let mut cmd = bin();
+    cmd.args(["serve", "--port", "0", "--count", "3"]);
+    let (mut child, addr, _lines) = spawn_listening(cmd);
+    let r = crate::support::get(&format!("http://{addr}/vectara/v2/agents/{key}"));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["name"], lines[1]["name"]);
+    let json: serde_json::Value =
+        serde_json::from_str(&run(&["--api", "vectara", "--count", "2"])).unwrap();
+    assert_eq!(json.as_array().map(Vec::len), Some(2));
+    let out = bin().args(["generate", "--api", "nope"]).output().unwrap();
+    assert!(!out.status.success());
+}
+
+#[test]
+fn completions_are_printed_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = bin().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("understudy"), "{shell}");
+        assert!(text.contains("journal-size"), "{shell}: serve's flags");
+    }
+}

@@ -2,11 +2,14 @@
 //! real server on an ephemeral loopback port and talks HTTP to it.
 
 mod cli;
+mod cluster;
 mod contract;
+mod deploy;
 mod features;
 mod fuzz;
 mod hardening;
 mod openapi;
+mod operations;
 mod pagination;
 mod real_documents;
 mod robustness;

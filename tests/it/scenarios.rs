@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use serde_json::{Value, json};
 use understudy::engine::Config;
 
-use crate::support::{self, Resp, TestServer, assert_valid, request};
+use crate::support::{self, Resp, TestServer, assert_admin_valid, assert_valid, request};
 
 fn server(start: &[&str]) -> TestServer {
     support::start(Config {
@@ -88,32 +88,6 @@ impl<'a> Client<'a> {
         let r = self.admin("POST", "/clock/advance", Some(json!({ "by": by })));
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     }
-}
-
-/// Admin responses validate against docs/admin-api.yaml.
-fn assert_admin_valid(method: &str, path: &str, r: &Resp) {
-    static ADMIN: std::sync::OnceLock<(understudy::spec::Api, understudy::contract::Contract)> =
-        std::sync::OnceLock::new();
-    let (api, c) = ADMIN.get_or_init(|| {
-        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/admin-api.yaml");
-        let api = understudy::spec::load_file(&p).unwrap();
-        let c = understudy::contract::Contract::new(&api).unwrap();
-        (api, c)
-    });
-    let tpl = if path.starts_with("/scenarios/") {
-        let action = path.rsplit('/').next().unwrap();
-        format!("/__understudy/scenarios/{{name}}/{action}")
-    } else {
-        format!("/__understudy{path}")
-    };
-    let op = understudy::contract::Contract::operation_index(api, method, &tpl)
-        .unwrap_or_else(|| panic!("admin spec has no {method} {tpl}"));
-    let errs = c.check(api, op, r.status, &r.body);
-    assert!(
-        errs.is_empty(),
-        "admin {method} {path} -> {}: {errs:?}",
-        r.status
-    );
 }
 
 fn key_of(s: &TestServer, api: &str, i: u32) -> String {

@@ -343,3 +343,46 @@ pub fn declare_body(base: &str, method: &str, path: &str, len: usize) -> Resp {
         body: body.as_bytes().to_vec(),
     }
 }
+
+/// Admin responses validate against docs/admin-api.yaml (`path` below `/__understudy`, its
+/// query ignored): the documented operation whose template matches, most literal segments
+/// first.
+pub fn assert_admin_valid(method: &str, path: &str, r: &Resp) {
+    static ADMIN: OnceLock<(Api, Contract)> = OnceLock::new();
+    let (api, c) = ADMIN.get_or_init(|| {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/admin-api.yaml");
+        let api = spec::load_file(&p).unwrap();
+        let c = Contract::new(&api).unwrap();
+        (api, c)
+    });
+    let full = format!("/__understudy{}", path.split('?').next().unwrap_or(path));
+    let segs: Vec<&str> = full.split('/').filter(|s| !s.is_empty()).collect();
+    let method = method.to_ascii_uppercase();
+    let tpl = api
+        .operations
+        .iter()
+        .filter(|o| o.method == method && o.segments.len() == segs.len())
+        .filter_map(|o| {
+            let mut lits = 0;
+            for (t, s) in o.segments.iter().zip(&segs) {
+                match t {
+                    spec::Segment::Lit(l) if l == s => lits += 1,
+                    spec::Segment::Lit(_) => return None,
+                    spec::Segment::Param(_) => {}
+                }
+            }
+            Some((lits, o.path.clone()))
+        })
+        .max_by_key(|(lits, _)| *lits)
+        .map(|(_, p)| p)
+        .unwrap_or_else(|| panic!("admin spec has no {method} {full}"));
+    let op = Contract::operation_index(api, &method, &tpl)
+        .unwrap_or_else(|| panic!("admin spec has no {method} {tpl}"));
+    let errs = c.check(api, op, r.status, &r.body);
+    assert!(
+        errs.is_empty(),
+        "admin {method} {path} -> {}: {errs:?}\n{}",
+        r.status,
+        String::from_utf8_lossy(&r.body)
+    );
+}

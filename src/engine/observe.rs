@@ -1,0 +1,173 @@
+//! The observing layer around the request path: after each answer it keeps the exchange in
+//! the request journal, counts it in the metrics, and writes one access-log line (target
+//! `understudy::access`, credentials redacted). Admin calls (`/__understudy/...`) are none of
+//! these: the journal shows what clients of the APIs did.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use tower::{Layer, Service};
+
+use super::journal::{self, Exchange};
+use super::service::{Answer, HttpRequest, HttpResponse, Pacing};
+use super::{Answered, Engine, SESSION_HEADER, admin};
+
+/// The tracing target of access-log lines (`RUST_LOG=understudy::access=off` silences them).
+pub const ACCESS_TARGET: &str = "understudy::access";
+
+/// Wraps a service with the journal, metrics and access log of `engine`.
+#[derive(Clone)]
+pub struct ObserveLayer {
+    engine: Arc<Engine>,
+}
+
+impl ObserveLayer {
+    pub fn new(engine: Arc<Engine>) -> Self {
+        ObserveLayer { engine }
+    }
+}
+
+impl<S> Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+
+    fn layer(&self, inner: S) -> Observe<S> {
+        Observe {
+            engine: self.engine.clone(),
+            inner,
+        }
+    }
+}
+
+/// The service [`ObserveLayer`] makes.
+#[derive(Clone)]
+pub struct Observe<S> {
+    engine: Arc<Engine>,
+    inner: S,
+}
+
+/// What is taken from a request before the handler consumes it.
+struct Seen {
+    start: Instant,
+    at_ms: i64,
+    method: http::Method,
+    uri: http::Uri,
+    /// Headers and body (cut), only when the journal keeps anything.
+    kept: Option<(http::HeaderMap, bytes::Bytes, usize)>,
+    session: Option<http::HeaderValue>,
+}
+
+impl<S> Service<HttpRequest> for Observe<S>
+where
+    S: Service<HttpRequest, Response = HttpResponse, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = HttpResponse;
+    type Error = Infallible;
+    type Future = Answer;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: HttpRequest) -> Answer {
+        if super::route::under(req.uri().path(), admin::PREFIX).is_some() {
+            return Box::pin(self.inner.call(req));
+        }
+        let journal = self.engine.journal();
+        let seen = Seen {
+            start: Instant::now(),
+            at_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            kept: journal.on().then(|| {
+                (
+                    req.headers().clone(),
+                    journal::cut(req.body(), journal.limits().body),
+                    req.body().len(),
+                )
+            }),
+            session: req.headers().get(SESSION_HEADER).cloned(),
+        };
+        let engine = self.engine.clone();
+        let fut = self.inner.call(req);
+        Box::pin(async move {
+            let resp = fut.await?;
+            observe(&engine, seen, &resp);
+            Ok(resp)
+        })
+    }
+}
+
+/// Record one answered request everywhere it is recorded.
+fn observe(engine: &Engine, seen: Seen, resp: &HttpResponse) {
+    let latency = seen.start.elapsed();
+    let status = resp.status().as_u16();
+    let answered = resp.extensions().get::<Answered>();
+    engine
+        .metrics()
+        .observe(answered, status, latency.as_secs_f64());
+    if tracing::enabled!(target: ACCESS_TARGET, tracing::Level::INFO) {
+        access_line(engine, &seen, status, latency, answered);
+    }
+    if let Some((headers, body, body_size)) = seen.kept {
+        let journal = engine.journal();
+        let pacing = resp.extensions().get::<Pacing>();
+        journal.record(Exchange {
+            seq: 0,
+            at_ms: seen.at_ms,
+            method: seen.method,
+            uri: seen.uri,
+            headers,
+            body,
+            body_size,
+            status,
+            response_headers: resp.headers().clone(),
+            response_body: journal::cut(resp.body(), journal.limits().body),
+            response_size: resp.body().len(),
+            latency,
+            delay: pacing.and_then(|p| p.delay),
+            dropped: pacing.is_some_and(|p| p.drop),
+            answered: answered.cloned(),
+        });
+    }
+}
+
+/// The access-log line of one request: structured fields, credentials redacted.
+fn access_line(
+    engine: &Engine,
+    seen: &Seen,
+    status: u16,
+    latency: std::time::Duration,
+    answered: Option<&Answered>,
+) {
+    let op = answered.and_then(|a| engine.operation_of(a));
+    let operation = op.map(|(_, o)| o.id.clone().unwrap_or_else(|| o.path.clone()));
+    let query = engine.redactor().query(seen.uri.query().unwrap_or(""));
+    let session = seen
+        .session
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or(crate::scenario::session::DEFAULT_SESSION);
+    tracing::info!(
+        target: ACCESS_TARGET,
+        method = seen.method.as_str(),
+        path = seen.uri.path(),
+        query = query.as_str(),
+        status,
+        ms = format_args!("{:.3}", latency.as_secs_f64() * 1000.0),
+        api = op.map_or("", |(a, _)| a.name.as_str()),
+        operation = operation.as_deref().unwrap_or(""),
+        session,
+        scenario = answered
+            .and_then(|a| a.scripted.as_ref())
+            .map_or("", |s| s.scenario.as_str()),
+        "{} {} {}",
+        seen.method,
+        seen.uri.path(),
+        status
+    );
+}
