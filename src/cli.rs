@@ -178,7 +178,7 @@ pub struct SpecFiles {
     pub spec_files: Vec<PathBuf>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct ServeArgs {
     #[command(flatten)]
     pub specs: SpecArgs,
@@ -246,6 +246,11 @@ pub struct ServeArgs {
     /// Other sessions stay in memory.
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
+    /// Reload the specs, overlays, scenarios and tokens file when they change (when given as
+    /// files or folders), swapping the whole configuration at once; sessions start afresh.
+    /// A reload that fails keeps the previous configuration serving.
+    #[arg(long)]
+    pub watch: bool,
     /// Scenario time zero of every session (RFC 3339, e.g. 2026-11-01T00:00:00Z): the `now`
     /// that scenario steps and writes are stamped from. Give replicas the same one.
     #[arg(long, value_name = "TIME", value_parser = parse_epoch)]

@@ -8,7 +8,7 @@
 //! - [`api_error`]: rendering errors in each API's own envelope;
 //! - [`auth`]: credentials and the tokens file;
 //! - [`engine`]: turning our [`engine::Request`] into our [`engine::Response`];
-//! - [`http`]: the hyper server (the only module that sees hyper);
+//! - [`http`]: the hyper server (the only module that sees hyper); [`reload`]: `--watch`;
 //! - [`contract`]: JSON Schema validation of responses against the spec;
 //! - [`scenario`]: scenario files, sessions and their clocks;
 //! - [`verify`]: checking a live server against a spec;
@@ -27,6 +27,7 @@ pub mod http;
 pub mod lint;
 pub mod locate;
 pub mod query;
+pub mod reload;
 pub mod scenario;
 pub mod settings;
 pub mod spec;

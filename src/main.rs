@@ -13,7 +13,7 @@ use understudy::auth::TokenDb;
 
 use understudy::cli::{
     Cli, Command, DataFormat, Format, GenerateArgs, LogFormat, ScenarioCommand, ScenarioSource,
-    SpecArgs, VerifyArgs,
+    ServeArgs, SpecArgs, VerifyArgs,
 };
 use understudy::engine::{Config, Engine};
 use understudy::http::Server;
@@ -65,6 +65,65 @@ fn load_one_spec(path: &std::path::Path) -> anyhow::Result<Api> {
         .into_iter()
         .find(|a| a.name == name)
         .ok_or_else(|| anyhow::anyhow!("{name}: no such file, nor an embedded spec of that name"))
+}
+
+/// The engine's configuration from `serve`'s flags (tokens and scenarios read from their
+/// files).
+fn serve_config(args: &ServeArgs) -> anyhow::Result<Config> {
+    Ok(Config {
+        seed: args.seed,
+        count: args.count,
+        single_api: args.api.clone(),
+        tokens: args.tokens.as_deref().map(TokenDb::load).transpose()?,
+        scenarios: load_scenarios(&args.source)?,
+        start: args.scenario.clone(),
+        strict: args.strict,
+        variants: args.variant.clone(),
+        admin: understudy::engine::admin::Guard {
+            token: args.admin_token.clone(),
+            hosts: args.allowed_hosts.clone(),
+        },
+        epoch_ms: args.epoch,
+        journal: understudy::engine::journal::Limits {
+            entries: args.journal_size,
+            body: args.journal_body,
+            ..Default::default()
+        },
+    })
+}
+
+/// `--watch`: rebuild the engine from the same flags when a file they name changes.
+fn watch(
+    args: &ServeArgs,
+    live: Arc<understudy::engine::live::Live>,
+) -> anyhow::Result<understudy::reload::Watch> {
+    let mut paths: Vec<PathBuf> = args
+        .specs
+        .specs
+        .iter()
+        .chain(&args.files.spec_files)
+        .chain(&args.specs.overlay)
+        .chain(args.source.scenarios.iter())
+        .chain(args.tokens.iter())
+        .cloned()
+        .collect();
+    paths.sort();
+    paths.dedup();
+    if paths.is_empty() {
+        tracing::warn!(
+            "--watch: the specs and scenarios are the embedded ones; nothing to watch (give \
+             --specs, spec files or --scenarios)"
+        );
+    }
+    let owned = args.clone();
+    let build = move || -> Result<Engine, String> {
+        let cfg = serve_config(&owned).map_err(|e| format!("{e:#}"))?;
+        let apis =
+            load_spec_paths(&owned.specs, &owned.files.spec_files).map_err(|e| format!("{e:#}"))?;
+        Engine::new(apis, &cfg).map_err(|e| e.to_string())
+    };
+    tracing::info!("--watch: reloading on changes to {} path(s)", paths.len());
+    Ok(understudy::reload::watch(&paths, live, build)?)
 }
 
 /// Resolves on the first SIGTERM or SIGINT; a second one ends the process at once.
@@ -265,16 +324,26 @@ fn main() -> std::process::ExitCode {
     let cli = match parse() {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            report(&e);
             return std::process::ExitCode::FAILURE;
         }
     };
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            report(&e);
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// Print an error: `error:` in red on a terminal (unless NO_COLOR is set), plain when piped.
+fn report(e: &anyhow::Error) {
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    if colour {
+        eprintln!("\x1b[1;31merror:\x1b[0m {e:#}");
+    } else {
+        eprintln!("error: {e:#}");
     }
 }
 
@@ -384,28 +453,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve(args) => {
-            let apis = load_spec_paths(&args.specs, &args.files.spec_files)?;
-            let tokens = args.tokens.as_deref().map(TokenDb::load).transpose()?;
-            let cfg = Config {
-                seed: args.seed,
-                count: args.count,
-                single_api: args.api.clone(),
-                tokens,
-                scenarios: load_scenarios(&args.source)?,
-                start: args.scenario.clone(),
-                strict: args.strict,
-                variants: args.variant.clone(),
-                admin: understudy::engine::admin::Guard {
-                    token: args.admin_token.clone(),
-                    hosts: args.allowed_hosts.clone(),
-                },
-                epoch_ms: args.epoch,
-                journal: understudy::engine::journal::Limits {
-                    entries: args.journal_size,
-                    body: args.journal_body,
-                    ..Default::default()
-                },
-            };
             if !args.host.is_loopback() {
                 if args.admin_token.is_none() {
                     anyhow::bail!(
@@ -421,8 +468,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     args.host
                 );
             }
+            if args.watch && args.state.is_some() {
+                anyhow::bail!(
+                    "--watch and --state: a reload starts every session afresh, which would \
+                     drop the durable default session; use one or the other"
+                );
+            }
+            let cfg = serve_config(&args)?;
             let started = std::time::Instant::now();
-            let mut engine = Engine::new(apis, &cfg)?;
+            let mut engine =
+                Engine::new(load_spec_paths(&args.specs, &args.files.spec_files)?, &cfg)?;
             if let Some(path) = &args.state {
                 let store = understudy::state::Store::open(path)?;
                 let entries = store.entries()?;
@@ -459,6 +514,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 };
                 let server = Server::bind_with(addr, engine.clone(), opts).await?;
                 let local = server.local_addr()?;
+                let _watch = if args.watch {
+                    Some(watch(&args, server.live())?)
+                } else {
+                    None
+                };
                 let warm = engine.clone();
                 std::thread::spawn(move || {
                     let t = std::time::Instant::now();
@@ -467,6 +527,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 });
                 for m in engine.mounts() {
                     tracing::info!("{} at http://{local}{}", m.api.name, m.prefix);
+                }
+                tracing::info!(
+                    "admin API at http://{local}{}/ (requests journal: /requests, metrics: \
+                     /metrics, health: /health)",
+                    understudy::engine::admin::PREFIX
+                );
+                let available = engine.sessions.scenarios.len();
+                if cfg.start.is_empty() {
+                    tracing::info!("{available} scenarios available; none active at start");
+                } else {
+                    tracing::info!(
+                        "{available} scenarios available; active in every session: {}",
+                        cfg.start.join(", ")
+                    );
                 }
                 tracing::info!(
                     "understudy listening on http://{local} (seed {}, ready in {} ms)",

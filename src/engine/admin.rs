@@ -374,6 +374,7 @@ fn health(engine: &Engine) -> Response {
             "apis": engine.mounts().iter().map(|m| m.api.name.as_str()).collect::<Vec<_>>(),
             "sessions": engine.sessions.all().len(),
             "journal": {"entries": fill.entries, "bytes": fill.bytes},
+            "reloads": engine.reloads().json(),
         }),
     )
 }

@@ -47,8 +47,8 @@ struct OpLabels {
     operation: Arc<str>,
 }
 
-/// The server's metrics.
-pub struct Metrics {
+/// The metric families: kept across reloads, so counts continue.
+struct Families {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: Family<ApiLabel, Histogram>,
@@ -56,6 +56,11 @@ pub struct Metrics {
     scenarios: Gauge,
     journal_entries: Gauge,
     journal_bytes: Gauge<u64, AtomicU64>,
+}
+
+/// The server's metrics.
+pub struct Metrics {
+    families: Arc<Families>,
     /// By mount, then operation index.
     ops: Vec<Vec<OpLabels>>,
     /// For requests no operation answered.
@@ -84,24 +89,50 @@ fn latency_histogram() -> Histogram {
 
 impl Metrics {
     pub fn new(mounts: &[Mount]) -> Self {
-        let ops = mounts
-            .iter()
-            .map(|m| {
-                let api: Arc<str> = Arc::from(m.api.name.as_str());
-                m.api
-                    .operations
-                    .iter()
-                    .map(|op| OpLabels {
-                        api: api.clone(),
-                        operation: Arc::from(
-                            op.id
-                                .clone()
-                                .unwrap_or_else(|| format!("{} {}", op.method, op.path)),
-                        ),
-                    })
-                    .collect()
-            })
-            .collect();
+        Metrics {
+            families: Arc::new(Families::new()),
+            ops: op_labels(mounts),
+            none: OpLabels {
+                api: Arc::from(""),
+                operation: Arc::from(""),
+            },
+        }
+    }
+
+    /// The same families (their counts go on) for another set of mounts: a reload's.
+    pub fn for_mounts(&self, mounts: &[Mount]) -> Self {
+        Metrics {
+            families: self.families.clone(),
+            ops: op_labels(mounts),
+            none: self.none.clone(),
+        }
+    }
+}
+
+/// The label values of every operation, by mount.
+fn op_labels(mounts: &[Mount]) -> Vec<Vec<OpLabels>> {
+    mounts
+        .iter()
+        .map(|m| {
+            let api: Arc<str> = Arc::from(m.api.name.as_str());
+            m.api
+                .operations
+                .iter()
+                .map(|op| OpLabels {
+                    api: api.clone(),
+                    operation: Arc::from(
+                        op.id
+                            .clone()
+                            .unwrap_or_else(|| format!("{} {}", op.method, op.path)),
+                    ),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+impl Families {
+    fn new() -> Self {
         let mut registry = Registry::with_prefix("understudy");
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
@@ -138,7 +169,7 @@ impl Metrics {
             prometheus_client::registry::Unit::Bytes,
             journal_bytes.clone(),
         );
-        Metrics {
+        Families {
             registry,
             requests,
             latency,
@@ -146,27 +177,26 @@ impl Metrics {
             scenarios,
             journal_entries,
             journal_bytes,
-            ops,
-            none: OpLabels {
-                api: Arc::from(""),
-                operation: Arc::from(""),
-            },
         }
     }
+}
 
+impl Metrics {
     /// Count one answered request.
     pub fn observe(&self, answered: Option<&Answered>, status: u16, seconds: f64) {
         let op = answered
             .and_then(|a| self.ops.get(a.mount)?.get(a.op))
             .unwrap_or(&self.none);
-        self.requests
+        self.families
+            .requests
             .get_or_create(&RequestLabels {
                 api: op.api.clone(),
                 operation: op.operation.clone(),
                 status: Status(status),
             })
             .inc();
-        self.latency
+        self.families
+            .latency
             .get_or_create(&ApiLabel {
                 api: op.api.clone(),
             })
@@ -176,13 +206,16 @@ impl Metrics {
     /// The metrics as OpenMetrics text, the gauges set to `levels`.
     pub fn render(&self, levels: Levels) -> String {
         let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
-        self.sessions.set(gauge(levels.sessions));
-        self.scenarios.set(gauge(levels.scenarios));
-        self.journal_entries.set(gauge(levels.journal_entries));
-        self.journal_bytes
+        self.families.sessions.set(gauge(levels.sessions));
+        self.families.scenarios.set(gauge(levels.scenarios));
+        self.families
+            .journal_entries
+            .set(gauge(levels.journal_entries));
+        self.families
+            .journal_bytes
             .set(u64::try_from(levels.journal_bytes).unwrap_or(u64::MAX));
         let mut out = String::new();
-        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+        if prometheus_client::encoding::text::encode(&mut out, &self.families.registry).is_err() {
             out = "# the metrics could not be encoded\n# EOF\n".into();
         }
         out

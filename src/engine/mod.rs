@@ -7,6 +7,7 @@ mod actions;
 pub mod admin;
 pub mod journal;
 mod journal_api;
+pub mod live;
 mod message;
 pub mod metrics;
 pub mod observe;
@@ -191,8 +192,10 @@ pub struct Engine {
     admin: admin::Guard,
     /// Where the default session's changes are kept (`--state`).
     journal: Option<Box<dyn crate::state::Journal>>,
-    /// The recent requests (`/__understudy/requests`).
-    recent: journal::Journal,
+    /// The recent requests (`/__understudy/requests`), kept across reloads.
+    recent: Arc<journal::Journal>,
+    /// How the last reloads went (`--watch`), kept across reloads.
+    reloads: Arc<std::sync::Mutex<live::Reloads>>,
     metrics: metrics::Metrics,
     redactor: journal::Redactor,
     started: std::time::Instant,
@@ -333,7 +336,8 @@ impl Engine {
             requests: AtomicU64::new(0),
             sessions: Sessions::new(cfg.scenarios.clone(), cfg.start.clone()),
             journal: None,
-            recent: journal::Journal::new(cfg.journal),
+            recent: Arc::new(journal::Journal::new(cfg.journal)),
+            reloads: Arc::default(),
             metrics: metrics::Metrics::new(&[]),
             redactor: journal::Redactor::default(),
             started: std::time::Instant::now(),
@@ -628,6 +632,25 @@ impl Engine {
     /// The request journal.
     pub fn journal(&self) -> &journal::Journal {
         &self.recent
+    }
+
+    /// Take over what outlives a reload from the engine this one replaces: the request
+    /// journal, the metrics' counts and the reload history. Sessions start afresh (their
+    /// scenarios and changes belong to the replaced specs).
+    pub fn adopt(&mut self, old: &Engine) {
+        self.recent = old.recent.clone();
+        self.metrics = old.metrics.for_mounts(&self.mounts);
+        self.reloads = old.reloads.clone();
+    }
+
+    /// How the last reloads went.
+    pub fn reloads(&self) -> live::Reloads {
+        lock(&self.reloads).clone()
+    }
+
+    /// Note how a reload went.
+    pub fn note_reload(&self, outcome: std::result::Result<(), String>) {
+        lock(&self.reloads).note(outcome);
     }
 
     /// The metrics the observing layer counts.

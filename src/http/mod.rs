@@ -39,6 +39,7 @@ pub use conn::Timeouts;
 use conn::{Activity, Watched};
 
 use crate::engine::Engine;
+use crate::engine::live::{Live, LiveService};
 use crate::engine::service::{self, Pacing};
 use crate::error::{Error, Result};
 
@@ -78,18 +79,18 @@ impl Default for Options {
 /// A bound server, ready to run.
 pub struct Server {
     listener: TcpListener,
-    engine: Arc<Engine>,
+    live: Arc<Live>,
     opts: Options,
 }
 
 /// State shared by the accept loop and its connections.
 struct Shared {
-    engine: Arc<Engine>,
+    live: Arc<Live>,
     opts: Options,
-    /// The request path: the engine's handler with its layers.
-    service: service::Stack,
+    /// The request path: the current engine's handler with its layers.
+    service: LiveService,
     /// Connections alive, and a signal each time one ends.
-    live: AtomicUsize,
+    connections: AtomicUsize,
     ended: Notify,
 }
 
@@ -117,9 +118,14 @@ impl Server {
             .map_err(|e| Error::Server(format!("cannot listen on {addr}: {e}")))?;
         Ok(Server {
             listener,
-            engine,
+            live: Arc::new(Live::new(engine, opts.max_scans)),
             opts,
         })
+    }
+
+    /// The engine being served, which a reload replaces (`--watch`).
+    pub fn live(&self) -> Arc<Live> {
+        self.live.clone()
     }
 
     /// The address actually bound.
@@ -133,10 +139,10 @@ impl Server {
     /// requests finish (up to the grace period) and close every connection.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
         let shared = Arc::new(Shared {
-            service: service::stack(self.engine.clone(), self.opts.max_scans),
-            engine: self.engine,
+            service: self.live.service(),
+            live: self.live,
             opts: self.opts,
-            live: AtomicUsize::new(0),
+            connections: AtomicUsize::new(0),
             ended: Notify::new(),
         });
         let slots = Arc::new(Semaphore::new(shared.opts.max_connections.max(1)));
@@ -151,13 +157,13 @@ impl Server {
                         backoff = Duration::ZERO;
                         let _ = stream.set_nodelay(true);
                         let permit = slots.clone().try_acquire_owned().ok();
-                        shared.live.fetch_add(1, Ordering::AcqRel);
+                        shared.connections.fetch_add(1, Ordering::AcqRel);
                         let shared = shared.clone();
                         let stop = stop_rx.clone();
                         tokio::spawn(async move {
                             serve_connection(stream, &shared, permit.is_some(), stop).await;
                             drop(permit);
-                            shared.live.fetch_sub(1, Ordering::AcqRel);
+                            shared.connections.fetch_sub(1, Ordering::AcqRel);
                             shared.ended.notify_waiters();
                         });
                     }
@@ -180,7 +186,7 @@ impl Server {
         let deadline = tokio::time::Instant::now() + shared.opts.shutdown_grace;
         loop {
             let ended = shared.ended.notified();
-            let live = shared.live.load(Ordering::Acquire);
+            let live = shared.connections.load(Ordering::Acquire);
             if live == 0 {
                 break;
             }
@@ -291,7 +297,7 @@ type Answer = (
 
 /// Over the connection limit: 503 in the API's shape, and the connection closes.
 fn refuse(shared: &Shared, req: &hyper::Request<Incoming>) -> Answer {
-    let mut r = shared.engine.error_for_path(
+    let mut r = shared.live.engine().error_for_path(
         req.uri().path(),
         503,
         "the server is at its connection limit; try again shortly",
@@ -302,11 +308,10 @@ fn refuse(shared: &Shared, req: &hyper::Request<Incoming>) -> Answer {
 }
 
 async fn handle(shared: &Arc<Shared>, req: hyper::Request<Incoming>) -> Answer {
-    let engine = &shared.engine;
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let refuse = |status: u16, message: &str| {
-        let r = engine.error_for_path(&path, status, message);
+        let r = shared.live.engine().error_for_path(&path, status, message);
         (service::response_of(r).map(Full::new), None, false)
     };
     let target = parts.uri.path_and_query().map_or(0, |p| p.as_str().len());

@@ -426,3 +426,109 @@ fn completions_are_printed_for_each_shell() {
         assert!(text.contains("journal-size"), "{shell}: serve's flags");
     }
 }
+
+/// Poll `f` every 50 ms until it holds, for at most 15 s.
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while std::time::Instant::now() < until {
+        if f() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+#[test]
+fn watch_reloads_changed_specs_whole_and_keeps_serving_through_a_broken_one() {
+    let d = temp_dir("watch");
+    let specs = d.join("specs");
+    std::fs::create_dir_all(&specs).unwrap();
+    let vectara = include_str!("../../specs/vectara.yaml");
+    std::fs::write(specs.join("vectara.yaml"), vectara).unwrap();
+    let mut cmd = bin();
+    cmd.args(["serve", "--port", "0", "--watch", "--specs"])
+        .arg(&specs);
+    let (mut child, addr, lines) = spawn_listening(cmd);
+    // Keep reading the log so that the server never blocks on it.
+    std::thread::spawn(move || for _ in lines {});
+    let base = format!("http://{addr}");
+    let get = |p: &str| crate::support::get(&format!("{base}{p}"));
+    assert_eq!(get("/vectara/v2/agents").status, 200);
+    assert_eq!(get("/copy/v2/agents").status, 404);
+
+    // Clients keep calling through every reload; none may fail.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hammer = {
+        let (stop, base) = (stop.clone(), base.clone());
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = crate::support::get(&format!("{base}/vectara/v2/agents?limit=3"));
+                assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+                n += 1;
+            }
+            n
+        })
+    };
+
+    // A new spec file: a new API, mounted at once.
+    std::fs::write(specs.join("copy.yaml"), vectara).unwrap();
+    eventually("the new API is served", || {
+        get("/copy/v2/agents").status == 200
+    });
+    let health = get("/__understudy/health").json();
+    assert_eq!(health["reloads"]["done"], 1, "{health}");
+    assert!(
+        health["journal"]["entries"].as_u64().unwrap() > 2,
+        "the journal is kept"
+    );
+
+    // A broken spec: the reload fails, the previous configuration keeps serving, and the
+    // health endpoint says why.
+    std::fs::write(
+        specs.join("copy.yaml"),
+        "openapi: 3.0.3\npaths: [not, a, map]\n",
+    )
+    .unwrap();
+    eventually("the failed reload is reported", || {
+        get("/__understudy/health").json()["reloads"]["failed"] == 1
+    });
+    let health = get("/__understudy/health").json();
+    let why = health["reloads"]["last_error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(why.contains("copy.yaml"), "{why}");
+    assert_eq!(
+        get("/copy/v2/agents").status,
+        200,
+        "still the previous configuration"
+    );
+
+    // Mended: served again, the error cleared.
+    std::fs::remove_file(specs.join("copy.yaml")).unwrap();
+    eventually("the removed API is gone", || {
+        get("/copy/v2/agents").status == 404
+    });
+    let health = get("/__understudy/health").json();
+    assert_eq!(health["reloads"]["last_error"], serde_json::Value::Null);
+
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let served = hammer.join().expect("no request failed during the reloads");
+    assert!(served > 0);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn watch_and_state_are_refused_together() {
+    let d = temp_dir("watch-state");
+    let out = bin()
+        .args(["serve", "--port", "0", "--watch", "--state"])
+        .arg(d.join("state.redb"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--watch and --state"));
+}
