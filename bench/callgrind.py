@@ -21,6 +21,7 @@ import re
 import socket
 import subprocess
 import sys
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -60,7 +61,7 @@ def drive(port: int, kind: str, n: int, start: int, ids: list[str]) -> int:
     return bad
 
 
-def measure(binary: str, kind: str, n: int, tmp: Path) -> int:
+def measure(binary: str, kind: str, n: int, tmp: Path, keep: Path | None = None) -> int:
     port = free_port()
     out = tmp / f"callgrind.{kind}.out"
     server = subprocess.Popen(
@@ -93,6 +94,9 @@ def measure(binary: str, kind: str, n: int, tmp: Path) -> int:
     dumps = sorted(tmp.glob(f"callgrind.{kind}.out.*"))
     if not dumps:
         raise SystemExit("callgrind wrote no dump")
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        shutil.copy(dumps[0], keep / f"callgrind.{kind}.out")
     total = re.search(r"^summary:\s+(\d+)", dumps[0].read_text(errors="replace"), re.M)
     if not total:
         raise SystemExit(f"no summary in {dumps[0]}")
@@ -103,11 +107,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--binary", default="target/release/understudy")
     ap.add_argument("--requests", type=int, default=2000)
+    ap.add_argument("--keep", type=Path, default=None,
+                    help="copy each dump into this folder (for callgrind_annotate)")
     ap.add_argument("kinds", nargs="+", choices=["read", "create", "update", "delete"])
     a = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="understudy-callgrind-") as d:
         for kind in a.kinds:
-            ir = measure(a.binary, kind, a.requests, Path(d))
+            ir = measure(a.binary, kind, a.requests, Path(d), a.keep)
             print(f"{kind}: {ir / a.requests:,.0f} instructions per request "
                   f"({ir:,} over {a.requests:,})")
             sys.stdout.flush()

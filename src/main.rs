@@ -84,6 +84,7 @@ fn serve_config(args: &ServeArgs) -> anyhow::Result<Config> {
             hosts: args.allowed_hosts.clone(),
         },
         epoch_ms: args.epoch,
+        access_log: args.access_log,
         journal: understudy::engine::journal::Limits {
             entries: args.journal_size,
             body: args.journal_body,
@@ -243,6 +244,8 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
         seed: args.seed,
         count: args.count,
         single_api: Some(args.api.clone()),
+        // The shipped scenarios, so that writes naming a timeline are not reported as broken.
+        scenarios: scenario::load_embedded()?,
         ..Config::default()
     };
     let engine = Engine::new(load_specs(&args.specs)?, &cfg)?;
@@ -383,9 +386,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Verify(args) => verify(args),
         Command::Generate(args) => generate(args),
         Command::Completions(args) => {
+            use std::io::Write;
             let mut cmd = understudy::settings::command();
-            clap_complete::generate(args.shell, &mut cmd, "understudy", &mut std::io::stdout());
-            Ok(())
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut cmd, "understudy", &mut script);
+            // A reader that stops early (`| head`) is not an error.
+            match std::io::stdout().lock().write_all(&script) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                _ => Ok(()),
+            }
         }
         Command::Lint(args) => {
             let apis = load_spec_paths(&args.specs, &args.files.spec_files)?;

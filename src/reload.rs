@@ -51,6 +51,32 @@ impl Watched {
     fn concerns(&self, changed: &Path) -> bool {
         self.dirs.iter().any(|d| changed.starts_with(d)) || self.files.iter().any(|f| f == changed)
     }
+
+    /// What the watched files are now: each one's path, size and modification time, sorted.
+    /// Watchers also report files being opened and read (a rebuild reads them all), so a
+    /// rebuild runs only when this changes.
+    fn fingerprint(&self) -> Vec<(PathBuf, u64, Option<std::time::SystemTime>)> {
+        fn visit(p: &Path, out: &mut Vec<(PathBuf, u64, Option<std::time::SystemTime>)>) {
+            let Ok(meta) = std::fs::metadata(p) else {
+                return;
+            };
+            if meta.is_dir() {
+                if let Ok(entries) = std::fs::read_dir(p) {
+                    for e in entries.flatten() {
+                        visit(&e.path(), out);
+                    }
+                }
+            } else {
+                out.push((p.to_path_buf(), meta.len(), meta.modified().ok()));
+            }
+        }
+        let mut out = Vec::new();
+        for p in self.dirs.iter().chain(&self.files) {
+            visit(p, &mut out);
+        }
+        out.sort();
+        out
+    }
 }
 
 /// Watch `paths` and, on a change, replace `live`'s engine with what `build` makes.
@@ -63,11 +89,17 @@ where
         let files = watched.files.clone();
         let dirs = watched.dirs.clone();
         let watched = Watched { dirs, files };
+        let mut seen = watched.fingerprint();
         move |res: DebounceEventResult| match res {
             Ok(events) => {
                 let Some(first) = events.iter().find(|e| watched.concerns(&e.path)) else {
                     return;
                 };
+                let now = watched.fingerprint();
+                if now == seen {
+                    return;
+                }
+                seen = now;
                 tracing::info!("{} changed: reloading", first.path.display());
                 let started = std::time::Instant::now();
                 match build() {

@@ -157,9 +157,9 @@ fn flags_from(path: &Path, text: &str, argv: &[OsString], cmd: &Command) -> Resu
             return Err(bad(format!("'{key}' is not a flag of understudy")));
         };
         let repeatable = matches!(arg.get_action(), ArgAction::Append);
-        // The command line's (or the environment's) value wins: leave the file's out.
-        let env_set = std::env::var_os(env_name(&long)).is_some();
-        if given(&long) || (env_set && !repeatable) {
+        // The command line's (or the environment's) value wins: leave the file's out (all of
+        // a repeatable flag's values).
+        if given(&long) || std::env::var_os(env_name(&long)).is_some() {
             continue;
         }
         let flag = matches!(arg.get_action(), ArgAction::SetTrue);

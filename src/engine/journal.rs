@@ -119,7 +119,8 @@ pub struct Journal {
 
 #[derive(Debug, Default)]
 struct Ring {
-    entries: VecDeque<Arc<Exchange>>,
+    /// Each entry with its weight.
+    entries: VecDeque<(Arc<Exchange>, usize)>,
     bytes: usize,
     next: u64,
     /// Entries dropped to make room since the journal was last cleared.
@@ -160,13 +161,13 @@ impl Journal {
         let mut ring = lock(&self.ring);
         ring.next += 1;
         ex.seq = ring.next;
-        ring.entries.push_back(Arc::new(ex));
+        ring.entries.push_back((Arc::new(ex), weight));
         ring.bytes += weight;
         while ring.entries.len() > self.limits.entries
             || (ring.bytes > self.limits.bytes && ring.entries.len() > 1)
         {
-            if let Some(old) = ring.entries.pop_front() {
-                ring.bytes = ring.bytes.saturating_sub(old.weight());
+            if let Some((_, w)) = ring.entries.pop_front() {
+                ring.bytes = ring.bytes.saturating_sub(w);
                 ring.evicted += 1;
             }
         }
@@ -183,8 +184,8 @@ impl Journal {
                 ring.evicted = 0;
             }
             Some(s) => {
-                ring.entries.retain(|e| e.session() != s);
-                ring.bytes = ring.entries.iter().map(|e| e.weight()).sum();
+                ring.entries.retain(|(e, _)| e.session() != s);
+                ring.bytes = ring.entries.iter().map(|(_, w)| w).sum();
             }
         }
         before - ring.entries.len()
@@ -201,16 +202,24 @@ impl Journal {
 
     /// The entries `m` selects, newest first (the lock is held only to copy references).
     pub fn select(&self, m: &Matcher, engine: &Engine) -> Vec<Arc<Exchange>> {
-        let all: Vec<Arc<Exchange>> = lock(&self.ring).entries.iter().rev().cloned().collect();
+        let all: Vec<Arc<Exchange>> = lock(&self.ring)
+            .entries
+            .iter()
+            .rev()
+            .map(|(e, _)| e.clone())
+            .collect();
         all.into_iter().filter(|e| m.matches(e, engine)).collect()
     }
 
     /// The entry with id `seq`.
     pub fn get(&self, seq: u64) -> Option<Arc<Exchange>> {
         let ring = lock(&self.ring);
-        let first = ring.entries.front()?.seq;
+        let first = ring.entries.front()?.0.seq;
         let at = usize::try_from(seq.checked_sub(first)?).ok()?;
-        ring.entries.get(at).filter(|e| e.seq == seq).cloned()
+        ring.entries
+            .get(at)
+            .filter(|(e, _)| e.seq == seq)
+            .map(|(e, _)| e.clone())
     }
 }
 

@@ -61,6 +61,8 @@ pub struct Config {
     pub journal: journal::Limits,
     /// Scenario time zero of every session, as wall-clock Unix ms (default 2026-11-01).
     pub epoch_ms: Option<i64>,
+    /// Write an access-log line per request (`--access-log`).
+    pub access_log: bool,
 }
 
 /// Collections larger than this are scanned off the async workers (see [`Engine::may_scan`]).
@@ -199,6 +201,8 @@ pub struct Engine {
     metrics: metrics::Metrics,
     redactor: journal::Redactor,
     started: std::time::Instant,
+    /// Whether each request gets an access-log line.
+    access_log: bool,
     /// Whether every column and order has been computed ([`Engine::warm`]).
     warmed: std::sync::atomic::AtomicBool,
 }
@@ -341,6 +345,7 @@ impl Engine {
             metrics: metrics::Metrics::new(&[]),
             redactor: journal::Redactor::default(),
             started: std::time::Instant::now(),
+            access_log: cfg.access_log,
             warmed: std::sync::atomic::AtomicBool::new(false),
         };
         engine.sessions.epoch_ms = cfg.epoch_ms;
@@ -651,6 +656,11 @@ impl Engine {
     /// Note how a reload went.
     pub fn note_reload(&self, outcome: std::result::Result<(), String>) {
         lock(&self.reloads).note(outcome);
+    }
+
+    /// Whether each request gets an access-log line (`--access-log`).
+    pub fn access_log(&self) -> bool {
+        self.access_log
     }
 
     /// The metrics the observing layer counts.

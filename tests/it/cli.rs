@@ -360,6 +360,19 @@ fn a_settings_file_and_environment_variables_fill_in_flags() {
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(r.json()["apis"][0]["name"], "letta");
+    // The documented example file is one the server starts with.
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/docs/understudy.example.toml"),
+        d.join("understudy.toml"),
+    )
+    .unwrap();
+    let mut cmd = bin();
+    cmd.current_dir(&d).args(["serve", "--port", "0"]);
+    let (mut child, addr, _lines) = spawn_listening(cmd);
+    let r = crate::support::get(&format!("http://{addr}/__understudy/health"));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(r.status, 200);
     // A key that is no flag is named.
     std::fs::write(d.join("bad.toml"), "prot = 4010\n").unwrap();
     let out = bin()
@@ -477,6 +490,10 @@ fn watch_reloads_changed_specs_whole_and_keeps_serving_through_a_broken_one() {
     eventually("the new API is served", || {
         get("/copy/v2/agents").status == 200
     });
+    let health = get("/__understudy/health").json();
+    assert_eq!(health["reloads"]["done"], 1, "{health}");
+    // Reading the files to rebuild is no change: one reload, not a loop of them.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
     let health = get("/__understudy/health").json();
     assert_eq!(health["reloads"]["done"], 1, "{health}");
     assert!(

@@ -407,7 +407,14 @@ fn health_readiness_sessions_and_metrics() {
 #[test]
 fn the_access_log_has_a_line_per_request_and_no_credentials() {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_understudy"));
-    cmd.args(["serve", "--port", "0", "--log-format", "json"]);
+    cmd.args([
+        "serve",
+        "--port",
+        "0",
+        "--log-format",
+        "json",
+        "--access-log",
+    ]);
     let (mut child, addr, lines) = crate::cli::spawn_listening(cmd);
     let r = request(
         "GET",
