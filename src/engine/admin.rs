@@ -73,10 +73,23 @@ impl Guard {
             ));
         }
         if let Some(token) = &self.token {
-            let given = req.header_value("x-understudy-admin-token").or_else(|| {
-                req.header_value("authorization")
-                    .and_then(|a| a.strip_prefix("Bearer "))
-            });
+            // A browser opening the dashboard cannot send a header: its page files (and only
+            // they) also take the token as `?token=` (the page then sends it as a header).
+            let page = method == "GET" && route_is_ui(&req.path);
+            let in_query = page
+                .then(|| {
+                    form_urlencoded::parse(req.query.as_bytes())
+                        .find(|(k, _)| k == "token")
+                        .map(|(_, v)| v.into_owned())
+                })
+                .flatten();
+            let given = req
+                .header_value("x-understudy-admin-token")
+                .or_else(|| {
+                    req.header_value("authorization")
+                        .and_then(|a| a.strip_prefix("Bearer "))
+                })
+                .or(in_query.as_deref());
             if given != Some(token.as_str()) {
                 let mut r = error(401, "the admin API needs the admin token (--admin-token)");
                 r.headers.push((
@@ -112,6 +125,13 @@ impl Guard {
         }
         None
     }
+}
+
+/// Whether `path` is one of the dashboard's files.
+fn route_is_ui(path: &str) -> bool {
+    path.strip_prefix(PREFIX)
+        .and_then(|p| p.strip_prefix("/ui"))
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 /// Answer an admin request.
@@ -224,6 +244,16 @@ pub fn handle(engine: &Engine, req: &Request) -> Response {
         }
         ("GET", ["state"]) => read_session(engine, &sid, |s| Response::json(200, &s.state())),
         ("GET", ["sessions"]) => sessions(engine),
+        ("GET" | "HEAD", ["ui"]) => super::ui::asset("").unwrap_or_else(|| error(404, "no page")),
+        ("GET" | "HEAD", ["ui", name]) => super::ui::asset(name)
+            .unwrap_or_else(|| error(404, format!("no dashboard file '{name}'"))),
+        ("GET", ["data"]) => super::data_api::index(engine, req),
+        ("GET", ["data", api, collection]) => {
+            super::data_api::collection(engine, req, api, collection, None)
+        }
+        ("GET", ["data", api, collection, key]) => {
+            super::data_api::collection(engine, req, api, collection, Some(key))
+        }
         ("GET", ["metrics"]) => metrics(engine),
         ("GET", ["requests"]) => super::journal_api::list(engine, req),
         ("DELETE", ["requests"]) => super::journal_api::clear(engine, req),

@@ -115,6 +115,20 @@ pub fn cut(body: &Bytes, limit: usize) -> Bytes {
 pub struct Journal {
     limits: Limits,
     ring: Mutex<Ring>,
+    /// What happened to the server itself (reloads), newest last, at most [`MAX_EVENTS`].
+    events: Mutex<VecDeque<Event>>,
+}
+
+/// Most server events kept.
+pub const MAX_EVENTS: usize = 50;
+
+/// Something that happened to the server rather than a request: a configuration reload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub at_ms: i64,
+    pub kind: &'static str,
+    pub ok: bool,
+    pub message: String,
 }
 
 #[derive(Debug, Default)]
@@ -140,7 +154,32 @@ impl Journal {
         Journal {
             limits,
             ring: Mutex::new(Ring::default()),
+            events: Mutex::new(VecDeque::new()),
         }
+    }
+
+    /// Keep a server event (the oldest go past [`MAX_EVENTS`]).
+    pub fn note(&self, kind: &'static str, ok: bool, message: String) {
+        let at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .and_then(|d| i64::try_from(d.as_millis()).ok())
+            .unwrap_or(0);
+        let mut events = lock(&self.events);
+        events.push_back(Event {
+            at_ms,
+            kind,
+            ok,
+            message,
+        });
+        while events.len() > MAX_EVENTS {
+            events.pop_front();
+        }
+    }
+
+    /// The server events kept, newest first.
+    pub fn events(&self) -> Vec<Event> {
+        lock(&self.events).iter().rev().cloned().collect()
     }
 
     pub fn limits(&self) -> Limits {

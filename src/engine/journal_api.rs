@@ -32,6 +32,12 @@ fn journal_json(engine: &Engine) -> Value {
         "bytes": f.bytes,
         "evicted": f.evicted,
         "body_limit": l.body,
+        "events": engine.journal().events().iter().map(|e| json!({
+            "at": crate::data::entity::format_millis(e.at_ms),
+            "kind": e.kind,
+            "ok": e.ok,
+            "message": e.message,
+        })).collect::<Vec<_>>(),
     })
 }
 

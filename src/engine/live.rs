@@ -49,6 +49,19 @@ impl Live {
         engine.adopt(&old);
         let engine = Arc::new(engine);
         engine.note_reload(Ok(()));
+        engine.journal().note(
+            "reload",
+            true,
+            format!(
+                "configuration reloaded: {}",
+                engine
+                    .mounts()
+                    .iter()
+                    .map(|m| m.api.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
         self.current.store(Arc::new(Generation {
             service: service::stack(engine.clone(), self.max_scans),
             engine,
@@ -58,7 +71,13 @@ impl Live {
     /// A reload that failed: the current engine keeps serving; the reason is kept for
     /// `/__understudy/health`.
     pub fn failed(&self, why: String) {
-        self.engine().note_reload(Err(why));
+        let engine = self.engine();
+        engine.journal().note(
+            "reload",
+            false,
+            format!("reload failed, previous configuration kept: {why}"),
+        );
+        engine.note_reload(Err(why));
     }
 
     /// The request path over whichever engine is current when each request arrives.

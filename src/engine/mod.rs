@@ -5,6 +5,7 @@
 
 mod actions;
 pub mod admin;
+mod data_api;
 pub mod journal;
 mod journal_api;
 pub mod live;
@@ -15,6 +16,7 @@ mod paging;
 pub mod render;
 mod route;
 pub mod service;
+mod ui;
 mod write;
 
 use crate::sync::lock;

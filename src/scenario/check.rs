@@ -113,6 +113,7 @@ pub fn check(
         failed: None,
         last_fired_ms: 0,
         made: 0,
+        history: Vec::new(),
     });
     let mut clock = 0u64;
     for (k, step) in sc.steps.iter().enumerate() {

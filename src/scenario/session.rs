@@ -60,6 +60,18 @@ pub struct Active {
     pub last_fired_ms: u64,
     /// Entities this run has created so far (it reuses the slots of earlier runs first).
     pub made: usize,
+    /// The steps fired so far, in order: when, and which entities each touched.
+    pub history: Vec<Fired>,
+}
+
+/// A step that fired.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fired {
+    pub step: usize,
+    /// Scenario time it fired at.
+    pub at_ms: u64,
+    /// Keys of the entities it updated, created or deleted, in that order.
+    pub touched: Vec<String>,
 }
 
 impl Active {
@@ -202,6 +214,7 @@ impl Session {
             rules: Vec::new(),
             failed: None,
             last_fired_ms: self.clock_ms,
+            history: Vec::new(),
         });
         let i = self.active.len() - 1;
         self.settle(i, seed, data);
@@ -422,7 +435,7 @@ impl Session {
         let mut overlay = self.overlays.get(&key).cloned().unwrap_or_default();
         let mut slots = self.slots.get(&sc.name).cloned().unwrap_or_default();
         let mut made = self.active[i].made;
-        let created = apply_step(
+        let (created, touched) = apply_step(
             &mut overlay,
             coll,
             seed,
@@ -453,6 +466,11 @@ impl Session {
             });
         }
         a.fired.push(step.name.clone());
+        a.history.push(Fired {
+            step: step_ix,
+            at_ms: at,
+            touched,
+        });
         a.next += 1;
         for (from, to) in &step.substitutes {
             self.substitutes.insert(from.clone(), to.clone());
@@ -536,7 +554,59 @@ pub fn active_state(a: &Active) -> Value {
         "fired": a.fired,
         "waiting_for": waiting_for(a),
         "failed": a.failed,
+        "collection": a.scenario.collection,
+        "timeline": timeline(a),
     })
+}
+
+/// Each step of an active scenario: its trigger, whether it fired (when, touching which
+/// entities), is next or pending, and when an `at` step is due (scenario time, ms).
+fn timeline(a: &Active) -> Vec<Value> {
+    a.scenario
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, step)| {
+            let fired = a.history.iter().find(|f| f.step == i);
+            let status = if fired.is_some() {
+                "fired"
+            } else if a.failed.is_some() && i == a.next {
+                "failed"
+            } else if i == a.next {
+                "next"
+            } else {
+                "pending"
+            };
+            let trigger = match &step.trigger {
+                Trigger::Immediate => json!({"kind": "immediate"}),
+                Trigger::At(t) => json!({
+                    "kind": "at",
+                    "after_ms": t,
+                    "due_ms": a.started_ms.saturating_add(*t),
+                }),
+                Trigger::Request {
+                    method,
+                    path,
+                    count,
+                } => json!({
+                    "kind": "request",
+                    "method": method,
+                    "path": path,
+                    "count": count,
+                    "seen": if i == a.next { a.seen } else { 0 },
+                }),
+                Trigger::Manual => json!({"kind": "manual"}),
+            };
+            json!({
+                "index": i,
+                "name": step.name,
+                "status": status,
+                "trigger": trigger,
+                "fired_at_ms": fired.map(|f| f.at_ms),
+                "touched": fired.map(|f| f.touched.clone()).unwrap_or_default(),
+            })
+        })
+        .collect()
 }
 
 fn waiting_for(a: &Active) -> Option<String> {
@@ -655,15 +725,17 @@ fn apply_step(
     vars: &HashMap<String, Value>,
     now: &Value,
     slots: &mut Slots,
-) -> Result<HashMap<String, Value>, String> {
+) -> Result<(HashMap<String, Value>, Vec<String>), String> {
     let key_field = coll.model.key.clone();
     let base_len = coll.len();
     let mut created = HashMap::new();
+    let mut touched = Vec::new();
     let mut vars = vars.clone();
     for (target, sets) in &step.updates {
         let i = resolve(&View::new(coll, Some(overlay)), target, &vars)?;
         let mut e = View::new(coll, Some(overlay)).entity(i);
         apply_sets(&mut e, sets, &vars, now, &key_field)?;
+        touched.push(CollectionModel::key_text(&extract(&e, &key_field)));
         overlay.set(base_len, i, &e);
     }
     for (name, sets) in &step.creates {
@@ -682,6 +754,7 @@ fn apply_step(
             None => slots.taken.push(overlay.add(base_len, key.clone(), &e)),
         }
         *slots.next += 1;
+        touched.push(key.clone());
         if let Some(n) = name {
             created.insert(n.clone(), Value::String(key.clone()));
             vars.insert(n.clone(), Value::String(key));
@@ -699,9 +772,13 @@ fn apply_step(
                 _ => return Err(e),
             },
         };
+        touched.push(CollectionModel::key_text(&extract(
+            &View::new(coll, Some(overlay)).entity(i),
+            &key_field,
+        )));
         overlay.deleted.insert(i);
     }
-    Ok(created)
+    Ok((created, touched))
 }
 
 /// All sessions of a server.

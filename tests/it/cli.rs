@@ -517,6 +517,12 @@ fn watch_reloads_changed_specs_whole_and_keeps_serving_through_a_broken_one() {
         .unwrap()
         .to_string();
     assert!(why.contains("copy.yaml"), "{why}");
+    // The journal says so too, newest event first.
+    let events = get("/__understudy/requests?limit=1").json()["journal"]["events"].clone();
+    assert_eq!(events[0]["kind"], "reload");
+    assert_eq!(events[0]["ok"], false);
+    assert!(events[0]["message"].as_str().unwrap().contains("copy.yaml"));
+    assert_eq!(events[1]["ok"], true);
     assert_eq!(
         get("/copy/v2/agents").status,
         200,

@@ -467,3 +467,174 @@ fn the_epoch_sets_every_sessions_time_zero() {
     let created = made.json()["created_at"].as_str().unwrap().to_string();
     assert!(created.starts_with("2027-01-15T08:00:00"), "{created}");
 }
+
+#[test]
+fn the_data_calls_show_a_collection_as_one_session_sees_it() {
+    let s = server(support::default_config());
+    let made = call(
+        &s,
+        Some("data-a"),
+        "POST",
+        "/letta/v1/agents/",
+        r#"{"name":"only-in-a"}"#,
+    );
+    assert_eq!(made.status, 200);
+    let id = made.json()["id"].as_str().unwrap().to_string();
+    let count = |sid: &str| {
+        let r = admin(&s, Some(sid), "GET", "/data", Value::Null);
+        let apis = r.json()["apis"].clone();
+        let letta = apis
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["api"] == "letta")
+            .unwrap()
+            .clone();
+        letta["collections"][0]["count"].as_u64().unwrap()
+    };
+    assert_eq!(count("data-a"), count("data-b") + 1);
+
+    let page = admin(
+        &s,
+        Some("data-a"),
+        "GET",
+        "/data/letta/agents?offset=0&limit=3",
+        Value::Null,
+    );
+    assert_eq!(page.status, 200, "{}", String::from_utf8_lossy(&page.body));
+    let page = page.json();
+    assert_eq!(page["items"].as_array().unwrap().len(), 3);
+    assert_eq!(page["total"].as_u64(), Some(count("data-a")));
+    let one = admin(
+        &s,
+        Some("data-a"),
+        "GET",
+        &format!("/data/letta/agents/{id}"),
+        Value::Null,
+    );
+    assert_eq!(one.status, 200);
+    assert_eq!(one.json()["name"], "only-in-a");
+    let other = admin(
+        &s,
+        Some("data-b"),
+        "GET",
+        &format!("/data/letta/agents/{id}"),
+        Value::Null,
+    );
+    assert_eq!(other.status, 404);
+    for bad in [
+        "/data/letta/agents?limit=0",
+        "/data/letta/agents?limit=101",
+        "/data/letta/agents?colour=1",
+    ] {
+        assert_eq!(
+            admin(&s, Some("data-a"), "GET", bad, Value::Null).status,
+            400,
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        admin(&s, None, "GET", "/data/nope/agents", Value::Null).status,
+        404
+    );
+    assert_eq!(
+        admin(&s, None, "GET", "/data/letta/nope", Value::Null).status,
+        404
+    );
+}
+
+#[test]
+fn an_active_scenario_shows_its_timeline_and_what_each_step_touched() {
+    let s = server(support::default_config());
+    let sid = Some("timeline");
+    assert_eq!(
+        admin(
+            &s,
+            sid,
+            "POST",
+            "/scenarios/failed-rollout/start",
+            json!({})
+        )
+        .status,
+        200
+    );
+    let active = admin(&s, sid, "GET", "/scenarios", Value::Null).json()["active"][0].clone();
+    let steps = active["timeline"].as_array().unwrap().clone();
+    let status: Vec<&str> = steps
+        .iter()
+        .map(|x| x["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(status, ["fired", "fired", "next", "pending"]);
+    assert_eq!(steps[1]["trigger"]["kind"], "at");
+    assert_eq!(steps[2]["trigger"]["due_ms"], 30_000);
+    let touched = steps[1]["touched"][0].as_str().unwrap().to_string();
+    assert_eq!(steps[2]["touched"], json!([]));
+    // The entity it touched, as the session sees it: mid-rollout.
+    let agent = admin(
+        &s,
+        sid,
+        "GET",
+        &format!("/data/pipecat-cloud/agents/{touched}"),
+        Value::Null,
+    )
+    .json();
+    assert_eq!(agent["currentRevision"]["phase"], "Creating");
+    admin(&s, sid, "POST", "/clock/advance", json!({"by": "30s"}));
+    let active = admin(&s, sid, "GET", "/state", Value::Null).json()["scenarios"][0].clone();
+    assert_eq!(active["timeline"][2]["status"], "fired");
+    assert_eq!(active["timeline"][2]["fired_at_ms"], 30_000);
+}
+
+#[test]
+fn the_dashboard_is_served_from_the_binary_and_guarded() {
+    let s = server(support::default_config());
+    let page = request("GET", &format!("{}/__understudy/ui", s.base), &[]);
+    assert_eq!(page.status, 200);
+    assert!(
+        page.header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(csp.contains("default-src 'self'"), "{csp}");
+    let html = String::from_utf8(page.body.clone()).unwrap();
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no CDN"
+    );
+    for (file, ct) in [("app.js", "text/javascript"), ("style.css", "text/css")] {
+        let r = request("GET", &format!("{}/__understudy/ui/{file}", s.base), &[]);
+        assert_eq!(r.status, 200, "{file}");
+        assert!(r.header("content-type").unwrap().starts_with(ct));
+        assert!(
+            !String::from_utf8_lossy(&r.body).contains("https://"),
+            "{file}: no CDN"
+        );
+    }
+    let r = request("GET", &format!("{}/__understudy/ui/nope.js", s.base), &[]);
+    assert_eq!(r.status, 404);
+    let r = request(
+        "GET",
+        &format!("{}/__understudy/ui", s.base),
+        &[("Host", "evil.example")],
+    );
+    assert_eq!(r.status, 403, "DNS rebinding");
+}
+
+#[test]
+fn with_an_admin_token_the_dashboard_takes_it_in_its_address() {
+    let s = server(Config {
+        admin: understudy::engine::admin::Guard {
+            token: Some("ui-secret".into()),
+            hosts: Vec::new(),
+        },
+        ..support::default_config()
+    });
+    let get = |p: &str| request("GET", &format!("{}{p}", s.base), &[]).status;
+    assert_eq!(get("/__understudy/ui"), 401);
+    assert_eq!(get("/__understudy/ui?token=wrong"), 401);
+    assert_eq!(get("/__understudy/ui?token=ui-secret"), 200);
+    assert_eq!(get("/__understudy/ui/app.js?token=ui-secret"), 200);
+    // Only the page's files: the API itself wants the header.
+    assert_eq!(get("/__understudy/sessions?token=ui-secret"), 401);
+}
