@@ -108,6 +108,18 @@ fn watch(
         .chain(args.tokens.iter())
         .cloned()
         .collect();
+    // An overlay beside a spec file applies to it by itself: watched too, even before it
+    // exists.
+    let siblings: Vec<PathBuf> = paths
+        .iter()
+        .filter(|p| p.is_file())
+        .filter_map(|p| {
+            let stem = p.file_stem()?.to_str()?;
+            Some(["yaml", "yml", "json"].map(|x| p.with_file_name(format!("{stem}.overlay.{x}"))))
+        })
+        .flatten()
+        .collect();
+    paths.extend(siblings);
     paths.sort();
     paths.dedup();
     if paths.is_empty() {

@@ -35,7 +35,15 @@ struct Watched {
 
 impl Watched {
     fn new(paths: &[PathBuf]) -> Self {
-        let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        // A file that does not exist yet is named through its (existing) folder.
+        let abs = |p: &Path| {
+            std::fs::canonicalize(p).unwrap_or_else(|_| {
+                match (p.parent().map(std::fs::canonicalize), p.file_name()) {
+                    (Some(Ok(dir)), Some(name)) => dir.join(name),
+                    _ => p.to_path_buf(),
+                }
+            })
+        };
         let (mut dirs, mut files) = (Vec::new(), Vec::new());
         for p in paths {
             if p.is_dir() {
@@ -152,6 +160,24 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fingerprint_moves_when_a_file_changes_not_when_it_is_read() {
+        let d = std::env::temp_dir().join(format!("understudy-fp-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("sub")).unwrap();
+        std::fs::write(d.join("sub/a.yaml"), "a: 1\n").unwrap();
+        let w = Watched::new(std::slice::from_ref(&d));
+        let before = w.fingerprint();
+        assert_eq!(before.len(), 1);
+        let _ = std::fs::read_to_string(d.join("sub/a.yaml")).unwrap();
+        assert_eq!(w.fingerprint(), before, "reading is no change");
+        std::fs::write(d.join("sub/a.yaml"), "a: 22\n").unwrap();
+        assert_ne!(w.fingerprint(), before, "a new size");
+        std::fs::write(d.join("b.yaml"), "").unwrap();
+        assert_eq!(w.fingerprint().len(), 2, "a new file");
+        let _ = std::fs::remove_dir_all(&d);
+    }
 
     #[test]
     fn only_the_watched_files_and_folders_concern_a_reload() {

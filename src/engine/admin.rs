@@ -72,24 +72,16 @@ impl Guard {
                 "the admin API answers only to loopback host names (or --allowed-host)",
             ));
         }
-        if let Some(token) = &self.token {
-            // A browser opening the dashboard cannot send a header: its page files (and only
-            // they) also take the token as `?token=` (the page then sends it as a header).
-            let page = method == "GET" && route_is_ui(&req.path);
-            let in_query = page
-                .then(|| {
-                    form_urlencoded::parse(req.query.as_bytes())
-                        .find(|(k, _)| k == "token")
-                        .map(|(_, v)| v.into_owned())
-                })
-                .flatten();
-            let given = req
-                .header_value("x-understudy-admin-token")
-                .or_else(|| {
-                    req.header_value("authorization")
-                        .and_then(|a| a.strip_prefix("Bearer "))
-                })
-                .or(in_query.as_deref());
+        // The dashboard's own files are the same for everyone and say nothing of the server:
+        // a browser opening them cannot send a header, so they need no token (the page takes
+        // it from its address's `#token=` part, which no server sees, and sends it as a
+        // header on every call).
+        let page = matches!(method, "GET" | "HEAD") && route_is_ui(&req.path);
+        if let Some(token) = self.token.as_ref().filter(|_| !page) {
+            let given = req.header_value("x-understudy-admin-token").or_else(|| {
+                req.header_value("authorization")
+                    .and_then(|a| a.strip_prefix("Bearer "))
+            });
             if given != Some(token.as_str()) {
                 let mut r = error(401, "the admin API needs the admin token (--admin-token)");
                 r.headers.push((
@@ -142,7 +134,12 @@ pub fn handle(engine: &Engine, req: &Request) -> Response {
     // Probes (a load balancer's, Kubernetes') reach a replica by its address and carry no
     // token: health and readiness say nothing a client could use, so they answer any host.
     match (method.as_str(), segs.as_slice()) {
-        ("GET" | "HEAD", ["health"]) => return health(engine),
+        ("GET" | "HEAD", ["health"]) => {
+            // Why a reload failed (file paths, parse errors) only for callers the admin API
+            // would answer.
+            let trusted = engine.admin.refusal(req, "GET").is_none();
+            return health(engine, trusted);
+        }
         ("GET" | "HEAD", ["ready"]) => return ready(engine),
         _ => {}
     }
@@ -393,8 +390,12 @@ fn with_session(
 }
 
 /// `GET /health`: the process answers (liveness), with what it holds.
-fn health(engine: &Engine) -> Response {
+fn health(engine: &Engine, trusted: bool) -> Response {
     let fill = engine.journal().fill();
+    let mut reloads = engine.reloads();
+    if !trusted && reloads.last_error.is_some() {
+        reloads.last_error = Some("(shown to admin callers)".into());
+    }
     Response::json(
         200,
         &json!({
@@ -404,7 +405,7 @@ fn health(engine: &Engine) -> Response {
             "apis": engine.mounts().iter().map(|m| m.api.name.as_str()).collect::<Vec<_>>(),
             "sessions": engine.sessions.all().len(),
             "journal": {"entries": fill.entries, "bytes": fill.bytes},
-            "reloads": engine.reloads().json(),
+            "reloads": reloads.json(),
         }),
     )
 }

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{Answered, Engine, SESSION_HEADER};
+use super::{Answered, Engine, OpName, SESSION_HEADER};
 use crate::scenario::session::DEFAULT_SESSION;
 use crate::sync::lock;
 
@@ -68,6 +68,8 @@ pub struct Exchange {
     /// The operation (and scenario step) that answered; `None` for a request no operation
     /// matched (or that understudy answered itself, such as its index).
     pub answered: Option<Answered>,
+    /// That operation's names (kept: a reload renumbers operations).
+    pub op: Option<Arc<OpName>>,
 }
 
 impl Exchange {
@@ -240,25 +242,25 @@ impl Journal {
     }
 
     /// The entries `m` selects, newest first (the lock is held only to copy references).
-    pub fn select(&self, m: &Matcher, engine: &Engine) -> Vec<Arc<Exchange>> {
+    pub fn select(&self, m: &Matcher) -> Vec<Arc<Exchange>> {
         let all: Vec<Arc<Exchange>> = lock(&self.ring)
             .entries
             .iter()
             .rev()
             .map(|(e, _)| e.clone())
             .collect();
-        all.into_iter().filter(|e| m.matches(e, engine)).collect()
+        all.into_iter().filter(|e| m.matches(e)).collect()
     }
 
     /// The entry with id `seq`.
     pub fn get(&self, seq: u64) -> Option<Arc<Exchange>> {
         let ring = lock(&self.ring);
-        let first = ring.entries.front()?.0.seq;
-        let at = usize::try_from(seq.checked_sub(first)?).ok()?;
-        ring.entries
-            .get(at)
-            .filter(|(e, _)| e.seq == seq)
-            .map(|(e, _)| e.clone())
+        // Ids increase along the ring; clearing one session leaves gaps.
+        let at = ring
+            .entries
+            .binary_search_by_key(&seq, |(e, _)| e.seq)
+            .ok()?;
+        ring.entries.get(at).map(|(e, _)| e.clone())
     }
 }
 
@@ -480,7 +482,7 @@ impl Matcher {
     }
 
     /// Whether entry `e` is selected.
-    pub fn matches(&self, e: &Exchange, engine: &Engine) -> bool {
+    pub fn matches(&self, e: &Exchange) -> bool {
         if self.since.is_some_and(|s| e.seq <= s)
             || self
                 .method
@@ -500,15 +502,11 @@ impl Matcher {
             }
         }
         if self.api.is_some() || self.operation.is_some() {
-            let Some((api, op)) = e.answered.as_ref().and_then(|a| engine.operation_of(a)) else {
+            let Some(op) = &e.op else {
                 return false;
             };
-            if self.api.as_deref().is_some_and(|a| a != api.name) {
-                return false;
-            }
-            if let Some(want) = &self.operation
-                && op.id.as_deref() != Some(want.as_str())
-                && *want != format!("{} {}", op.method, op.path)
+            if self.api.as_deref().is_some_and(|a| a != &*op.api)
+                || self.operation.as_deref().is_some_and(|w| !op.is(w))
             {
                 return false;
             }
@@ -624,6 +622,54 @@ impl Redactor {
             .join("&")
     }
 
+    /// A body with credentials replaced: in a JSON document, the values of members whose
+    /// names mark a credential (`password`, `client_secret`, `api_key`...); in a form, the
+    /// values of such fields. Anything else is shown as it is.
+    pub fn body(&self, text: &str) -> String {
+        let trimmed = text.trim_start();
+        if trimmed.starts_with('{') || trimmed.starts_with('[') {
+            return match serde_json::from_str::<Value>(text) {
+                Ok(mut v) => {
+                    if self.redact_json(&mut v) {
+                        v.to_string()
+                    } else {
+                        text.to_string()
+                    }
+                }
+                // Cut short (or not JSON): shown as it is.
+                Err(_) => text.to_string(),
+            };
+        }
+        let form = !text.is_empty()
+            && !text.contains(char::is_whitespace)
+            && text.split('&').all(|p| p.contains('='));
+        if form {
+            self.query(text)
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// Replace credential members in place; whether any was.
+    fn redact_json(&self, v: &mut Value) -> bool {
+        match v {
+            Value::Object(m) => {
+                let mut any = false;
+                for (k, x) in m.iter_mut() {
+                    if self.secret_query(k) && !x.is_object() && !x.is_array() && !x.is_null() {
+                        *x = Value::String(REDACTED.into());
+                        any = true;
+                    } else {
+                        any |= self.redact_json(x);
+                    }
+                }
+                any
+            }
+            Value::Array(a) => a.iter_mut().fold(false, |any, x| self.redact_json(x) | any),
+            _ => false,
+        }
+    }
+
     /// Headers as a JSON object (repeated names joined with ", "), credentials replaced.
     pub fn headers(&self, h: &http::HeaderMap) -> Value {
         let mut out = Map::new();
@@ -643,10 +689,11 @@ impl Redactor {
     }
 }
 
-/// A body as shown: its text (lossy UTF-8), whether it was cut, its whole size.
-fn body_json(body: &Bytes, size: usize) -> Value {
+/// A body as shown: its text (lossy UTF-8, credentials redacted), whether it was cut, its
+/// whole size.
+fn body_json(body: &Bytes, size: usize, r: &Redactor) -> Value {
     json!({
-        "text": String::from_utf8_lossy(body),
+        "text": r.body(&String::from_utf8_lossy(body)),
         "truncated": body.len() < size,
         "size": size,
     })
@@ -655,7 +702,6 @@ fn body_json(body: &Bytes, size: usize) -> Value {
 /// An entry as the admin API shows it.
 pub fn entry_json(e: &Exchange, engine: &Engine, near_misses: bool) -> Value {
     let r = engine.redactor();
-    let operation = e.answered.as_ref().and_then(|a| engine.operation_of(a));
     let scripted = e.answered.as_ref().and_then(|a| a.scripted.as_ref());
     let mut v = json!({
         "id": e.seq,
@@ -665,13 +711,13 @@ pub fn entry_json(e: &Exchange, engine: &Engine, near_misses: bool) -> Value {
         "path": e.uri.path(),
         "query": r.query(e.uri.query().unwrap_or("")),
         "headers": r.headers(&e.headers),
-        "body": body_json(&e.body, e.body_size),
+        "body": body_json(&e.body, e.body_size, r),
         "status": e.status,
         "latency_ms": e.latency.as_secs_f64() * 1000.0,
         "delay_ms": e.delay.map(|d| d.as_millis() as u64),
         "dropped": e.dropped,
-        "api": operation.map(|(api, _)| api.name.as_str()),
-        "operation": operation.map(|(_, op)| json!({
+        "api": e.op.as_ref().map(|op| &*op.api),
+        "operation": e.op.as_ref().map(|op| json!({
             "id": op.id,
             "method": op.method,
             "path": op.path,
@@ -685,7 +731,7 @@ pub fn entry_json(e: &Exchange, engine: &Engine, near_misses: bool) -> Value {
         "matched": !e.unmatched(),
         "response": {
             "headers": r.headers(&e.response_headers),
-            "body": body_json(&e.response_body, e.response_size),
+            "body": body_json(&e.response_body, e.response_size, r),
         },
     });
     if near_misses
@@ -729,6 +775,7 @@ mod tests {
             delay: None,
             dropped: false,
             answered: None,
+            op: None,
         }
     }
 
@@ -775,6 +822,16 @@ mod tests {
         j.record(ex("GET", "/c", 200, None));
         assert_eq!(j.clear(Some("s1")), 1);
         assert_eq!(j.fill().entries, 2);
+        // Ids still find their entries across the gap.
+        assert_eq!(
+            j.get(2).map(|e| e.uri.path().to_string()),
+            Some("/b".into())
+        );
+        assert_eq!(
+            j.get(3).map(|e| e.uri.path().to_string()),
+            Some("/c".into())
+        );
+        assert!(j.get(1).is_none());
         assert_eq!(j.clear(Some(DEFAULT_SESSION)), 1);
         assert_eq!(j.clear(None), 1);
         assert_eq!(j.fill().entries, 0);
@@ -785,7 +842,7 @@ mod tests {
         let b = Bytes::from(vec![b'a'; 100]);
         assert_eq!(cut(&b, 10).len(), 10);
         assert_eq!(cut(&b, 100).len(), 100);
-        let shown = body_json(&cut(&b, 10), 100);
+        let shown = body_json(&cut(&b, 10), 100, &Redactor::default());
         assert_eq!(shown["truncated"], true);
         assert_eq!(shown["size"], 100);
     }
@@ -854,5 +911,23 @@ mod tests {
             r.query("limit=2&sig=abc&api_key=k&q=x"),
             format!("limit=2&sig={REDACTED}&api_key={REDACTED}&q=x")
         );
+        // Bodies: JSON members and form fields that hold credentials.
+        let shown =
+            r.body(r#"{"name":"a","password":"p","auth":{"client_secret":"s"},"tokens":[1]}"#);
+        assert!(
+            !shown.contains("\"p\"") && !shown.contains("\"s\""),
+            "{shown}"
+        );
+        assert!(shown.contains("\"name\":\"a\""), "{shown}");
+        assert!(
+            shown.contains("\"tokens\":[1]"),
+            "lists are walked, not replaced: {shown}"
+        );
+        assert_eq!(
+            r.body("user=a&password=b"),
+            format!("user=a&password={REDACTED}")
+        );
+        assert_eq!(r.body("plain text"), "plain text");
+        assert_eq!(r.body(r#"{"cut": "#), r#"{"cut": "#);
     }
 }

@@ -49,7 +49,7 @@ pub(super) fn list(engine: &Engine, req: &Request) -> Response {
         Err(e) => return error(400, e),
     };
     scope(&mut m, req);
-    let found = engine.journal().select(&m, engine);
+    let found = engine.journal().select(&m);
     let shown: Vec<Value> = found
         .iter()
         .take(limit.unwrap_or(DEFAULT_LIMIT))
@@ -103,7 +103,7 @@ pub(super) fn count(engine: &Engine, req: &Request) -> Response {
         Ok(m) => Response::json(
             200,
             &json!({
-                "count": engine.journal().select(&m, engine).len(),
+                "count": engine.journal().select(&m).len(),
                 "journal": journal_json(engine),
             }),
         ),
@@ -115,7 +115,7 @@ pub(super) fn count(engine: &Engine, req: &Request) -> Response {
 pub(super) fn find(engine: &Engine, req: &Request) -> Response {
     match matcher(req) {
         Ok(m) => {
-            let found = engine.journal().select(&m, engine);
+            let found = engine.journal().select(&m);
             Response::json(
                 200,
                 &json!({

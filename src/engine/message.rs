@@ -73,6 +73,9 @@ pub struct Answered {
     pub variant: Option<String>,
     /// The scenario step whose rule made the answer, if one did.
     pub scripted: Option<crate::scenario::session::Scripted>,
+    /// Refused before the operation ran (credentials, an unknown variant): the answer is the
+    /// API's error, not the operation's, and `--strict` does not check it.
+    pub refused: bool,
 }
 
 impl Response {

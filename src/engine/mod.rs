@@ -180,6 +180,28 @@ impl Mount {
     }
 }
 
+/// An operation's names: what the journal and the access log keep of the operation that
+/// answered (a reload renumbers operations; the names stay true).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpName {
+    pub api: Arc<str>,
+    /// Its `operationId`.
+    pub id: Option<String>,
+    pub method: String,
+    /// As the document writes it.
+    pub path: String,
+}
+
+impl OpName {
+    /// Whether `want` names it: its `operationId`, or `METHOD /path`.
+    pub fn is(&self, want: &str) -> bool {
+        self.id.as_deref() == Some(want)
+            || want
+                .split_once(' ')
+                .is_some_and(|(m, p)| m.eq_ignore_ascii_case(&self.method) && p == self.path)
+    }
+}
+
 /// The engine.
 pub struct Engine {
     mounts: Vec<Mount>,
@@ -205,6 +227,8 @@ pub struct Engine {
     started: std::time::Instant,
     /// Whether each request gets an access-log line.
     access_log: bool,
+    /// Every operation's names, by mount and index (see [`OpName`]).
+    names: Vec<Vec<Arc<OpName>>>,
     /// Whether every column and order has been computed ([`Engine::warm`]).
     warmed: std::sync::atomic::AtomicBool,
 }
@@ -348,9 +372,29 @@ impl Engine {
             redactor: journal::Redactor::default(),
             started: std::time::Instant::now(),
             access_log: cfg.access_log,
+            names: Vec::new(),
             warmed: std::sync::atomic::AtomicBool::new(false),
         };
         engine.sessions.epoch_ms = cfg.epoch_ms;
+        engine.names = engine
+            .mounts
+            .iter()
+            .map(|m| {
+                let api: Arc<str> = Arc::from(m.api.name.as_str());
+                m.api
+                    .operations
+                    .iter()
+                    .map(|op| {
+                        Arc::new(OpName {
+                            api: api.clone(),
+                            id: op.id.clone(),
+                            method: op.method.clone(),
+                            path: op.path.clone(),
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
         engine.metrics = metrics::Metrics::new(&engine.mounts);
         engine.redactor = redactor_for(&engine.mounts);
         engine.try_inferred();
@@ -565,6 +609,9 @@ impl Engine {
         answered: &Answered,
         request_id: &str,
     ) -> Option<Response> {
+        if answered.refused {
+            return None;
+        }
         let m = self.mounts.get(answered.mount)?;
         let (c, api) = match &answered.variant {
             Some(name) => {
@@ -675,10 +722,9 @@ impl Engine {
         &self.redactor
     }
 
-    /// The API and operation that answered.
-    pub fn operation_of(&self, a: &Answered) -> Option<(&Api, &spec::Operation)> {
-        let m = self.mounts.get(a.mount)?;
-        Some((&m.api, m.api.operations.get(a.op)?))
+    /// The names of the operation that answered, as records keep them.
+    pub fn op_name(&self, a: &Answered) -> Option<Arc<OpName>> {
+        self.names.get(a.mount)?.get(a.op).cloned()
     }
 
     /// The operations closest to a request that matched none, and why each did not match,
@@ -984,6 +1030,19 @@ impl Engine {
                     header: &header,
                     query: &req.query,
                 };
+                // Refused before the operation runs: still the operation's request (for the
+                // journal and metrics), not its answer (for --strict).
+                let (mount, op) = (r.mount_index, r.op_index);
+                let refused = move |resp: Response| Response {
+                    answered: Some(Answered {
+                        mount,
+                        op,
+                        variant: None,
+                        scripted: None,
+                        refused: true,
+                    }),
+                    ..resp
+                };
                 if let Err(e) = crate::auth::check(
                     &r.mount.api,
                     r.op,
@@ -991,11 +1050,13 @@ impl Engine {
                     &presented,
                     self.tokens.as_ref(),
                 ) {
-                    return op_error_response(&r.mount.api, r.op, &e, request_id);
+                    return refused(op_error_response(&r.mount.api, r.op, &e, request_id));
                 }
                 match r.mount.variant_for(req) {
                     Ok(v) => r.variant = v,
-                    Err(e) => return op_error_response(&r.mount.api, r.op, &e, request_id),
+                    Err(e) => {
+                        return refused(op_error_response(&r.mount.api, r.op, &e, request_id));
+                    }
                 }
                 let (mut rule, mut scripted) = (None, None);
                 let mut session = session;
@@ -1051,6 +1112,7 @@ impl Engine {
                     op: r.op_index,
                     variant: r.variant.map(|v| v.variant.name.clone()),
                     scripted,
+                    refused: false,
                 });
                 if let Some(x) = &rule {
                     if x.status.is_none() {

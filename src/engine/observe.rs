@@ -133,6 +133,7 @@ fn observe(engine: &Engine, seen: Seen, resp: &HttpResponse) {
             delay: pacing.and_then(|p| p.delay),
             dropped: pacing.is_some_and(|p| p.drop),
             answered: answered.cloned(),
+            op: answered.and_then(|a| engine.op_name(a)),
         });
     }
 }
@@ -145,8 +146,11 @@ fn access_line(
     latency: std::time::Duration,
     answered: Option<&Answered>,
 ) {
-    let op = answered.and_then(|a| engine.operation_of(a));
-    let operation = op.map(|(_, o)| o.id.clone().unwrap_or_else(|| o.path.clone()));
+    let op = answered.and_then(|a| engine.op_name(a));
+    let operation = op.as_ref().map(|o| {
+        o.id.clone()
+            .unwrap_or_else(|| format!("{} {}", o.method, o.path))
+    });
     let query = engine.redactor().query(seen.uri.query().unwrap_or(""));
     let session = seen
         .session
@@ -160,7 +164,7 @@ fn access_line(
         query = query.as_str(),
         status,
         ms = format_args!("{:.3}", latency.as_secs_f64() * 1000.0),
-        api = op.map_or("", |(a, _)| a.name.as_str()),
+        api = op.as_ref().map_or("", |o| &*o.api),
         operation = operation.as_deref().unwrap_or(""),
         session,
         scenario = answered

@@ -9,8 +9,8 @@
 //!
 //! Checks and records that hold for every answer are layers, not code inside the handler
 //! (the journal, metrics and access log: [`super::observe`]). A response carries what the layers and the server need in its
-//! extensions: [`Answered`] (which operation answered, with `--strict`) and [`Pacing`] (a
-//! scenario's delay or dropped connection), each only when there is something to say.
+//! extensions: [`Answered`] (which operation answered) and [`Pacing`] (a scenario's delay or
+//! dropped connection), each only when there is something to say.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -299,6 +299,7 @@ mod tests {
             op: 2,
             variant: None,
             scripted: None,
+            refused: false,
         });
         let h = response_of(r);
         assert_eq!(h.status(), 201);

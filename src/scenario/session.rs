@@ -582,7 +582,9 @@ fn timeline(a: &Active) -> Vec<Value> {
                 Trigger::At(t) => json!({
                     "kind": "at",
                     "after_ms": t,
-                    "due_ms": a.started_ms.saturating_add(*t),
+                    // The next step never fires before the one ahead of it did.
+                    "due_ms": if i == a.next { a.due_at() } else { None }
+                        .unwrap_or_else(|| a.started_ms.saturating_add(*t)),
                 }),
                 Trigger::Request {
                     method,

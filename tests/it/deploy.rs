@@ -85,6 +85,8 @@ fn the_kubernetes_manifests_agree_with_the_server() {
         env_names.contains(&"UNDERSTUDY_ADMIN_TOKEN"),
         "bound beyond loopback, the server needs an admin token"
     );
+    // A Service's injected UNDERSTUDY_PORT=tcp://... would read as --port.
+    assert_eq!(pod["enableServiceLinks"].as_bool(), Some(false));
     // Replicas agree only with one seed and one epoch: both written out.
     assert_eq!(flag(&args, "--seed").len(), 1);
     assert_eq!(flag(&args, "--epoch").len(), 1);

@@ -622,7 +622,7 @@ fn the_dashboard_is_served_from_the_binary_and_guarded() {
 }
 
 #[test]
-fn with_an_admin_token_the_dashboard_takes_it_in_its_address() {
+fn with_an_admin_token_the_dashboard_page_is_open_and_its_calls_need_the_token() {
     let s = server(Config {
         admin: understudy::engine::admin::Guard {
             token: Some("ui-secret".into()),
@@ -631,10 +631,43 @@ fn with_an_admin_token_the_dashboard_takes_it_in_its_address() {
         ..support::default_config()
     });
     let get = |p: &str| request("GET", &format!("{}{p}", s.base), &[]).status;
-    assert_eq!(get("/__understudy/ui"), 401);
-    assert_eq!(get("/__understudy/ui?token=wrong"), 401);
-    assert_eq!(get("/__understudy/ui?token=ui-secret"), 200);
-    assert_eq!(get("/__understudy/ui/app.js?token=ui-secret"), 200);
-    // Only the page's files: the API itself wants the header.
+    // The page's files say nothing of the server: a browser opens them without a header.
+    assert_eq!(get("/__understudy/ui"), 200);
+    assert_eq!(get("/__understudy/ui/app.js"), 200);
+    assert_eq!(get("/__understudy/ui/style.css"), 200);
+    // Everything the page calls needs the token, as a header.
+    assert_eq!(get("/__understudy/sessions"), 401);
     assert_eq!(get("/__understudy/sessions?token=ui-secret"), 401);
+    let r = request(
+        "GET",
+        &format!("{}/__understudy/sessions", s.base),
+        &[("Authorization", "Bearer ui-secret")],
+    );
+    assert_eq!(r.status, 200);
+    // The Host check still applies to the page.
+    let r = request(
+        "GET",
+        &format!("{}/__understudy/ui", s.base),
+        &[("Host", "evil.example")],
+    );
+    assert_eq!(r.status, 403);
+}
+
+#[test]
+fn a_refused_request_is_journaled_with_its_operation() {
+    let s = server(support::config_with_tokens("good-token\n"));
+    let r = request(
+        "GET",
+        &format!("{}/letta/v1/agents/", s.base),
+        &[
+            ("Authorization", "Bearer wrong"),
+            ("X-Understudy-Session", "refused"),
+        ],
+    );
+    assert_eq!(r.status, 401);
+    let sid = Some("refused");
+    assert_eq!(count(&s, sid, json!({"api": "letta", "status": 401})), 1);
+    let e = &entries(&admin(&s, sid, "GET", "/requests", Value::Null))[0];
+    assert_eq!(e["operation"]["method"], "GET");
+    assert_eq!(e["matched"], true);
 }

@@ -101,7 +101,7 @@ test("a QA run: start a scenario, advance the clock, watch the data and the requ
 
   // A request from the client under test appears in the live list, with its status.
   const agent = await clientGet(`/pipecat-cloud/v1/agents/${encodeURIComponent(key)}`);
-  assert.equal(agent.currentRevision?.phase ?? agent.phase ?? "Validating", "Validating");
+  assert.equal(agent.currentRevision.phase, "Validating");
   const row = page.locator(`#requests tr.row[data-path="/pipecat-cloud/v1/agents/${key}"]`);
   await row.first().waitFor({ timeout: 10_000 });
   assert.equal(await row.first().getAttribute("data-status"), "200");
@@ -117,6 +117,13 @@ test("a QA run: start a scenario, advance the clock, watch the data and the requ
   await page.selectOption("#filter-status", "");
 
   await page.screenshot({ path: path.join(shots, "dashboard-laptop.png"), fullPage: true });
+
+  // Restart the scenario: its steps run again from the clock's position.
+  await scenario.locator('button[data-action="restart"]').click();
+  await page.waitForFunction(() => {
+    const s = document.querySelector('.scenario[data-scenario="failed-rollout"] li[data-step="validating"]');
+    return s && s.dataset.status === "next";
+  });
 
   // Narrow: one column, nothing wider than the screen.
   await page.setViewportSize({ width: 390, height: 844 });

@@ -5,13 +5,13 @@
 const ADMIN = "/__understudy";
 const MAX_ROWS = 500;
 
-// With --admin-token, the page is opened as /__understudy/ui?token=TOKEN: kept for this tab
-// only, sent as a header, and taken out of the address bar.
-const params = new URLSearchParams(location.search);
-if (params.has("token")) {
-  sessionStorage.setItem("understudy-admin-token", params.get("token"));
-  params.delete("token");
-  history.replaceState(null, "", location.pathname + (params.size ? `?${params}` : ""));
+// With --admin-token, the page is opened as /__understudy/ui#token=TOKEN (the part after #
+// never reaches a server or its logs): kept for this tab only, sent as a header, and taken
+// out of the address bar.
+const fragment = new URLSearchParams(location.hash.slice(1));
+if (fragment.has("token")) {
+  sessionStorage.setItem("understudy-admin-token", fragment.get("token"));
+  history.replaceState(null, "", location.pathname + location.search);
 }
 const TOKEN = sessionStorage.getItem("understudy-admin-token");
 
@@ -70,7 +70,7 @@ function say(message) {
 /** Run an action, then refresh everything it may have changed. */
 async function act(f) {
   try { await f(); } catch (e) { say(e.message); }
-  await tick(true);
+  await tick();
 }
 
 const seconds = (ms) => (ms / 1000).toFixed(ms % 1000 ? 1 : 0) + " s";
@@ -87,7 +87,7 @@ function selectSession(id) {
   $("session-input").value = id;
   $("entity").textContent = "";
   renderRequests();
-  tick(true);
+  tick();
 }
 
 async function refreshSessions() {
@@ -153,6 +153,11 @@ function renderScenario(a, clockMs) {
       el("strong", { text: a.name }),
       el("small", { text: `${a.api} · ${a.fired.length}/${a.steps} fired` }),
       el("button", { type: "button", "data-action": "stop", onclick: () => act(() => call("POST", `/scenarios/${encodeURIComponent(a.name)}/stop`)) }, "Stop"),
+      // Reset one scenario: stop it, start it again (from the session's clock now).
+      el("button", { type: "button", "data-action": "restart", onclick: () => act(async () => {
+        await call("POST", `/scenarios/${encodeURIComponent(a.name)}/stop`);
+        await call("POST", `/scenarios/${encodeURIComponent(a.name)}/start`);
+      }) }, "Restart"),
       nextStep && nextStep.trigger.kind === "manual"
         ? el("button", { type: "button", class: "primary", "data-action": "next", onclick: () => act(() => call("POST", `/scenarios/${encodeURIComponent(a.name)}/next`)) }, `Fire ${nextStep.name}`)
         : null),
@@ -194,12 +199,17 @@ async function refreshScenarios() {
 // ---- Live requests ----------------------------------------------------------------------
 
 async function refreshRequests() {
-  const q = new URLSearchParams({ session: state.session, since: String(state.since), limit: "200" });
-  const { requests } = await call("GET", `/requests?${q}`);
-  if (!requests.length) return false;
+  const session = state.session;
+  const q = new URLSearchParams({ session, since: String(state.since), limit: String(MAX_ROWS) });
+  const { requests, matched } = await call("GET", `/requests?${q}`);
+  // The session changed while this was asked: its answer belongs to the old one.
+  if (session !== state.session || !requests.length) return false;
+  const known = new Set(state.requests.map((r) => r.id));
+  const fresh = requests.filter((r) => !known.has(r.id));
   state.since = Math.max(state.since, ...requests.map((r) => r.id));
-  state.requests = requests.concat(state.requests).slice(0, MAX_ROWS);
-  return true;
+  state.requests = fresh.concat(state.requests).slice(0, MAX_ROWS);
+  if (matched > requests.length) say(`${matched - requests.length} older requests not shown`);
+  return fresh.length > 0;
 }
 
 function pretty(text) {
@@ -305,8 +315,11 @@ async function showEntity(api, collection, key) {
 
 // ---- Polling ----------------------------------------------------------------------------
 
-async function tick(force) {
-  if (state.ticking && !force) return;
+// One refresh at a time; one asked for meanwhile runs right after (never two at once, which
+// would ask for the same requests twice).
+let again = false;
+async function tick() {
+  if (state.ticking) { again = true; return; }
   state.ticking = true;
   try {
     await Promise.all([refreshSessions(), refreshScenarios(), refreshCollections()]);
@@ -316,6 +329,7 @@ async function tick(force) {
     say(e.message);
   } finally {
     state.ticking = false;
+    if (again) { again = false; tick(); }
   }
 }
 
@@ -347,5 +361,5 @@ $("data-next").addEventListener("click", () => act(async () => {
 
 const fromUrl = new URLSearchParams(location.search).get("session");
 if (fromUrl) { state.session = fromUrl; $("session-input").value = fromUrl; }
-tick(true);
+tick();
 setInterval(tick, 1000);
