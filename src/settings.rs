@@ -159,7 +159,14 @@ fn flags_from(path: &Path, text: &str, argv: &[OsString], cmd: &Command) -> Resu
         let repeatable = matches!(arg.get_action(), ArgAction::Append);
         // The command line's (or the environment's) value wins: leave the file's out (all of
         // a repeatable flag's values).
-        if given(&long) || std::env::var_os(env_name(&long)).is_some() {
+        // Under its name or any alias (`--agents` for `--count`).
+        let on_line = given(&long)
+            || arg
+                .get_all_aliases()
+                .unwrap_or_default()
+                .iter()
+                .any(|a| given(a));
+        if on_line || std::env::var_os(env_name(&long)).is_some() {
             continue;
         }
         let flag = matches!(arg.get_action(), ArgAction::SetTrue);
@@ -248,7 +255,9 @@ mod tests {
             crate::cli::Command::Serve(a) => assert_eq!(a.port, 2),
             _ => unreachable!(),
         }
-        // A flag the command line gives is left out of the file's.
+        // A flag the command line gives is left out of the file's, under an alias too.
+        let got = flags("count = 5\n", &["serve", "--agents", "7"]).unwrap();
+        assert!(got.is_empty(), "{got:?}");
         let got = flags(
             "port = 4999\nscenario = [\"outage\"]\n",
             &["serve", "--scenario", "x"],

@@ -46,7 +46,7 @@ fn journal_json(engine: &Engine) -> Value {
 pub(super) fn list(engine: &Engine, req: &Request) -> Response {
     let (mut m, limit) = match Matcher::from_query(&req.query) {
         Ok(x) => x,
-        Err(e) => return error(400, e),
+        Err(e) => return error(400, e.to_string()),
     };
     scope(&mut m, req);
     let found = engine.journal().select(&m);
@@ -91,7 +91,7 @@ pub(super) fn clear(engine: &Engine, req: &Request) -> Response {
 }
 
 /// The matcher of a verification call's body, scoped.
-fn matcher(req: &Request) -> Result<Matcher, String> {
+fn matcher(req: &Request) -> Result<Matcher, super::journal::MatcherError> {
     let mut m = Matcher::from_json(&req.body)?;
     scope(&mut m, req);
     Ok(m)
@@ -107,7 +107,7 @@ pub(super) fn count(engine: &Engine, req: &Request) -> Response {
                 "journal": journal_json(engine),
             }),
         ),
-        Err(e) => error(400, e),
+        Err(e) => error(400, e.to_string()),
     }
 }
 
@@ -125,6 +125,6 @@ pub(super) fn find(engine: &Engine, req: &Request) -> Response {
                 }),
             )
         }
-        Err(e) => error(400, e),
+        Err(e) => error(400, e.to_string()),
     }
 }

@@ -393,9 +393,25 @@ fn health_readiness_sessions_and_metrics() {
     assert!(text.contains(r#"understudy_request_duration_seconds_count{api="letta"} 2"#));
     assert!(text.contains("understudy_sessions 1"), "{text}");
     assert!(text.contains("understudy_journal_entries 3"), "{text}");
-    // Metrics are admin data: the token, and a loopback Host.
+    // Metrics are admin data: the token (then from any host name: a scraper comes by the
+    // pod's address), or nothing.
     let no_token = request("GET", &format!("{}/__understudy/metrics", s.base), &[]);
     assert_eq!(no_token.status, 401);
+    let by_address = request(
+        "GET",
+        &format!("{}/__understudy/metrics", s.base),
+        &[
+            ("Authorization", "Bearer admin-secret"),
+            ("Host", "10.1.2.3:4010"),
+        ],
+    );
+    assert_eq!(by_address.status, 200);
+    let foreign = request(
+        "GET",
+        &format!("{}/__understudy/metrics", s.base),
+        &[("Host", "10.1.2.3:4010")],
+    );
+    assert_eq!(foreign.status, 403);
 
     let sessions = request("GET", &format!("{}/__understudy/sessions", s.base), &auth);
     assert_admin_valid("GET", "/sessions", &sessions);

@@ -1,0 +1,432 @@
+//! The request journal: the most recent exchanges the server answered (request, response,
+//! timing, the operation and scenario step that answered), in a bounded ring, and the matchers
+//! that select from it for `GET /__understudy/requests` and for verification
+//! (`POST /__understudy/requests/count` and `.../find`).
+//!
+//! The journal is written by the observing layer around the handler ([`super::service`]),
+//! never by the engine itself; admin calls are not journaled. What it keeps is cheap to take
+//! (the `http` types' own buffers, bodies cut to a documented size); credentials are redacted
+//! when an entry is shown, not when it is kept.
+//!
+//! In three parts: this file keeps the ring and shows entries; [`matcher`] selects them;
+//! [`redact`] hides credentials.
+
+mod matcher;
+mod redact;
+
+pub use matcher::{Matcher, MatcherError, PathMatch, StatusMatch};
+pub use redact::{REDACTED, Redactor};
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use super::{Answered, Engine, OpName, SESSION_HEADER};
+use crate::scenario::session::DEFAULT_SESSION;
+use crate::sync::lock;
+
+/// How much the journal keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most exchanges kept (0 turns the journal off).
+    pub entries: usize,
+    /// Most bytes of each request and response body kept (the rest is cut; its size is kept).
+    pub body: usize,
+    /// Most bytes kept in all (bodies and headers): past it the oldest entries go first.
+    pub bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            entries: 1000,
+            body: 16 << 10,
+            bytes: 32 << 20,
+        }
+    }
+}
+
+/// One request and its answer, as the server saw them.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    /// Position in the journal (1, 2, ...; set when kept): the entry's id.
+    pub seq: u64,
+    /// When the request arrived (wall clock, Unix milliseconds).
+    pub at_ms: i64,
+    pub method: http::Method,
+    pub uri: http::Uri,
+    pub headers: http::HeaderMap,
+    /// The request body, cut to the journal's body limit.
+    pub body: Bytes,
+    /// The request body's whole size.
+    pub body_size: usize,
+    pub status: u16,
+    pub response_headers: http::HeaderMap,
+    /// The response body, cut to the journal's body limit.
+    pub response_body: Bytes,
+    pub response_size: usize,
+    /// From the request's arrival to the answer being ready (a scenario's delay comes after).
+    pub latency: Duration,
+    /// A scenario's delay before the answer, or its dropped connection.
+    pub delay: Option<Duration>,
+    pub dropped: bool,
+    /// The operation (and scenario step) that answered; `None` for a request no operation
+    /// matched (or that understudy answered itself, such as its index).
+    pub answered: Option<Answered>,
+    /// That operation's names (kept: a reload renumbers operations).
+    pub op: Option<Arc<OpName>>,
+}
+
+impl Exchange {
+    /// The session the request was made in.
+    pub fn session(&self) -> &str {
+        self.headers
+            .get(SESSION_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(DEFAULT_SESSION)
+    }
+
+    /// Whether no operation matched the request (a 404 or 405 understudy made itself).
+    pub fn unmatched(&self) -> bool {
+        self.answered.is_none() && matches!(self.status, 404 | 405)
+    }
+
+    /// Roughly the bytes this entry holds.
+    fn weight(&self) -> usize {
+        let headers = |h: &http::HeaderMap| {
+            h.iter()
+                .map(|(k, v)| k.as_str().len() + v.len() + 16)
+                .sum::<usize>()
+        };
+        256 + self.body.len()
+            + self.response_body.len()
+            + headers(&self.headers)
+            + headers(&self.response_headers)
+            + self.uri.path().len()
+            + self.uri.query().map_or(0, str::len)
+    }
+}
+
+/// A body as the journal keeps it: whole when it fits, else a copy of its first `limit` bytes
+/// (so a large buffer is not kept alive by a slice of it).
+pub fn cut(body: &Bytes, limit: usize) -> Bytes {
+    if body.len() <= limit {
+        body.clone()
+    } else {
+        Bytes::copy_from_slice(&body[..limit])
+    }
+}
+
+/// The journal.
+#[derive(Debug)]
+pub struct Journal {
+    limits: Limits,
+    ring: Mutex<Ring>,
+    /// What happened to the server itself (reloads), newest last, at most [`MAX_EVENTS`].
+    events: Mutex<VecDeque<Event>>,
+}
+
+/// Most server events kept.
+pub const MAX_EVENTS: usize = 50;
+
+/// Something that happened to the server rather than a request: a configuration reload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub at_ms: i64,
+    pub kind: &'static str,
+    pub ok: bool,
+    pub message: String,
+}
+
+#[derive(Debug, Default)]
+struct Ring {
+    /// Each entry with its weight.
+    entries: VecDeque<(Arc<Exchange>, usize)>,
+    bytes: usize,
+    next: u64,
+    /// Entries dropped to make room since the journal was last cleared.
+    evicted: u64,
+}
+
+/// How full the journal is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fill {
+    pub entries: usize,
+    pub bytes: usize,
+    pub evicted: u64,
+}
+
+impl Journal {
+    pub fn new(limits: Limits) -> Self {
+        Journal {
+            limits,
+            ring: Mutex::new(Ring::default()),
+            events: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Keep a server event (the oldest go past [`MAX_EVENTS`]).
+    pub fn note(&self, kind: &'static str, ok: bool, message: String) {
+        let at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .and_then(|d| i64::try_from(d.as_millis()).ok())
+            .unwrap_or(0);
+        let mut events = lock(&self.events);
+        events.push_back(Event {
+            at_ms,
+            kind,
+            ok,
+            message,
+        });
+        while events.len() > MAX_EVENTS {
+            events.pop_front();
+        }
+    }
+
+    /// The server events kept, newest first.
+    pub fn events(&self) -> Vec<Event> {
+        lock(&self.events).iter().rev().cloned().collect()
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Whether anything is kept at all.
+    pub fn on(&self) -> bool {
+        self.limits.entries > 0
+    }
+
+    /// Keep an exchange (its `seq` is set here), dropping the oldest past the limits.
+    pub fn record(&self, mut ex: Exchange) {
+        if !self.on() {
+            return;
+        }
+        let weight = ex.weight();
+        let mut ring = lock(&self.ring);
+        ring.next += 1;
+        ex.seq = ring.next;
+        ring.entries.push_back((Arc::new(ex), weight));
+        ring.bytes += weight;
+        while ring.entries.len() > self.limits.entries
+            || (ring.bytes > self.limits.bytes && ring.entries.len() > 1)
+        {
+            if let Some((_, w)) = ring.entries.pop_front() {
+                ring.bytes = ring.bytes.saturating_sub(w);
+                ring.evicted += 1;
+            }
+        }
+    }
+
+    /// Forget the entries of one session, or all; how many went.
+    pub fn clear(&self, session: Option<&str>) -> usize {
+        let mut ring = lock(&self.ring);
+        let before = ring.entries.len();
+        match session {
+            None => {
+                ring.entries.clear();
+                ring.bytes = 0;
+                ring.evicted = 0;
+            }
+            Some(s) => {
+                ring.entries.retain(|(e, _)| e.session() != s);
+                ring.bytes = ring.entries.iter().map(|(_, w)| w).sum();
+            }
+        }
+        before - ring.entries.len()
+    }
+
+    pub fn fill(&self) -> Fill {
+        let ring = lock(&self.ring);
+        Fill {
+            entries: ring.entries.len(),
+            bytes: ring.bytes,
+            evicted: ring.evicted,
+        }
+    }
+
+    /// The entries `m` selects, newest first (the lock is held only to copy references).
+    pub fn select(&self, m: &Matcher) -> Vec<Arc<Exchange>> {
+        let all: Vec<Arc<Exchange>> = lock(&self.ring)
+            .entries
+            .iter()
+            .rev()
+            .map(|(e, _)| e.clone())
+            .collect();
+        all.into_iter().filter(|e| m.matches(e)).collect()
+    }
+
+    /// The entry with id `seq`.
+    pub fn get(&self, seq: u64) -> Option<Arc<Exchange>> {
+        let ring = lock(&self.ring);
+        // Ids increase along the ring; clearing one session leaves gaps.
+        let at = ring
+            .entries
+            .binary_search_by_key(&seq, |(e, _)| e.seq)
+            .ok()?;
+        ring.entries.get(at).map(|(e, _)| e.clone())
+    }
+}
+
+/// A body as shown: its text (lossy UTF-8, credentials redacted), whether it was cut, its
+/// whole size.
+fn body_json(body: &Bytes, size: usize, r: &Redactor) -> Value {
+    json!({
+        "text": r.body(&String::from_utf8_lossy(body)),
+        "truncated": body.len() < size,
+        "size": size,
+    })
+}
+
+/// An entry as the admin API shows it.
+pub fn entry_json(e: &Exchange, engine: &Engine, near_misses: bool) -> Value {
+    let r = engine.redactor();
+    let scripted = e.answered.as_ref().and_then(|a| a.scripted.as_ref());
+    let mut v = json!({
+        "id": e.seq,
+        "at": crate::data::entity::format_millis(e.at_ms),
+        "session": e.session(),
+        "method": e.method.as_str(),
+        "path": e.uri.path(),
+        "query": r.query(e.uri.query().unwrap_or("")),
+        "headers": r.headers(&e.headers),
+        "body": body_json(&e.body, e.body_size, r),
+        "status": e.status,
+        "latency_ms": e.latency.as_secs_f64() * 1000.0,
+        "delay_ms": e.delay.map(|d| d.as_millis() as u64),
+        "dropped": e.dropped,
+        "api": e.op.as_ref().map(|op| &*op.api),
+        "operation": e.op.as_ref().map(|op| json!({
+            "id": op.id,
+            "method": op.method,
+            "path": op.path,
+        })),
+        "variant": e.answered.as_ref().and_then(|a| a.variant.as_deref()),
+        "scenario": scripted.map(|s| json!({
+            "name": s.scenario,
+            "step": s.step,
+            "step_name": s.step_name,
+        })),
+        "matched": !e.unmatched(),
+        "response": {
+            "headers": r.headers(&e.response_headers),
+            "body": body_json(&e.response_body, e.response_size, r),
+        },
+    });
+    if near_misses
+        && e.unmatched()
+        && let Some(o) = v.as_object_mut()
+    {
+        o.insert(
+            "near_misses".into(),
+            engine.near_misses_json(e.method.as_str(), e.uri.path()),
+        );
+    }
+    v
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn ex(method: &str, target: &str, status: u16, session: Option<&str>) -> Exchange {
+        let mut headers = http::HeaderMap::new();
+        if let Some(s) = session {
+            headers.insert(SESSION_HEADER, http::HeaderValue::from_str(s).unwrap());
+        }
+        headers.insert(
+            "authorization",
+            http::HeaderValue::from_static("Bearer s3cret"),
+        );
+        Exchange {
+            seq: 0,
+            at_ms: 0,
+            method: method.parse().unwrap(),
+            uri: target.parse().unwrap(),
+            headers,
+            body: Bytes::from_static(br#"{"name":"a","n":{"x":1}}"#),
+            body_size: 24,
+            status,
+            response_headers: http::HeaderMap::new(),
+            response_body: Bytes::new(),
+            response_size: 0,
+            latency: Duration::from_millis(1),
+            delay: None,
+            dropped: false,
+            answered: None,
+            op: None,
+        }
+    }
+
+    #[test]
+    fn the_ring_keeps_the_newest_within_its_limits() {
+        let j = Journal::new(Limits {
+            entries: 3,
+            ..Limits::default()
+        });
+        for i in 0..5 {
+            j.record(ex("GET", &format!("/x/{i}"), 200, None));
+        }
+        let f = j.fill();
+        assert_eq!((f.entries, f.evicted), (3, 2));
+        assert!(j.get(2).is_none(), "evicted");
+        assert_eq!(
+            j.get(5).map(|e| e.uri.path().to_string()),
+            Some("/x/4".into())
+        );
+        assert_eq!(j.get(3).map(|e| e.seq), Some(3));
+        // Bytes bound: a tiny budget keeps only the newest entry.
+        let j = Journal::new(Limits {
+            entries: 100,
+            body: 1,
+            bytes: 10,
+        });
+        j.record(ex("GET", "/a", 200, None));
+        j.record(ex("GET", "/b", 200, None));
+        assert_eq!(j.fill().entries, 1);
+        // Off.
+        let j = Journal::new(Limits {
+            entries: 0,
+            ..Limits::default()
+        });
+        j.record(ex("GET", "/a", 200, None));
+        assert_eq!(j.fill().entries, 0);
+    }
+
+    #[test]
+    fn clearing_one_session_keeps_the_others() {
+        let j = Journal::new(Limits::default());
+        j.record(ex("GET", "/a", 200, Some("s1")));
+        j.record(ex("GET", "/b", 200, Some("s2")));
+        j.record(ex("GET", "/c", 200, None));
+        assert_eq!(j.clear(Some("s1")), 1);
+        assert_eq!(j.fill().entries, 2);
+        // Ids still find their entries across the gap.
+        assert_eq!(
+            j.get(2).map(|e| e.uri.path().to_string()),
+            Some("/b".into())
+        );
+        assert_eq!(
+            j.get(3).map(|e| e.uri.path().to_string()),
+            Some("/c".into())
+        );
+        assert!(j.get(1).is_none());
+        assert_eq!(j.clear(Some(DEFAULT_SESSION)), 1);
+        assert_eq!(j.clear(None), 1);
+        assert_eq!(j.fill().entries, 0);
+    }
+
+    #[test]
+    fn a_body_is_cut_to_the_limit_and_keeps_its_size() {
+        let b = Bytes::from(vec![b'a'; 100]);
+        assert_eq!(cut(&b, 10).len(), 10);
+        assert_eq!(cut(&b, 100).len(), 100);
+        let shown = body_json(&cut(&b, 10), 100, &Redactor::default());
+        assert_eq!(shown["truncated"], true);
+        assert_eq!(shown["size"], 100);
+    }
+}
