@@ -15,7 +15,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use super::{Answered, Mount};
+use super::{Answered, OpName};
 
 /// A status code as a label value.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
@@ -88,10 +88,10 @@ fn latency_histogram() -> Histogram {
 }
 
 impl Metrics {
-    pub fn new(mounts: &[Mount]) -> Self {
+    pub fn new(names: &[Vec<Arc<OpName>>]) -> Self {
         Metrics {
             families: Arc::new(Families::new()),
-            ops: op_labels(mounts),
+            ops: op_labels(names),
             none: OpLabels {
                 api: Arc::from(""),
                 operation: Arc::from(""),
@@ -99,27 +99,25 @@ impl Metrics {
         }
     }
 
-    /// The same families (their counts go on) for another set of mounts: a reload's.
-    pub fn for_mounts(&self, mounts: &[Mount]) -> Self {
+    /// The same families (their counts go on) for another set of operations: a reload's.
+    pub fn for_operations(&self, names: &[Vec<Arc<OpName>>]) -> Self {
         Metrics {
             families: self.families.clone(),
-            ops: op_labels(mounts),
+            ops: op_labels(names),
             none: self.none.clone(),
         }
     }
 }
 
-/// The label values of every operation, by mount.
-fn op_labels(mounts: &[Mount]) -> Vec<Vec<OpLabels>> {
-    mounts
+/// The label values of every operation, by mount: its API, and its `operationId` (or
+/// `METHOD /path`).
+fn op_labels(names: &[Vec<Arc<OpName>>]) -> Vec<Vec<OpLabels>> {
+    names
         .iter()
-        .map(|m| {
-            let api: Arc<str> = Arc::from(m.api.name.as_str());
-            m.api
-                .operations
-                .iter()
+        .map(|ops| {
+            ops.iter()
                 .map(|op| OpLabels {
-                    api: api.clone(),
+                    api: op.api.clone(),
                     operation: Arc::from(
                         op.id
                             .clone()

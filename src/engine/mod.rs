@@ -395,7 +395,7 @@ impl Engine {
                     .collect()
             })
             .collect();
-        engine.metrics = metrics::Metrics::new(&engine.mounts);
+        engine.metrics = metrics::Metrics::new(&engine.names);
         engine.redactor = redactor_for(&engine.mounts);
         engine.try_inferred();
         engine.check_timelines();
@@ -693,7 +693,7 @@ impl Engine {
     /// scenarios and changes belong to the replaced specs).
     pub fn adopt(&mut self, old: &Engine) {
         self.recent = old.recent.clone();
-        self.metrics = old.metrics.for_mounts(&self.mounts);
+        self.metrics = old.metrics.for_operations(&self.names);
         self.reloads = old.reloads.clone();
     }
 
