@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 
 use arc_swap::ArcSwap;
 use serde_json::{Value, json};
-use tower::{Service, ServiceExt};
+use tower::Service;
 
 use super::Engine;
 use super::service::{self, Answer, HttpRequest, HttpResponse, Stack};
@@ -101,9 +101,12 @@ impl Service<HttpRequest> for LiveService {
         Poll::Ready(Ok(()))
     }
 
+    /// The current stack is always ready (its handler does not apply back-pressure; the
+    /// layers only delegate), so it is called without waiting on `poll_ready`, and its own
+    /// boxed future is the answer.
     fn call(&mut self, req: HttpRequest) -> Answer {
-        let service = self.live.current.load().service.clone();
-        Box::pin(service.oneshot(req))
+        let mut service = self.live.current.load().service.clone();
+        service.call(req)
     }
 }
 

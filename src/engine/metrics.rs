@@ -5,8 +5,8 @@
 //! Counted by the observing layer around the handler ([`super::service`]); the label values of
 //! every operation are made once, when the engine is built, so a request allocates none.
 
-use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, OnceLock, RwLock};
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
@@ -41,10 +41,25 @@ struct ApiLabel {
 }
 
 /// The label values of one operation.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct OpLabels {
     api: Arc<str>,
     operation: Arc<str>,
+    /// Its counters by status and its API's latency histogram, taken from the families on
+    /// first use: a request then looks up no label set.
+    counters: RwLock<Vec<(u16, Counter)>>,
+    latency: OnceLock<Histogram>,
+}
+
+impl OpLabels {
+    fn new(api: Arc<str>, operation: Arc<str>) -> Self {
+        OpLabels {
+            api,
+            operation,
+            counters: RwLock::default(),
+            latency: OnceLock::new(),
+        }
+    }
 }
 
 /// The metric families: kept across reloads, so counts continue.
@@ -92,10 +107,7 @@ impl Metrics {
         Metrics {
             families: Arc::new(Families::new()),
             ops: op_labels(names),
-            none: OpLabels {
-                api: Arc::from(""),
-                operation: Arc::from(""),
-            },
+            none: OpLabels::new(Arc::from(""), Arc::from("")),
         }
     }
 
@@ -104,7 +116,7 @@ impl Metrics {
         Metrics {
             families: self.families.clone(),
             ops: op_labels(names),
-            none: self.none.clone(),
+            none: OpLabels::new(Arc::from(""), Arc::from("")),
         }
     }
 }
@@ -116,13 +128,15 @@ fn op_labels(names: &[Vec<Arc<OpName>>]) -> Vec<Vec<OpLabels>> {
         .iter()
         .map(|ops| {
             ops.iter()
-                .map(|op| OpLabels {
-                    api: op.api.clone(),
-                    operation: Arc::from(
-                        op.id
-                            .clone()
-                            .unwrap_or_else(|| format!("{} {}", op.method, op.path)),
-                    ),
+                .map(|op| {
+                    OpLabels::new(
+                        op.api.clone(),
+                        Arc::from(
+                            op.id
+                                .clone()
+                                .unwrap_or_else(|| format!("{} {}", op.method, op.path)),
+                        ),
+                    )
                 })
                 .collect()
         })
@@ -185,18 +199,31 @@ impl Metrics {
         let op = answered
             .and_then(|a| self.ops.get(a.mount)?.get(a.op))
             .unwrap_or(&self.none);
-        self.families
-            .requests
-            .get_or_create(&RequestLabels {
+        let counted = {
+            let counters = op.counters.read().unwrap_or_else(|e| e.into_inner());
+            counters
+                .iter()
+                .find(|(s, _)| *s == status)
+                .map(|(_, c)| c.inc())
+                .is_some()
+        };
+        if !counted {
+            let c = self.families.requests.get_or_create_owned(&RequestLabels {
                 api: op.api.clone(),
                 operation: op.operation.clone(),
                 status: Status(status),
-            })
-            .inc();
-        self.families
-            .latency
-            .get_or_create(&ApiLabel {
-                api: op.api.clone(),
+            });
+            c.inc();
+            op.counters
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((status, c));
+        }
+        op.latency
+            .get_or_init(|| {
+                self.families.latency.get_or_create_owned(&ApiLabel {
+                    api: op.api.clone(),
+                })
             })
             .observe(seconds);
     }
