@@ -396,7 +396,9 @@ impl Engine {
             })
             .collect();
         engine.metrics = metrics::Metrics::new(&engine.names);
-        engine.redactor = redactor_for(&engine.mounts);
+        engine.redactor = journal::Redactor::for_schemes(
+            engine.mounts.iter().flat_map(|m| m.api.schemes.values()),
+        );
         engine.try_inferred();
         engine.check_timelines();
         for name in &cfg.start {
@@ -730,41 +732,22 @@ impl Engine {
     /// The operations closest to a request that matched none, and why each did not match,
     /// as JSON (`[{"api", "operation", "operation_id", "why": [...]}]`).
     pub fn near_misses_json(&self, method: &str, path: &str) -> Value {
-        Value::Array(
-            route::near_misses(&self.mounts, &self.points, method, path)
-                .iter()
-                .map(|n| {
-                    json!({
-                        "api": n.mount.api.name,
-                        "operation": format!("{} {}{}", n.op.method, n.mount.prefix, n.op.path),
-                        "operation_id": n.op.id,
-                        "why": n.why.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                    })
-                })
-                .collect(),
-        )
+        route::near_misses_json(&route::near_misses(
+            &self.mounts,
+            &self.points,
+            method,
+            path,
+        ))
     }
 
     /// The near misses of a request, as a sentence for an error message ("" when none).
     fn near_misses_text(&self, method: &str, path: &str) -> String {
-        let misses = route::near_misses(&self.mounts, &self.points, method, path);
-        if misses.is_empty() {
-            return String::new();
-        }
-        let named: Vec<String> = misses
-            .iter()
-            .map(|n| {
-                let why: Vec<String> = n.why.iter().map(ToString::to_string).collect();
-                format!(
-                    "{} {}{} ({})",
-                    n.op.method,
-                    n.mount.prefix,
-                    n.op.path,
-                    why.join("; ")
-                )
-            })
-            .collect();
-        format!("; closest: {}", named.join(", "))
+        route::near_misses_text(&route::near_misses(
+            &self.mounts,
+            &self.points,
+            method,
+            path,
+        ))
     }
 
     /// An error for `path` in the envelope of the API mounted there (plain JSON elsewhere), for
@@ -1207,20 +1190,6 @@ impl Datasets for Engine {
             }
         }
     }
-}
-
-/// What hides credentials: the header and query names of every mounted API's security
-/// schemes, besides the usual ones.
-fn redactor_for(mounts: &[Mount]) -> journal::Redactor {
-    let (mut headers, mut query) = (Vec::new(), Vec::new());
-    for s in mounts.iter().flat_map(|m| m.api.schemes.values()) {
-        match &s.kind {
-            spec::SchemeKind::Header(h) => headers.push(h.clone()),
-            spec::SchemeKind::Query(q) => query.push(q.clone()),
-            _ => {}
-        }
-    }
-    journal::Redactor::new(headers, query)
 }
 
 /// A request id in UUID form (for APIs that document theirs as one), derived from it.

@@ -268,6 +268,42 @@ pub(crate) struct NearMiss<'a> {
     pub why: Vec<Miss>,
 }
 
+/// Near misses as JSON: `[{"api", "operation", "operation_id", "why": [...]}]`.
+pub(crate) fn near_misses_json(misses: &[NearMiss<'_>]) -> serde_json::Value {
+    misses
+        .iter()
+        .map(|n| {
+            serde_json::json!({
+                "api": n.mount.api.name,
+                "operation": format!("{} {}{}", n.op.method, n.mount.prefix, n.op.path),
+                "operation_id": n.op.id,
+                "why": n.why.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            })
+        })
+        .collect()
+}
+
+/// Near misses as the end of an error message (`; closest: GET /a/b (why), ...`), or "".
+pub(crate) fn near_misses_text(misses: &[NearMiss<'_>]) -> String {
+    if misses.is_empty() {
+        return String::new();
+    }
+    let named: Vec<String> = misses
+        .iter()
+        .map(|n| {
+            let why: Vec<String> = n.why.iter().map(ToString::to_string).collect();
+            format!(
+                "{} {}{} ({})",
+                n.op.method,
+                n.mount.prefix,
+                n.op.path,
+                why.join("; ")
+            )
+        })
+        .collect();
+    format!("; closest: {}", named.join(", "))
+}
+
 /// Most near misses named.
 const NEAR_MISSES: usize = 3;
 /// Farthest a near miss may be (differing segments, extra or missing ones, the method).

@@ -50,6 +50,20 @@ impl Redactor {
         }
     }
 
+    /// A redactor for the header and query names these security schemes carry credentials
+    /// in, besides the usual ones.
+    pub fn for_schemes<'a>(schemes: impl Iterator<Item = &'a crate::spec::Scheme>) -> Self {
+        let (mut headers, mut query) = (Vec::new(), Vec::new());
+        for s in schemes {
+            match &s.kind {
+                crate::spec::SchemeKind::Header(h) => headers.push(h.clone()),
+                crate::spec::SchemeKind::Query(q) => query.push(q.clone()),
+                _ => {}
+            }
+        }
+        Redactor::new(headers, query)
+    }
+
     pub fn secret_header(&self, name: &str) -> bool {
         let name = name.to_ascii_lowercase();
         SECRET_HEADERS.contains(&name.as_str())
