@@ -102,29 +102,23 @@ pub fn with_file(argv: Vec<OsString>, cmd: &Command) -> Result<Vec<OsString>> {
         return Ok(argv);
     }
     // Insert after the (last) subcommand name.
-    let mut at = 1;
-    let mut sub = cmd;
-    for (i, a) in argv.iter().enumerate().skip(1) {
-        let name = a.to_string_lossy();
-        if let Some(s) = sub.find_subcommand(name.as_ref()) {
-            sub = s;
-            at = i + 1;
-        }
-    }
+    let (_, at) = running(&argv, cmd);
     let mut out = argv;
     out.splice(at..at, flags);
     Ok(out)
 }
 
-/// The subcommand `argv` runs (the deepest named one).
-fn running<'c>(argv: &[OsString], cmd: &'c Command) -> &'c Command {
-    let mut sub = cmd;
-    for a in argv.iter().skip(1) {
+/// The subcommand `argv` runs (the deepest named one), and the position right after its
+/// name.
+fn running<'c>(argv: &[OsString], cmd: &'c Command) -> (&'c Command, usize) {
+    let (mut sub, mut at) = (cmd, 1);
+    for (i, a) in argv.iter().enumerate().skip(1) {
         if let Some(s) = sub.find_subcommand(a.to_string_lossy().as_ref()) {
             sub = s;
+            at = i + 1;
         }
     }
-    sub
+    (sub, at)
 }
 
 /// Whether any subcommand (at any depth) has the long flag `long`.
@@ -137,7 +131,7 @@ fn known_anywhere(cmd: &Command, long: &str) -> bool {
 fn flags_from(path: &Path, text: &str, argv: &[OsString], cmd: &Command) -> Result<Vec<OsString>> {
     let bad = |m: String| Error::Config(format!("{}: {m}", path.display()));
     let table: toml::Table = text.parse().map_err(|e| bad(format!("{e}")))?;
-    let sub = running(argv, cmd);
+    let (sub, _) = running(argv, cmd);
     let given = |long: &str| {
         argv.iter().any(|a| {
             let s = a.to_string_lossy();

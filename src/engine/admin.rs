@@ -121,6 +121,13 @@ impl Guard {
     }
 }
 
+/// A path segment, percent-decoded (lossily where it is not UTF-8).
+pub(super) fn decoded(segment: &str) -> String {
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
 /// Whether `path` is one of the dashboard's files.
 fn route_is_ui(path: &str) -> bool {
     path.strip_prefix(PREFIX)
@@ -172,9 +179,7 @@ pub fn handle(engine: &Engine, req: &Request) -> Response {
             })
         }
         ("POST", ["scenarios", name, action]) => {
-            let name = percent_encoding::percent_decode_str(name)
-                .decode_utf8_lossy()
-                .into_owned();
+            let name = decoded(name);
             let Some(sc) = engine.sessions.scenarios.get(&name).cloned() else {
                 return error(404, format!("no scenario '{name}'"));
             };
@@ -293,9 +298,7 @@ pub fn handle(engine: &Engine, req: &Request) -> Response {
 /// as a scenario file that replays it (YAML). Without `api`/`collection`, the session must
 /// have changed exactly one collection.
 fn export(engine: &Engine, id: &str, query: &str) -> Response {
-    let id = percent_encoding::percent_decode_str(id)
-        .decode_utf8_lossy()
-        .into_owned();
+    let id = decoded(id);
     if let Err(m) = session::check_id(&id) {
         return error(400, m);
     }

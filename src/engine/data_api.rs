@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::admin::error;
+use super::admin::{decoded, error};
 use super::{Engine, Request, Response, SESSION_HEADER};
 use crate::data::View;
 use crate::scenario::session::DEFAULT_SESSION;
@@ -53,12 +53,7 @@ pub(super) fn collection(
     name: &str,
     key: Option<&str>,
 ) -> Response {
-    let decode = |s: &str| {
-        percent_encoding::percent_decode_str(s)
-            .decode_utf8_lossy()
-            .into_owned()
-    };
-    let (api, name) = (decode(api), decode(name));
+    let (api, name) = (decoded(api), decoded(name));
     let Some(m) = engine.mounts().iter().find(|m| m.api.name == api) else {
         return error(404, format!("no API '{api}'"));
     };
@@ -77,7 +72,7 @@ pub(super) fn collection(
     let overlay = guard.as_ref().and_then(|s| s.overlay(&api, &name));
     let view = View::new(c, overlay);
     if let Some(key) = key {
-        let key = decode(key);
+        let key = decoded(key);
         return match view.lookup(&key) {
             Some(i) => Response::json(200, &view.entity(i)),
             None => error(

@@ -125,10 +125,7 @@ pub struct Reloads {
 
 impl Reloads {
     pub(super) fn note(&mut self, outcome: Result<(), String>) {
-        self.last_at_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()
-            .and_then(|d| i64::try_from(d.as_millis()).ok());
+        self.last_at_ms = Some(super::journal::wall_ms());
         match outcome {
             Ok(()) => {
                 self.done += 1;

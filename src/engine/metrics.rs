@@ -128,16 +128,7 @@ fn op_labels(names: &[Vec<Arc<OpName>>]) -> Vec<Vec<OpLabels>> {
         .iter()
         .map(|ops| {
             ops.iter()
-                .map(|op| {
-                    OpLabels::new(
-                        op.api.clone(),
-                        Arc::from(
-                            op.id
-                                .clone()
-                                .unwrap_or_else(|| format!("{} {}", op.method, op.path)),
-                        ),
-                    )
-                })
+                .map(|op| OpLabels::new(op.api.clone(), Arc::from(op.label())))
                 .collect()
         })
         .collect()

@@ -193,6 +193,13 @@ pub struct OpName {
 }
 
 impl OpName {
+    /// How metrics and logs name it: its `operationId`, else `METHOD /path`.
+    pub fn label(&self) -> String {
+        self.id
+            .clone()
+            .unwrap_or_else(|| format!("{} {}", self.method, self.path))
+    }
+
     /// Whether `want` names it: its `operationId`, or `METHOD /path`.
     pub fn is(&self, want: &str) -> bool {
         self.id.as_deref() == Some(want)

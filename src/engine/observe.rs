@@ -7,13 +7,13 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use tower::{Layer, Service};
 
 use super::journal::{self, Exchange};
 use super::service::{Answer, HttpRequest, HttpResponse, Pacing};
-use super::{Answered, Engine, SESSION_HEADER, admin};
+use super::{Answered, Engine, OpName, SESSION_HEADER, admin};
 
 /// The tracing target of access-log lines (`RUST_LOG=understudy::access=off` silences them).
 pub const ACCESS_TARGET: &str = "understudy::access";
@@ -79,9 +79,7 @@ where
         let journal = self.engine.journal();
         let seen = Seen {
             start: Instant::now(),
-            at_ms: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            at_ms: journal::wall_ms(),
             method: req.method().clone(),
             uri: req.uri().clone(),
             kept: journal.on().then(|| {
@@ -91,7 +89,12 @@ where
                     req.body().len(),
                 )
             }),
-            session: req.headers().get(SESSION_HEADER).cloned(),
+            // Only the access log reads it apart from the journal's own copy of the headers.
+            session: self
+                .engine
+                .access_log()
+                .then(|| req.headers().get(SESSION_HEADER).cloned())
+                .flatten(),
         };
         let engine = self.engine.clone();
         let fut = self.inner.call(req);
@@ -111,8 +114,9 @@ fn observe(engine: &Engine, seen: Seen, resp: &HttpResponse) {
     engine
         .metrics()
         .observe(answered, status, latency.as_secs_f64());
+    let op = answered.and_then(|a| engine.op_name(a));
     if engine.access_log() && tracing::enabled!(target: ACCESS_TARGET, tracing::Level::INFO) {
-        access_line(engine, &seen, status, latency, answered);
+        access_line(engine, &seen, status, latency, answered, op.as_deref());
     }
     if let Some((headers, body, body_size)) = seen.kept {
         let journal = engine.journal();
@@ -133,7 +137,7 @@ fn observe(engine: &Engine, seen: Seen, resp: &HttpResponse) {
             delay: pacing.and_then(|p| p.delay),
             dropped: pacing.is_some_and(|p| p.drop),
             answered: answered.cloned(),
-            op: answered.and_then(|a| engine.op_name(a)),
+            op,
         });
     }
 }
@@ -145,12 +149,9 @@ fn access_line(
     status: u16,
     latency: std::time::Duration,
     answered: Option<&Answered>,
+    op: Option<&OpName>,
 ) {
-    let op = answered.and_then(|a| engine.op_name(a));
-    let operation = op.as_ref().map(|o| {
-        o.id.clone()
-            .unwrap_or_else(|| format!("{} {}", o.method, o.path))
-    });
+    let operation = op.map(OpName::label);
     let query = engine.redactor().query(seen.uri.query().unwrap_or(""));
     let session = seen
         .session
@@ -164,7 +165,7 @@ fn access_line(
         query = query.as_str(),
         status,
         ms = format_args!("{:.3}", latency.as_secs_f64() * 1000.0),
-        api = op.as_ref().map_or("", |o| &*o.api),
+        api = op.map_or("", |o| &*o.api),
         operation = operation.as_deref().unwrap_or(""),
         session,
         scenario = answered

@@ -186,7 +186,7 @@ fn route_in<'a>(
 }
 
 /// Whether request segments match a template: the number of its literal segments, if so.
-fn literals_matched<S: AsRef<str>>(tpl: &[Segment], segs: &[S]) -> Option<usize> {
+pub(super) fn literals_matched<S: AsRef<str>>(tpl: &[Segment], segs: &[S]) -> Option<usize> {
     if tpl.len() != segs.len() {
         return None;
     }

@@ -77,10 +77,24 @@ pub struct Variant {
 pub const VARIANT_HEADER: &str = "x-understudy-variant";
 
 /// A path segment of an operation's template.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Segment {
     Lit(String),
     Param(String),
+}
+
+/// A path template's segments (`/things/{id}` -> `things`, `{id}`); empty segments are left
+/// out.
+pub fn path_segments(path: &str) -> Vec<Segment> {
+    path.split('/')
+        .filter(|s| !s.is_empty())
+        .map(
+            |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(p) => Segment::Param(p.to_string()),
+                None => Segment::Lit(s.to_string()),
+            },
+        )
+        .collect()
 }
 
 /// Where a parameter is read from.

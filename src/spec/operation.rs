@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::ext::{self, OperationExt, SchemeExt};
 use super::schema::Compiler;
-use super::{Operation, Param, ParamIn, ResponseDef, Scheme, SchemeKind, Segment};
+use super::{Operation, Param, ParamIn, ResponseDef, Scheme, SchemeKind};
 use crate::data::CollectionModel;
 use crate::error::{Error, Result};
 
@@ -188,17 +188,7 @@ pub(super) fn load_operation(
     schemes: &BTreeMap<String, Scheme>,
 ) -> Result<Operation> {
     let loc = format!("paths.{path}.{method}");
-    let segments = path
-        .trim_matches('/')
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(
-            |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                Some(p) => Segment::Param(p.to_string()),
-                None => Segment::Lit(s.to_string()),
-            },
-        )
-        .collect();
+    let segments = super::path_segments(path);
     let mut params: Vec<Param> = Vec::new();
     let item_params = item.get("parameters").and_then(Value::as_array);
     let op_params = op.get("parameters").and_then(Value::as_array);

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::Exchange;
+use crate::spec::Segment;
 
 /// Why a matcher was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,7 +37,7 @@ pub enum MatcherError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PathMatch {
     Exact(String),
-    Template(Vec<Option<String>>),
+    Template(Vec<Segment>),
 }
 
 impl PathMatch {
@@ -44,26 +45,16 @@ impl PathMatch {
         if !p.contains('{') {
             return PathMatch::Exact(p.to_string());
         }
-        PathMatch::Template(
-            p.split('/')
-                .map(|s| {
-                    (!(s.starts_with('{') && s.ends_with('}') && s.len() > 2))
-                        .then(|| s.to_string())
-                })
-                .collect(),
-        )
+        PathMatch::Template(crate::spec::path_segments(p))
     }
 
     fn matches(&self, path: &str) -> bool {
         match self {
             PathMatch::Exact(p) => p == path,
+            // Matched as routing matches a request to an operation's template.
             PathMatch::Template(t) => {
-                let segs: Vec<&str> = path.split('/').collect();
-                segs.len() == t.len()
-                    && t.iter().zip(&segs).all(|(want, got)| match want {
-                        Some(lit) => lit == got,
-                        None => !got.is_empty(),
-                    })
+                let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+                crate::engine::route::literals_matched(t, &segs).is_some()
             }
         }
     }

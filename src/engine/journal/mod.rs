@@ -120,6 +120,13 @@ pub fn cut(body: &Bytes, limit: usize) -> Bytes {
     }
 }
 
+/// The wall clock now, as Unix milliseconds (what the journal and reload records carry).
+pub fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// The journal.
 #[derive(Debug)]
 pub struct Journal {
@@ -170,11 +177,7 @@ impl Journal {
 
     /// Keep a server event (the oldest go past [`MAX_EVENTS`]).
     pub fn note(&self, kind: &'static str, ok: bool, message: String) {
-        let at_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()
-            .and_then(|d| i64::try_from(d.as_millis()).ok())
-            .unwrap_or(0);
+        let at_ms = wall_ms();
         let mut events = lock(&self.events);
         events.push_back(Event {
             at_ms,
