@@ -1,67 +1,264 @@
-//! Precomputed columns: one field's value for every entity of a collection, dictionary-encoded
-//! (each distinct value stored once, a 4-byte code per entity), so that low-cardinality fields
-//! such as a project id, a status or a tag set cost almost nothing at a million entities, and
-//! filters read values by reference without cloning.
+//! Precomputed columns: one field's value for every entity of a collection.
+//!
+//! Two layouts, chosen while encoding:
+//! - **Dictionary** ([`Column::Dict`]): each distinct value stored once, a 4-byte code per
+//!   entity, so low-cardinality fields such as a project id, a status or a tag set cost almost
+//!   nothing at a million entities, and a filter can test each distinct value once
+//!   ([`Column::code`]).
+//! - **Strings** ([`Column::Str`]): when a column turns out to hold more than
+//!   [`DICT_LIMIT`] distinct values, all of them strings or null (identifiers, timestamps),
+//!   a dictionary of 72-byte JSON values would cost more than the text itself; the values go
+//!   into one string arena instead (a null bitmap beside it, and the rare other value kept
+//!   aside). A column of the collection's keys shares the keys' arena.
 //!
 //! Paths may reach into arrays (`identities[].id`): such a column holds, per entity, the array
 //! of the values found there, not the whole objects.
 
-use std::collections::HashMap;
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
-use serde_json::{Map, Value};
-use siphasher::sip::SipHasher13;
+use serde_json::Value;
 
-/// A dictionary-encoded column.
+/// Distinct values beyond which a column of strings stops being a dictionary.
+pub const DICT_LIMIT: usize = 1 << 16;
+
+/// Strings in one buffer, read by position.
 #[derive(Debug, Default)]
-pub struct Column {
-    dict: Vec<Value>,
-    codes: Vec<u32>,
+pub struct Strs {
+    text: String,
+    ends: Vec<u64>,
+}
+
+impl Strs {
+    /// Room for `n` strings.
+    pub fn with_capacity(n: usize) -> Self {
+        Strs {
+            text: String::new(),
+            ends: Vec::with_capacity(n),
+        }
+    }
+
+    /// Append a string.
+    pub fn push(&mut self, s: &str) {
+        self.text.push_str(s);
+        self.ends.push(self.text.len() as u64);
+    }
+
+    /// The `i`th string.
+    pub fn get(&self, i: usize) -> Option<&str> {
+        let end = *self.ends.get(i)? as usize;
+        let start = match i {
+            0 => 0,
+            _ => self.ends[i - 1] as usize,
+        };
+        self.text.get(start..end)
+    }
+
+    /// Number of strings.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Give back spare capacity.
+    pub fn shrink_to_fit(&mut self) {
+        self.text.shrink_to_fit();
+        self.ends.shrink_to_fit();
+    }
+}
+
+/// One entity's value in a column, borrowed from it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cell<'a> {
+    Json(&'a Value),
+    Str(&'a str),
+    Null,
+}
+
+impl Cell<'_> {
+    /// The value as JSON.
+    pub fn to_value(self) -> Value {
+        match self {
+            Cell::Json(v) => v.clone(),
+            Cell::Str(s) => Value::String(s.to_string()),
+            Cell::Null => Value::Null,
+        }
+    }
+
+    /// The text, when the value is a string.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Cell::Json(v) => v.as_str(),
+            Cell::Str(s) => Some(s),
+            Cell::Null => None,
+        }
+    }
+}
+
+/// A precomputed column.
+#[derive(Debug)]
+pub enum Column {
+    /// Distinct values, and the code of each entity's value.
+    Dict { dict: Vec<Value>, codes: Vec<u32> },
+    /// Each entity's string; nulls marked in `nulls` (one bit per entity), other values kept in
+    /// `others` (their string slot is empty).
+    Str {
+        strs: Arc<Strs>,
+        nulls: Vec<u64>,
+        others: BTreeMap<u32, Value>,
+    },
+}
+
+impl Default for Column {
+    fn default() -> Self {
+        Column::Dict {
+            dict: Vec::new(),
+            codes: Vec::new(),
+        }
+    }
 }
 
 /// Builds a [`Column`] one value at a time, in index order, without holding every value.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Encoder {
-    dict: Vec<Value>,
-    seen: HashMap<u64, u32>,
-    codes: Vec<u32>,
+    capacity: usize,
+    state: Building,
+}
+
+#[derive(Debug)]
+enum Building {
+    Dict {
+        dict: Vec<Value>,
+        seen: HashMap<u64, u32>,
+        codes: Vec<u32>,
+        /// Whether every distinct value so far is a string or null.
+        text: bool,
+    },
+    Str {
+        strs: Strs,
+        nulls: Vec<u64>,
+        others: BTreeMap<u32, Value>,
+    },
 }
 
 impl Encoder {
     /// An encoder for about `n` entities.
     pub fn with_capacity(n: usize) -> Self {
         Encoder {
-            codes: Vec::with_capacity(n),
-            ..Encoder::default()
+            capacity: n,
+            state: Building::Dict {
+                dict: Vec::new(),
+                seen: HashMap::new(),
+                codes: Vec::with_capacity(n),
+                text: true,
+            },
         }
     }
 
     /// Append the value of the next entity.
     pub fn push(&mut self, v: Value) {
-        let h = hash_value(&v);
-        let code = match self.seen.get(&h) {
-            Some(&c) if self.dict[c as usize] == v => c,
-            Some(_) => {
-                // A hash collision: store the value again rather than chain.
-                self.dict.push(v);
-                (self.dict.len() - 1) as u32
+        match &mut self.state {
+            Building::Dict {
+                dict,
+                seen,
+                codes,
+                text,
+            } => {
+                let h = hash_value(&v);
+                let code = match seen.get(&h) {
+                    Some(&c) if dict[c as usize] == v => c,
+                    found => {
+                        // On a hash collision the value is stored again rather than chained.
+                        let fresh = found.is_none();
+                        *text &= matches!(v, Value::String(_) | Value::Null);
+                        dict.push(v);
+                        let c = (dict.len() - 1) as u32;
+                        if fresh {
+                            seen.insert(h, c);
+                        }
+                        c
+                    }
+                };
+                codes.push(code);
+                if *text && dict.len() > DICT_LIMIT {
+                    self.switch_to_strings();
+                }
             }
-            None => {
-                self.dict.push(v);
-                let c = (self.dict.len() - 1) as u32;
-                self.seen.insert(h, c);
-                c
-            }
+            Building::Str {
+                strs,
+                nulls,
+                others,
+            } => push_str(strs, nulls, others, v),
+        }
+    }
+
+    /// Turn a dictionary of strings into a string arena, re-reading every value so far.
+    fn switch_to_strings(&mut self) {
+        let Building::Dict { dict, codes, .. } = &mut self.state else {
+            return;
         };
-        self.codes.push(code);
+        let (dict, codes) = (std::mem::take(dict), std::mem::take(codes));
+        let mut strs = Strs::with_capacity(self.capacity);
+        let mut nulls = Vec::with_capacity(self.capacity.div_ceil(64));
+        let mut others = BTreeMap::new();
+        for c in codes {
+            push_str(&mut strs, &mut nulls, &mut others, dict[c as usize].clone());
+        }
+        self.state = Building::Str {
+            strs,
+            nulls,
+            others,
+        };
     }
 
     /// The column.
-    pub fn finish(mut self) -> Column {
-        self.dict.shrink_to_fit();
-        Column {
-            dict: self.dict,
-            codes: self.codes,
+    pub fn finish(self) -> Column {
+        match self.state {
+            Building::Dict {
+                mut dict, codes, ..
+            } => {
+                dict.shrink_to_fit();
+                Column::Dict { dict, codes }
+            }
+            Building::Str {
+                mut strs,
+                nulls,
+                others,
+            } => {
+                strs.shrink_to_fit();
+                Column::Str {
+                    strs: Arc::new(strs),
+                    nulls,
+                    others,
+                }
+            }
+        }
+    }
+}
+
+/// Append `v` to a string column being built.
+fn push_str(strs: &mut Strs, nulls: &mut Vec<u64>, others: &mut BTreeMap<u32, Value>, v: Value) {
+    let i = strs.len();
+    if i.is_multiple_of(64) {
+        nulls.push(0);
+    }
+    match v {
+        Value::String(s) => strs.push(&s),
+        Value::Null => {
+            strs.push("");
+            if let Some(w) = nulls.last_mut() {
+                *w |= 1 << (i % 64);
+            }
+        }
+        other => {
+            strs.push("");
+            others.insert(i as u32, other);
         }
     }
 }
@@ -76,52 +273,132 @@ impl Column {
         e.finish()
     }
 
-    /// The value of entity `i`.
-    pub fn get(&self, i: usize) -> Option<&Value> {
-        self.codes.get(i).map(|&c| &self.dict[c as usize])
-    }
-
-    /// For each entity, the rank of its value among the column's distinct values in
-    /// [`super::compare`] order (equal values share a rank). Sorting by ranks sorts by values,
-    /// at the cost of one sort of the distinct values.
-    pub fn entity_ranks(&self) -> Vec<u32> {
-        let mut order: Vec<u32> = (0..self.dict.len() as u32).collect();
-        order.sort_unstable_by(|&a, &b| {
-            super::compare(&self.dict[a as usize], &self.dict[b as usize])
-        });
-        let mut rank = vec![0u32; self.dict.len()];
-        let mut r = 0u32;
-        for (k, w) in order.iter().enumerate() {
-            if k > 0
-                && super::compare(&self.dict[order[k - 1] as usize], &self.dict[*w as usize])
-                    != std::cmp::Ordering::Equal
-            {
-                r += 1;
-            }
-            rank[*w as usize] = r;
+    /// A column of strings already in an arena (a collection's keys).
+    pub fn strings(strs: Arc<Strs>) -> Self {
+        Column::Str {
+            nulls: vec![0; strs.len().div_ceil(64)],
+            strs,
+            others: BTreeMap::new(),
         }
-        self.codes.iter().map(|&c| rank[c as usize]).collect()
     }
 
-    /// Number of distinct values.
+    /// The value of entity `i`.
+    pub fn get(&self, i: usize) -> Option<Cell<'_>> {
+        match self {
+            Column::Dict { dict, codes } => codes.get(i).map(|&c| Cell::Json(&dict[c as usize])),
+            Column::Str {
+                strs,
+                nulls,
+                others,
+            } => {
+                let s = strs.get(i)?;
+                if nulls.get(i / 64).is_some_and(|w| w >> (i % 64) & 1 == 1) {
+                    return Some(Cell::Null);
+                }
+                if s.is_empty()
+                    && let Some(v) = others.get(&(i as u32))
+                {
+                    return Some(Cell::Json(v));
+                }
+                Some(Cell::Str(s))
+            }
+        }
+    }
+
+    /// For a dictionary column, the distinct values and entity `i`'s code among them: a
+    /// filter can then decide once per distinct value.
+    pub fn code(&self, i: usize) -> Option<u32> {
+        match self {
+            Column::Dict { codes, .. } => codes.get(i).copied(),
+            Column::Str { .. } => None,
+        }
+    }
+
+    /// The distinct values of a dictionary column (none for a string column).
+    pub fn dict(&self) -> &[Value] {
+        match self {
+            Column::Dict { dict, .. } => dict,
+            Column::Str { .. } => &[],
+        }
+    }
+
+    /// For each entity, the rank of its value in [`super::compare`] order (equal values share
+    /// a rank). Sorting by ranks sorts by values; a dictionary column sorts only its distinct
+    /// values.
+    pub fn entity_ranks(&self) -> Vec<u32> {
+        match self {
+            Column::Dict { dict, codes } => {
+                let rank = ranks(dict.len(), |a, b| super::compare(&dict[a], &dict[b]));
+                codes.iter().map(|&c| rank[c as usize]).collect()
+            }
+            Column::Str { .. } => ranks(self.len(), |a, b| {
+                let cell = |i| self.get(i).unwrap_or(Cell::Null);
+                compare_cells(cell(a), cell(b))
+            }),
+        }
+    }
+
+    /// Number of distinct values of a dictionary column; of entities for a string column.
     pub fn distinct(&self) -> usize {
-        self.dict.len()
+        match self {
+            Column::Dict { dict, .. } => dict.len(),
+            Column::Str { strs, .. } => strs.len(),
+        }
     }
 
     /// Number of entities.
     pub fn len(&self) -> usize {
-        self.codes.len()
+        match self {
+            Column::Dict { codes, .. } => codes.len(),
+            Column::Str { strs, .. } => strs.len(),
+        }
     }
 
     /// Whether the column has no entities.
     pub fn is_empty(&self) -> bool {
-        self.codes.is_empty()
+        self.len() == 0
+    }
+}
+
+/// For `0..n` ordered by `cmp`, each one's rank (equal ones share a rank).
+fn ranks(n: usize, cmp: impl Fn(usize, usize) -> Ordering) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    order.sort_unstable_by(|&a, &b| cmp(a as usize, b as usize));
+    let mut rank = vec![0u32; n];
+    let mut r = 0u32;
+    for (k, &w) in order.iter().enumerate() {
+        if k > 0 && cmp(order[k - 1] as usize, w as usize) != Ordering::Equal {
+            r += 1;
+        }
+        rank[w as usize] = r;
+    }
+    rank
+}
+
+/// [`super::compare`] on cells.
+pub fn compare_cells(a: Cell, b: Cell) -> Ordering {
+    fn plain(c: Cell<'_>) -> Cell<'_> {
+        match c {
+            Cell::Json(Value::Null) => Cell::Null,
+            Cell::Json(Value::String(s)) => Cell::Str(s),
+            c => c,
+        }
+    }
+    match (plain(a), plain(b)) {
+        (Cell::Str(x), Cell::Str(y)) => x.cmp(y),
+        (Cell::Json(x), Cell::Json(y)) => super::compare(x, y),
+        (Cell::Null, Cell::Null) => Ordering::Equal,
+        (Cell::Null, _) => Ordering::Greater,
+        (_, Cell::Null) => Ordering::Less,
+        // A string against another kind of value: ranked as `compare` ranks kinds.
+        (Cell::Str(_), Cell::Json(y)) => super::compare(&Value::String(String::new()), y),
+        (Cell::Json(x), Cell::Str(_)) => super::compare(x, &Value::String(String::new())),
     }
 }
 
 /// A structural hash of a JSON value (equal values hash equally).
 fn hash_value(v: &Value) -> u64 {
-    fn feed(v: &Value, h: &mut SipHasher13) {
+    fn feed(v: &Value, h: &mut impl Hasher) {
         match v {
             Value::Null => h.write_u8(0),
             Value::Bool(b) => {
@@ -151,100 +428,10 @@ fn hash_value(v: &Value) -> u64 {
             }
         }
     }
-    let mut h = SipHasher13::new();
+    use std::hash::BuildHasher;
+    let mut h = foldhash::fast::FixedState::with_seed(0x636f_6c75_6d6e).build_hasher();
     feed(v, &mut h);
     h.finish()
-}
-
-/// The root field of a path: `identities` for `identities[].id`, `a` for `a.b`.
-pub fn root_of(path: &str) -> &str {
-    let end = path.find(['.', '[']).unwrap_or(path.len());
-    &path[..end]
-}
-
-/// The value at `path` inside `v` (dotted, `[]` for every element). A path through arrays
-/// yields the array of every value found; a missing field is null.
-pub fn extract(v: &Value, path: &str) -> Value {
-    fn walk<'a>(cur: &'a Value, segs: &[&str], out: &mut Vec<&'a Value>, each: &mut bool) {
-        let Some((seg, rest)) = segs.split_first() else {
-            out.push(cur);
-            return;
-        };
-        let (name, all) = match seg.strip_suffix("[]") {
-            Some(n) => (n, true),
-            None => (*seg, false),
-        };
-        let Some(x) = cur.get(name) else { return };
-        if all {
-            *each = true;
-            if let Value::Array(items) = x {
-                for item in items {
-                    walk(item, rest, out, each);
-                }
-            }
-        } else {
-            walk(x, rest, out, each);
-        }
-    }
-    let segs: Vec<&str> = path.split('.').filter(|s| !s.is_empty()).collect();
-    let mut out = Vec::new();
-    let mut each = false;
-    walk(v, &segs, &mut out, &mut each);
-    if each {
-        Value::Array(out.into_iter().cloned().collect())
-    } else {
-        out.first().map_or(Value::Null, |x| (*x).clone())
-    }
-}
-
-/// Set the value at a dotted path, creating objects on the way; `None` removes the field (and
-/// creates nothing).
-pub fn set_path(v: &mut Value, path: &str, new: Option<Value>) {
-    let segs: Vec<&str> = path.split('.').collect();
-    let mut cur = v;
-    for (i, seg) in segs.iter().enumerate() {
-        if i + 1 == segs.len() {
-            match (cur, new) {
-                (Value::Object(m), None) => {
-                    m.remove(*seg);
-                }
-                (cur, Some(x)) => {
-                    if !cur.is_object() {
-                        *cur = Value::Object(Map::new());
-                    }
-                    if let Value::Object(m) = cur {
-                        m.insert((*seg).to_string(), x);
-                    }
-                }
-                _ => {}
-            }
-            return;
-        }
-        if new.is_none() {
-            match cur.get_mut(*seg) {
-                Some(next) => cur = next,
-                None => return,
-            }
-            continue;
-        }
-        if !cur.is_object() {
-            *cur = Value::Object(Map::new());
-        }
-        let Value::Object(m) = cur else { return };
-        cur = m
-            .entry((*seg).to_string())
-            .or_insert_with(|| Value::Object(Map::new()));
-    }
-}
-
-/// `extract` on a bare field value: wraps it as `{root: value}` first.
-pub fn extract_from_root(root: &str, value: Value, path: &str) -> Value {
-    if root == path {
-        return value;
-    }
-    let mut m = Map::new();
-    m.insert(root.to_string(), value);
-    extract(&Value::Object(m), path)
 }
 
 #[cfg(test)]
@@ -263,34 +450,70 @@ mod tests {
         ]);
         assert_eq!(c.distinct(), 3);
         assert_eq!(c.len(), 5);
-        assert_eq!(c.get(2), Some(&json!("a")));
-        assert_eq!(c.get(3), Some(&json!(["x", 1])));
+        assert_eq!(c.get(2), Some(Cell::Json(&json!("a"))));
+        assert_eq!(c.get(3), Some(Cell::Json(&json!(["x", 1]))));
+        assert_eq!(c.code(0), c.code(2));
         assert_eq!(c.get(9), None);
     }
 
+    /// Many distinct strings become an arena, value for value, nulls and strays included, and
+    /// rank as the same values in a dictionary would.
     #[test]
-    fn paths_are_set_and_removed() {
-        let mut v = json!({"a": {"b": 1}});
-        set_path(&mut v, "a.c.d", Some(json!(2)));
-        set_path(&mut v, "a.b", None);
-        set_path(&mut v, "x.y", None);
-        assert_eq!(v, json!({"a": {"c": {"d": 2}}}));
-        assert_eq!(extract(&v, "a.c.d"), json!(2));
-        assert_eq!(extract(&v, "a.x"), Value::Null);
+    fn many_distinct_strings_become_an_arena_with_the_same_values_and_ranks() {
+        let n = 2 * DICT_LIMIT;
+        let value = |i: usize| match i % 7 {
+            0 => Value::Null,
+            // Strays after the switch to an arena: kept aside.
+            3 if i > 3 * n / 4 && i % 100 == 3 => json!(i),
+            4 if i % 1000 == 4 => json!(""),
+            _ => json!(format!("v{:07}", (i * 7919) % n)),
+        };
+        let values: Vec<Value> = (0..n).map(value).collect();
+        let c = Column::encode(values.clone());
+        assert!(matches!(c, Column::Str { .. }), "still a dictionary");
+        assert_eq!(c.len(), n);
+        for (i, v) in values.iter().enumerate() {
+            assert_eq!(c.get(i).map(Cell::to_value).as_ref(), Some(v), "entity {i}");
+        }
+        // The same values below the limit stay a dictionary: ranks must agree.
+        let mut dict = Encoder::with_capacity(n);
+        if let Building::Dict { text, .. } = &mut dict.state {
+            *text = false;
+        }
+        for v in values {
+            dict.push(v);
+        }
+        let dict = dict.finish();
+        assert!(matches!(dict, Column::Dict { .. }));
+        assert_eq!(c.entity_ranks(), dict.entity_ranks());
     }
 
     #[test]
-    fn extracts_through_arrays() {
-        let v = json!({"ids": [{"id": 1, "k": ["a", "b"]}, {"id": 2, "k": []}], "a": {"b": 3}});
-        assert_eq!(extract(&v, "ids[].id"), json!([1, 2]));
-        assert_eq!(extract(&v, "ids[].k[]"), json!(["a", "b"]));
-        assert_eq!(extract(&v, "a.b"), json!(3));
-        assert_eq!(extract(&v, "a.zz"), Value::Null);
-        assert_eq!(root_of("ids[].id"), "ids");
-        assert_eq!(root_of("a.b"), "a");
-        assert_eq!(
-            extract_from_root("ids", json!([{"id": 7}]), "ids[].id"),
-            json!([7])
-        );
+    fn cells_compare_as_values_do() {
+        let vals = [json!("b"), json!(null), json!("a"), json!(3), json!(true)];
+        for a in &vals {
+            for b in &vals {
+                fn as_cell(v: &Value) -> Cell<'_> {
+                    match v {
+                        Value::String(s) => Cell::Str(s.as_str()),
+                        Value::Null => Cell::Null,
+                        other => Cell::Json(other),
+                    }
+                }
+                let want = super::super::compare(a, b);
+                assert_eq!(compare_cells(as_cell(a), as_cell(b)), want, "{a} vs {b}");
+                assert_eq!(compare_cells(Cell::Json(a), as_cell(b)), want, "{a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_arena_reads_back_its_strings() {
+        let mut s = Strs::default();
+        for w in ["", "ab", "ü", ""] {
+            s.push(w);
+        }
+        let got: Vec<Option<&str>> = (0..5).map(|i| s.get(i)).collect();
+        assert_eq!(got, [Some(""), Some("ab"), Some("ü"), Some(""), None]);
     }
 }

@@ -9,12 +9,15 @@
 //!   index): each field path has its own ChaCha8 stream (see [`entity`]), so generating it twice,
 //!   on any thread, in any order, gives the same bytes.
 //! - **Keys are precomputed at start-up**: the key field of every entity (`id`, or `name` for
-//!   Pipecat Cloud) in a vector plus a hash map from key to index, so detail look-ups and cursor
-//!   resolution are O(1). This is the only per-entity work at start-up (done on all cores).
-//! - **Columns are computed lazily, once**: a field that a filter, a fixed `where` or a sort
-//!   reads is generated for every entity the first time it is needed and kept
-//!   ([`Collection::column`]); text filters (the regular expression over name and description)
-//!   scan these columns, never whole entities.
+//!   Pipecat Cloud) in one string arena plus a hash table of indices, so detail look-ups and
+//!   cursor resolution are O(1), and the arena doubles as the key field's column. The same pass
+//!   (on all cores) computes the columns that text filters scan, so the first regular
+//!   expression after start reads columns instead of building them.
+//! - **Other columns are computed lazily, once**: a field that a filter, a fixed `where` or a
+//!   sort reads is generated for every entity the first time it is needed, or by the
+//!   background warm-up ([`Collection::warm`]), and kept ([`Collection::column`]). Columns are
+//!   dictionary-encoded, or a string arena when nearly every value differs (see [`column`]);
+//!   a filter tests each distinct value of a dictionary once per request.
 //! - **Sort orders are computed lazily, once**: a permutation sorted by (field, order-key)
 //!   ascending and its inverse (rank), so a cursor's position is O(1) and descending order is the
 //!   permutation read backwards. A page then walks the permutation from the cursor, testing
@@ -30,6 +33,7 @@ pub mod fakes;
 pub mod generator;
 pub mod model;
 pub mod overlay;
+pub mod path;
 pub mod template;
 pub(crate) mod write;
 
@@ -40,7 +44,7 @@ use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 
-pub use column::Column;
+pub use column::{Cell, Column, Strs};
 pub use entity::Entity;
 pub use model::CollectionModel;
 pub use overlay::{Overlay, View};
@@ -95,14 +99,65 @@ pub struct Collection {
     pub model: Arc<CollectionModel>,
     pub seed: u64,
     pub count: u64,
-    keys: Vec<Box<str>>,
-    by_key: HashMap<Box<str>, u32>,
+    keys: Keys,
     columns: HashMap<String, OnceLock<Arc<Column>>>,
     orders: HashMap<String, OnceLock<Arc<Order>>>,
     /// Ranks of the tie-breaking field's values, shared by every order.
     tie_ranks: OnceLock<Vec<u32>>,
     /// Whole entities that writes started from (see [`Collection::entity_to_write`]).
     written_from: WrittenFrom,
+}
+
+/// Every entity's key, in one arena, and the index of each key.
+struct Keys {
+    strs: Arc<Strs>,
+    /// Entity indices, hashed by their key's text.
+    index: hashbrown::HashTable<u32>,
+    /// Whether every key is a JSON string (so the arena is also the key field's column).
+    all_strings: bool,
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Keys({})", self.strs.len())
+    }
+}
+
+impl Keys {
+    fn hash(key: &str) -> u64 {
+        use std::hash::BuildHasher;
+        foldhash::fast::FixedState::with_seed(0x756e_6465_7273_7475).hash_one(key)
+    }
+
+    /// Index every key; on a repeated key, the two entities that share it.
+    fn new(strs: Strs, all_strings: bool) -> std::result::Result<Keys, (u32, u32)> {
+        let mut index = hashbrown::HashTable::with_capacity(strs.len());
+        for i in 0..strs.len() {
+            let k = strs.get(i).unwrap_or_default();
+            let h = Keys::hash(k);
+            match index.entry(
+                h,
+                |&j: &u32| strs.get(j as usize) == Some(k),
+                |&j: &u32| Keys::hash(strs.get(j as usize).unwrap_or_default()),
+            ) {
+                hashbrown::hash_table::Entry::Occupied(e) => return Err((*e.get(), i as u32)),
+                hashbrown::hash_table::Entry::Vacant(e) => {
+                    e.insert(i as u32);
+                }
+            }
+        }
+        Ok(Keys {
+            strs: Arc::new(strs),
+            index,
+            all_strings,
+        })
+    }
+
+    fn lookup(&self, key: &str) -> Option<u32> {
+        self.index
+            .find(Keys::hash(key), |&j| self.strs.get(j as usize) == Some(key))
+            .copied()
+    }
 }
 
 /// Most entities kept by one collection's [`WrittenFrom`], and their most (estimated) bytes.
@@ -145,34 +200,65 @@ fn approx_bytes(v: &Value) -> u64 {
 
 impl Collection {
     /// Build a collection of `count` entities; `column_fields` and `sort_fields` are the paths
-    /// that filters and sorts will read. Fails if two entities share a key.
+    /// that filters and sorts will read, computed when first needed or by [`Collection::warm`];
+    /// the columns among them also in `early_fields` are computed now, in the keys' pass.
+    /// Fails if two entities share a key.
     pub fn build(
         model: Arc<CollectionModel>,
         seed: u64,
         count: u64,
         column_fields: &[String],
         sort_fields: &[String],
+        early_fields: &[String],
     ) -> Result<Self> {
         let count = count.min(u64::from(u32::MAX));
-        let keys: Vec<Box<str>> = par_map(count, |i| {
-            let v = Entity::new(&model, seed, i).field(&model.key);
-            CollectionModel::key_text(&v.unwrap_or(Value::Null)).into_boxed_str()
-        });
-        let mut by_key = HashMap::with_capacity(keys.len());
-        for (i, k) in keys.iter().enumerate() {
-            if let Some(prev) = by_key.insert(k.clone(), i as u32) {
-                return Err(Error::Config(format!(
-                    "{}: collection '{}': entities {} and {} share the key '{}' (field '{}'); \
-                     make the generator unique, e.g. with {{index}}",
-                    model.api, model.name, prev, i, k, model.key
-                )));
-            }
-        }
-        let mut columns = HashMap::new();
+        let mut columns: HashMap<String, OnceLock<Arc<Column>>> = HashMap::new();
         for f in column_fields.iter().chain(sort_fields) {
             columns.insert(f.clone(), OnceLock::new());
         }
         columns.insert(model.order_key.clone(), OnceLock::new());
+        let mut early: Vec<&str> = early_fields
+            .iter()
+            .filter(|f| columns.contains_key(*f) && **f != model.key)
+            .map(String::as_str)
+            .collect();
+        early.sort_unstable();
+        early.dedup();
+        let started = std::time::Instant::now();
+        let (keys, built) = scan(&model, seed, count, &early, true);
+        let scanned = started.elapsed();
+        let (strs, all_strings) = keys.unwrap_or_default();
+        let keys = Keys::new(strs, all_strings).map_err(|(prev, i)| {
+            Error::Config(format!(
+                "{}: collection '{}': entities {} and {} share the key '{}' (field '{}'); \
+                 make the generator unique, e.g. with {{index}}",
+                model.api,
+                model.name,
+                prev,
+                i,
+                keys_text(&model, seed, i),
+                model.key
+            ))
+        })?;
+        tracing::debug!(
+            "{}/{}: keys and {early:?} in {} ms, indexed in {} ms",
+            model.api,
+            model.name,
+            scanned.as_millis(),
+            (started.elapsed() - scanned).as_millis()
+        );
+        for (path, col) in early.iter().zip(built) {
+            if let Some(cell) = columns.get(*path) {
+                let _ = cell.set(Arc::new(col));
+            }
+        }
+        // The key field's column is the keys themselves, when they are its values as written.
+        if keys.all_strings
+            && path::root_of(&model.key) == model.key
+            && let Some(cell) = columns.get(&model.key)
+        {
+            let _ = cell.set(Arc::new(Column::strings(keys.strs.clone())));
+        }
         let orders = sort_fields
             .iter()
             .map(|f| (f.clone(), OnceLock::new()))
@@ -182,7 +268,6 @@ impl Collection {
             seed,
             count,
             keys,
-            by_key,
             columns,
             orders,
             tie_ranks: OnceLock::new(),
@@ -196,22 +281,22 @@ impl Collection {
 
     /// Number of entities.
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.keys.strs.len()
     }
 
     /// Whether the collection is empty.
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.keys.strs.is_empty()
     }
 
     /// The index of the entity with this key.
     pub fn lookup(&self, key: &str) -> Option<u32> {
-        self.by_key.get(key).copied()
+        self.keys.lookup(key)
     }
 
     /// The key of entity `i`.
     pub fn key(&self, i: u32) -> &str {
-        self.keys.get(i as usize).map_or("", |k| k)
+        self.keys.strs.get(i as usize).unwrap_or_default()
     }
 
     /// The whole entity `i`.
@@ -235,19 +320,15 @@ impl Collection {
     pub fn value(&self, i: u32, path: &str) -> Cow<'_, Value> {
         if let Some(col) = self.column(path) {
             return match col.get(i as usize) {
-                Some(v) => Cow::Borrowed(v),
+                Some(Cell::Json(v)) => Cow::Borrowed(v),
+                Some(cell) => Cow::Owned(cell.to_value()),
                 None => Cow::Owned(Value::Null),
             };
         }
-        Cow::Owned(self.compute(u64::from(i), path))
-    }
-
-    fn compute(&self, i: u64, path: &str) -> Value {
-        let root = column::root_of(path);
-        let v = Entity::new(&self.model, self.seed, i)
-            .field(root)
-            .unwrap_or(Value::Null);
-        column::extract_from_root(root, v, path)
+        Cow::Owned(field_at(
+            &Entity::new(&self.model, self.seed, u64::from(i)),
+            path,
+        ))
     }
 
     /// The column for `path`, computed on first use; `None` if the path was not declared as a
@@ -255,9 +336,8 @@ impl Collection {
     pub fn column(&self, path: &str) -> Option<&Column> {
         let cell = self.columns.get(path)?;
         Some(cell.get_or_init(|| {
-            Arc::new(Column::encode(par_map(self.keys.len() as u64, |i| {
-                self.compute(i, path)
-            })))
+            let (_, mut built) = scan(&self.model, self.seed, self.len() as u64, &[path], false);
+            Arc::new(built.pop().unwrap_or_default())
         }))
     }
 
@@ -274,36 +354,12 @@ impl Collection {
             .map(|(p, cell)| (p.as_str(), cell))
             .collect();
         pending.sort_by_key(|(p, _)| *p);
-        if !pending.is_empty() {
-            let n = self.keys.len() as u64;
-            let mut encoders: Vec<column::Encoder> = pending
-                .iter()
-                .map(|_| column::Encoder::with_capacity(n as usize))
-                .collect();
-            let mut lo = 0;
-            while lo < n {
-                let len = WARM_CHUNK.min(n - lo);
-                let rows = par_map(len, |j| {
-                    let e = Entity::new(&self.model, self.seed, lo + j);
-                    pending
-                        .iter()
-                        .map(|(path, _)| {
-                            let root = column::root_of(path);
-                            let v = e.field(root).unwrap_or(Value::Null);
-                            column::extract_from_root(root, v, path)
-                        })
-                        .collect::<Vec<Value>>()
-                });
-                for row in rows {
-                    for (enc, v) in encoders.iter_mut().zip(row) {
-                        enc.push(v);
-                    }
-                }
-                lo += len;
-            }
-            for ((_, cell), enc) in pending.iter().zip(encoders) {
+        let paths: Vec<&str> = pending.iter().map(|(p, _)| *p).collect();
+        if !paths.is_empty() {
+            let (_, built) = scan(&self.model, self.seed, self.len() as u64, &paths, false);
+            for ((_, cell), col) in pending.iter().zip(built) {
                 // A request may have built the column meanwhile: the same values either way.
-                let _ = cell.set(Arc::new(enc.finish()));
+                let _ = cell.set(Arc::new(col));
             }
         }
         let columns_ms = started.elapsed().as_millis();
@@ -311,10 +367,11 @@ impl Collection {
             self.order(field);
         }
         tracing::info!(
-            "{}/{}: {} columns in {columns_ms} ms, {} orders in {} ms",
+            "{}/{}: {} columns ({} built now) in {columns_ms} ms, {} orders in {} ms",
             self.model.api,
             self.model.name,
             self.columns.len(),
+            paths.len(),
             self.orders.len(),
             started.elapsed().as_millis() - columns_ms
         );
@@ -325,7 +382,7 @@ impl Collection {
         let cell = self.orders.get(field)?;
         Some(
             cell.get_or_init(|| {
-                let n = self.keys.len();
+                let n = self.len();
                 let (Some(col), Some(tie)) =
                     (self.column(field), self.column(&self.model.order_key))
                 else {
@@ -366,8 +423,87 @@ pub fn compare(a: &Value, b: &Value) -> Ordering {
     }
 }
 
-/// Entities generated per step of the warm-up's single pass.
+/// Entities generated per step of a [`scan`].
 const WARM_CHUNK: u64 = 1 << 16;
+
+/// The value at `path` of an entity (only the root field's subtree is generated).
+fn field_at(e: &Entity, path: &str) -> Value {
+    let root = path::root_of(path);
+    let v = e.field(root).unwrap_or(Value::Null);
+    path::extract_from_root(root, v, path)
+}
+
+/// The key text of entity `i`.
+fn keys_text(model: &CollectionModel, seed: u64, i: u32) -> String {
+    let v = Entity::new(model, seed, u64::from(i)).field(&model.key);
+    CollectionModel::key_text(&v.unwrap_or(Value::Null))
+}
+
+/// One pass over entities `0..count`, in chunks generated on all cores: the columns of
+/// `paths`, and with `with_keys` every key (and whether all were JSON strings). Each entity is
+/// generated once for all of them, so fields they share are generated once.
+fn scan(
+    model: &CollectionModel,
+    seed: u64,
+    count: u64,
+    paths: &[&str],
+    with_keys: bool,
+) -> (Option<(Strs, bool)>, Vec<Column>) {
+    type Row = (Option<Value>, Vec<Value>);
+    let mut keys = with_keys.then(|| (Strs::with_capacity(count as usize), true));
+    let mut encoders: Vec<column::Encoder> = paths
+        .iter()
+        .map(|_| column::Encoder::with_capacity(count as usize))
+        .collect();
+    let mut serial = std::time::Duration::ZERO;
+    // One thread encodes a chunk while the workers generate the next.
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Row>>(1);
+        let (keys, encoders, serial) = (&mut keys, &mut encoders, &mut serial);
+        s.spawn(move || {
+            for rows in rx {
+                let t = std::time::Instant::now();
+                for (key, values) in rows {
+                    if let (Some((strs, all)), Some(k)) = (&mut *keys, key) {
+                        match k {
+                            Value::String(s) => strs.push(&s),
+                            other => {
+                                *all = false;
+                                strs.push(&CollectionModel::key_text(&other));
+                            }
+                        }
+                    }
+                    for (enc, v) in encoders.iter_mut().zip(values) {
+                        enc.push(v);
+                    }
+                }
+                *serial += t.elapsed();
+            }
+        });
+        let mut lo = 0;
+        while lo < count {
+            let len = WARM_CHUNK.min(count - lo);
+            let rows: Vec<Row> = par_map(len, |j| {
+                let e = Entity::new(model, seed, lo + j);
+                let key = with_keys.then(|| e.field(&model.key).unwrap_or(Value::Null));
+                let values: Vec<Value> = paths.iter().map(|p| field_at(&e, p)).collect();
+                (key, values)
+            });
+            if tx.send(rows).is_err() {
+                break;
+            }
+            lo += len;
+        }
+    });
+    tracing::debug!("scan of {paths:?}: {} ms encoding", serial.as_millis());
+    if let Some((strs, _)) = &mut keys {
+        strs.shrink_to_fit();
+    }
+    (
+        keys,
+        encoders.into_iter().map(column::Encoder::finish).collect(),
+    )
+}
 
 /// Map `f` over `0..count` on all cores, keeping order.
 fn par_map<T: Send>(count: u64, f: impl Fn(u64) -> T + Sync) -> Vec<T> {

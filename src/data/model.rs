@@ -70,7 +70,7 @@ impl CollectionModel {
                 if !row.is_object() {
                     return Err(Error::spec(file, at, "a row is an object"));
                 }
-                let key = super::column::extract(row, &ext.key);
+                let key = super::path::extract(row, &ext.key);
                 if key.is_null() {
                     return Err(Error::spec(
                         file,
@@ -215,7 +215,7 @@ impl CollectionModel {
         let rows = self.rows.as_ref()?;
         let mut out: Vec<Value> = Vec::new();
         for r in rows {
-            let v = super::column::extract(r, field);
+            let v = super::path::extract(r, field);
             if !v.is_null() && !out.contains(&v) {
                 out.push(v);
             }

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
-use super::column::extract;
+use super::path::extract;
 use super::{Collection, CollectionModel, Order};
 use crate::sync::lock;
 
@@ -340,7 +340,7 @@ mod tests {
             schemas: Vec::new(),
             rows: None,
         };
-        Collection::build(Arc::new(model), 7, 3, &[], &[]).unwrap()
+        Collection::build(Arc::new(model), 7, 3, &[], &[], &[]).unwrap()
     }
 
     #[test]

@@ -127,7 +127,7 @@ impl Template {
     /// copies the field as it is (a null stays null); otherwise the rendered text.
     pub fn derive(&self, entity: &serde_json::Value) -> serde_json::Value {
         if let [Part::Ref(path)] = self.parts.as_slice() {
-            return super::column::extract(entity, path);
+            return super::path::extract(entity, path);
         }
         serde_json::Value::String(self.render_from(entity))
     }
@@ -135,7 +135,7 @@ impl Template {
     /// Render a derived template (see [`Template::is_derived`]) from the fields of `entity`;
     /// random parts render as nothing.
     pub fn render_from(&self, entity: &serde_json::Value) -> String {
-        let text = |path: &str| match super::column::extract(entity, path) {
+        let text = |path: &str| match super::path::extract(entity, path) {
             serde_json::Value::String(s) => s,
             serde_json::Value::Null => String::new(),
             other => other.to_string(),

@@ -8,9 +8,9 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
-use super::column::{extract, root_of, set_path};
 use super::entity::{Entity, format_millis};
 use super::model::CollectionModel;
+use super::path::{extract, root_of, set_path};
 use crate::spec::behaviour::BodyPointer;
 use crate::spec::schema::{Kind, Node};
 

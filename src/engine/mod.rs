@@ -122,7 +122,7 @@ impl MountVariant {
         if let Some(fields) = self.variant.derive.get(collection) {
             let base = entity.clone();
             for (path, t) in fields {
-                crate::data::column::set_path(&mut entity, path, Some(t.derive(&base)));
+                crate::data::path::set_path(&mut entity, path, Some(t.derive(&base)));
             }
         }
         entity
@@ -262,12 +262,20 @@ impl Engine {
             let indexed = spec::indexed_fields(&api);
             let mut collections = BTreeMap::new();
             for (cname, model) in &api.models {
-                let (cols, sorts) = indexed.get(cname).cloned().unwrap_or_default();
+                let fields = indexed.get(cname).cloned().unwrap_or_default();
                 let count = match cfg.count {
                     Some(n) if !model.is_static() => n,
                     _ => model.count,
                 };
-                match Collection::build(model.clone(), cfg.seed, count, &cols, &sorts) {
+                let built = Collection::build(
+                    model.clone(),
+                    cfg.seed,
+                    count,
+                    &fields.filtered,
+                    &fields.sorted,
+                    &fields.scanned,
+                );
+                match built {
                     Ok(c) => {
                         collections.insert(cname.clone(), Arc::new(c));
                     }

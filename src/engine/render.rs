@@ -7,7 +7,7 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 use siphasher::sip::SipHasher13;
 
-use crate::data::column::set_path;
+use crate::data::path::set_path;
 use crate::query::params::Params;
 use crate::spec::behaviour::Bound;
 use crate::spec::schema::{Kind, Node};

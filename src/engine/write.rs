@@ -12,7 +12,7 @@ use siphasher::sip::SipHasher13;
 use super::route::Routed;
 use super::{Engine, Request, Response, render};
 use crate::api_error::ApiError;
-use crate::data::column::{extract, set_path};
+use crate::data::path::{extract, set_path};
 use crate::data::write::{self as w, Merge};
 use crate::data::{Collection, CollectionModel, Entity, View};
 use crate::query::params::Params;

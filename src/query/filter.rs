@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::params::Params;
 use crate::api_error::ApiError;
-use crate::data::View;
+use crate::data::{Cell, Column, View};
 use crate::spec::behaviour::{Filter, FilterOp};
 
 /// Compiled-regex size bound (bytes of automaton), beyond which a pattern is refused.
@@ -24,49 +24,166 @@ impl FieldRef {
             path: path.to_string(),
         }
     }
+}
 
-    /// Whether `f` holds for any value the path reaches in entity `i`; an array value counts as
-    /// its elements (a tag set, the ids of `identities[].id`).
-    pub fn any(&self, coll: &View, i: u32, mut f: impl FnMut(&Value) -> bool) -> bool {
-        match coll.value(i, &self.path).as_ref() {
-            Value::Array(items) => items.iter().any(f),
-            v => f(v),
+/// What a value must be for an [`Atom`] to hold.
+#[derive(Debug)]
+pub enum Test {
+    Equals(Value),
+    OneOf(Vec<Value>),
+    /// A string the pattern is found in.
+    Text(Regex),
+}
+
+impl Test {
+    /// Whether the test holds for `v`; an array counts as its elements (a tag set, the ids of
+    /// `identities[].id`).
+    pub fn holds(&self, v: &Value) -> bool {
+        match v {
+            Value::Array(items) => items.iter().any(|x| self.holds_one(x)),
+            v => self.holds_one(v),
+        }
+    }
+
+    fn holds_one(&self, v: &Value) -> bool {
+        match self {
+            Test::Equals(want) => v == want,
+            Test::OneOf(values) => values.contains(v),
+            Test::Text(re) => v.as_str().is_some_and(|s| re.is_match(s)),
+        }
+    }
+
+    /// [`Test::holds`] on a string.
+    fn holds_str(&self, s: &str) -> bool {
+        match self {
+            Test::Equals(Value::String(w)) => w == s,
+            Test::Equals(_) => false,
+            Test::OneOf(values) => values.iter().any(|w| w.as_str() == Some(s)),
+            Test::Text(re) => re.is_match(s),
         }
     }
 }
 
-/// One predicate.
+/// A test of one field.
 #[derive(Debug)]
-pub enum Pred {
-    Equals(FieldRef, Value),
-    /// Case-insensitive substrings, as compiled literal patterns: every pattern is found in
-    /// one of the fields (one pattern, or one per word with `words`).
-    Contains(Vec<FieldRef>, Vec<Regex>),
-    Regex(Vec<FieldRef>, Regex),
-    AnyOf {
-        field: FieldRef,
-        values: Vec<Value>,
-        all: bool,
-    },
+pub struct Atom {
+    pub field: FieldRef,
+    pub test: Test,
+}
+
+impl Atom {
+    fn new(field: &FieldRef, test: Test) -> Self {
+        Atom {
+            field: field.clone(),
+            test,
+        }
+    }
+}
+
+/// One predicate: every clause holds, a clause when any of its atoms does.
+#[derive(Debug)]
+pub struct Pred {
+    pub clauses: Vec<Vec<Atom>>,
 }
 
 impl Pred {
-    /// Whether entity `i` satisfies the predicate.
+    /// Whether entity `i` satisfies the predicate, reading values through the view.
     pub fn matches(&self, coll: &View, i: u32) -> bool {
-        let text = |re: &Regex, v: &Value| v.as_str().is_some_and(|s| re.is_match(s));
-        match self {
-            Pred::Equals(f, want) => f.any(coll, i, |v| v == want),
-            Pred::Contains(fields, res) => res
-                .iter()
-                .all(|re| fields.iter().any(|f| f.any(coll, i, |v| text(re, v)))),
-            Pred::Regex(fields, re) => fields.iter().any(|f| f.any(coll, i, |v| text(re, v))),
-            Pred::AnyOf { field, values, all } => {
-                if *all {
-                    values.iter().all(|w| field.any(coll, i, |v| v == w))
+        self.clauses.iter().all(|c| {
+            c.iter()
+                .any(|a| a.test.holds(coll.value(i, &a.field.path).as_ref()))
+        })
+    }
+}
+
+/// The predicates of one request, ready to test entities: an entity the session has not
+/// changed is tested on the collection's columns, each distinct value of a dictionary column
+/// at most once (a regular expression over a million names runs once per distinct name).
+pub struct Matcher<'a> {
+    view: View<'a>,
+    preds: &'a [Pred],
+    /// Per atom, in clause order: its column, and what each dictionary code gave so far
+    /// (0 not yet tested, 1 no, 2 yes).
+    readers: Vec<Reader<'a>>,
+}
+
+struct Reader<'a> {
+    column: Option<&'a Column>,
+    memo: Vec<std::cell::Cell<u8>>,
+}
+
+/// Dictionaries up to this many distinct values are remembered per request.
+const MEMO_LIMIT: usize = 1 << 20;
+
+impl<'a> Matcher<'a> {
+    /// Resolve every atom's column once (computing it if needed).
+    pub fn new(view: View<'a>, preds: &'a [Pred]) -> Self {
+        let readers = preds
+            .iter()
+            .flat_map(|p| p.clauses.iter().flatten())
+            .map(|atom| {
+                let column = view.base.column(&atom.field.path);
+                let distinct = column.map_or(0, |c| c.dict().len());
+                let memo = if distinct <= MEMO_LIMIT {
+                    (0..distinct).map(|_| std::cell::Cell::new(0)).collect()
                 } else {
-                    field.any(coll, i, |v| values.contains(v))
-                }
+                    Vec::new()
+                };
+                Reader { column, memo }
+            })
+            .collect();
+        Matcher {
+            view,
+            preds,
+            readers,
+        }
+    }
+
+    /// Whether entity `i` is live and satisfies every predicate.
+    pub fn matches(&self, i: u32) -> bool {
+        if !self.view.is_live(i) {
+            return false;
+        }
+        if self.preds.is_empty() {
+            return true;
+        }
+        if !self.view.is_pristine(i) {
+            return self.preds.iter().all(|p| p.matches(&self.view, i));
+        }
+        let mut k = 0;
+        for clause in self.preds.iter().flat_map(|p| &p.clauses) {
+            let readers = self.readers.get(k..k + clause.len()).unwrap_or(&[]);
+            k += clause.len();
+            if !clause
+                .iter()
+                .zip(readers)
+                .any(|(atom, r)| self.holds(atom, r, i))
+            {
+                return false;
             }
+        }
+        true
+    }
+
+    fn holds(&self, atom: &Atom, r: &Reader, i: u32) -> bool {
+        let Some(col) = r.column else {
+            return atom
+                .test
+                .holds(self.view.value(i, &atom.field.path).as_ref());
+        };
+        if let Some(code) = col.code(i as usize)
+            && let Some(m) = r.memo.get(code as usize)
+        {
+            if m.get() == 0 {
+                let v = col.dict().get(code as usize).unwrap_or(&Value::Null);
+                m.set(1 + u8::from(atom.test.holds(v)));
+            }
+            return m.get() == 2;
+        }
+        match col.get(i as usize) {
+            Some(Cell::Str(s)) => atom.test.holds_str(s),
+            Some(Cell::Json(v)) => atom.test.holds(v),
+            Some(Cell::Null) | None => atom.test.holds(&Value::Null),
         }
     }
 }
@@ -80,7 +197,9 @@ pub fn compile(
 ) -> Result<Vec<Pred>, ApiError> {
     let mut preds: Vec<Pred> = where_
         .iter()
-        .map(|(f, v)| Pred::Equals(FieldRef::new(f), v.clone()))
+        .map(|(f, v)| Pred {
+            clauses: vec![vec![Atom::new(&FieldRef::new(f), Test::Equals(v.clone()))]],
+        })
         .collect();
     for f in filters {
         let Some(value) = params.get(&f.param) else {
@@ -94,7 +213,9 @@ pub fn compile(
                     Value::Array(a) if a.len() == 1 => a[0].clone(),
                     other => other.clone(),
                 };
-                Pred::Equals(field, v)
+                Pred {
+                    clauses: vec![vec![Atom::new(&field, Test::Equals(v))]],
+                }
             }
             FilterOp::Contains { words } => {
                 let s = value
@@ -117,7 +238,19 @@ pub fn compile(
                             .map_err(|e| bad(format!("{}: {e}", f.param)))
                     })
                     .collect::<Result<Vec<_>, _>>()?;
-                Pred::Contains(field_refs(f), res)
+                // Every word is found in one of the fields.
+                let fields = field_refs(f);
+                Pred {
+                    clauses: res
+                        .into_iter()
+                        .map(|re| {
+                            fields
+                                .iter()
+                                .map(|fr| Atom::new(fr, Test::Text(re.clone())))
+                                .collect()
+                        })
+                        .collect(),
+                }
             }
             FilterOp::Regex => {
                 let pattern = value.as_str().unwrap_or_default();
@@ -133,7 +266,14 @@ pub fn compile(
                             first_line(&e.to_string())
                         ))
                     })?;
-                Pred::Regex(field_refs(f), re)
+                Pred {
+                    clauses: vec![
+                        field_refs(f)
+                            .iter()
+                            .map(|fr| Atom::new(fr, Test::Text(re.clone())))
+                            .collect(),
+                    ],
+                }
             }
             FilterOp::AnyOf { all_param } => {
                 let values = match value {
@@ -148,7 +288,18 @@ pub fn compile(
                     .and_then(|p| params.get(p))
                     .and_then(Value::as_bool)
                     .unwrap_or(false);
-                Pred::AnyOf { field, values, all }
+                if all {
+                    Pred {
+                        clauses: values
+                            .into_iter()
+                            .map(|w| vec![Atom::new(&field, Test::Equals(w))])
+                            .collect(),
+                    }
+                } else {
+                    Pred {
+                        clauses: vec![vec![Atom::new(&field, Test::OneOf(values))]],
+                    }
+                }
             }
         };
         preds.push(pred);
@@ -194,11 +345,19 @@ mod tests {
             op: FilterOp::Contains { words: None },
         };
         let preds = compile(&Default::default(), &[f], &params, 400).unwrap();
-        let Pred::Contains(_, res) = &preds[0] else {
-            panic!("not a contains filter")
+        let [clause] = &preds[0].clauses[..] else {
+            panic!("not one clause")
         };
-        assert_eq!(res.len(), 1);
-        assert!(res[0].is_match("xa.BY") && !res[0].is_match("aXb"));
+        let [
+            Atom {
+                test: Test::Text(re),
+                ..
+            },
+        ] = &clause[..]
+        else {
+            panic!("not one text test")
+        };
+        assert!(re.is_match("xa.BY") && !re.is_match("aXb"));
     }
 
     #[test]
@@ -211,12 +370,27 @@ mod tests {
             op: FilterOp::Contains { words: Some(3) },
         };
         let preds = compile(&Default::default(), std::slice::from_ref(&f), &params, 400).unwrap();
-        let Pred::Contains(fields, res) = &preds[0] else {
-            panic!("not a contains filter")
-        };
-        assert_eq!(fields.len(), 2);
-        let words: Vec<&str> = res.iter().map(|r| r.as_str()).collect();
-        assert_eq!(words, ["a", "b", "c"]);
+        // One clause per word, each any of the two fields.
+        let words: Vec<Vec<(&str, &str)>> = preds[0]
+            .clauses
+            .iter()
+            .map(|c| {
+                c.iter()
+                    .map(|a| match &a.test {
+                        Test::Text(re) => (a.field.path.as_str(), re.as_str()),
+                        other => panic!("not a text test: {other:?}"),
+                    })
+                    .collect()
+            })
+            .collect();
+        assert_eq!(
+            words,
+            [
+                [("name", "a"), ("description", "a")],
+                [("name", "b"), ("description", "b")],
+                [("name", "c"), ("description", "c")]
+            ]
+        );
         let long: Params = [("q".to_string(), Value::String("x".repeat(13)))].into();
         let err = compile(&Default::default(), &[f], &long, 400).unwrap_err();
         assert!(err.message.contains("longer than 12"), "{}", err.message);

@@ -13,7 +13,6 @@ use serde_json::Value;
 use crate::api_error::ApiError;
 use crate::data::{Order, View};
 use crate::spec::behaviour::{Direction, Limit, List, Paging, Sort};
-use filter::Pred;
 use params::Params;
 use token::PageToken;
 
@@ -211,7 +210,8 @@ pub fn list(
         None => Seq::Natural { n, desc },
     };
     let limit = resolve_limit(x.limit.as_ref(), params, bad)?;
-    let matches = |i: u32| coll.is_live(i) && preds.iter().all(|pr: &Pred| pr.matches(coll, i));
+    let matcher = filter::Matcher::new(*coll, &preds);
+    let matches = |i: u32| matcher.matches(i);
     let count_all = || {
         if preds.is_empty() {
             coll.live() as u64

@@ -18,8 +18,8 @@ use serde_json::{Value, json};
 use siphasher::sip::SipHasher13;
 
 use super::{Expr, LetGen, Rule, Scenario, Target, Trigger};
-use crate::data::column::{extract, set_path};
 use crate::data::entity::{Entity, eval_free, format_millis};
+use crate::data::path::{extract, set_path};
 use crate::data::{Collection, CollectionModel, Overlay, View};
 
 /// Scenario time zero: 2026-11-01T00:00:00.000Z (after every generated timestamp).

@@ -802,30 +802,48 @@ fn server_path(url: &str) -> String {
     }
 }
 
+/// The fields of one collection that list operations read.
+#[derive(Debug, Clone, Default)]
+pub struct Indexed {
+    /// Fields filtered on (declared filters and fixed `where`s).
+    pub filtered: Vec<String>,
+    /// Fields sorted on.
+    pub sorted: Vec<String>,
+    /// Fields that text filters (regular expressions, substrings) scan: worth computing
+    /// before the first request, since such a filter reads every entity.
+    pub scanned: Vec<String>,
+}
+
 /// Fields of a collection that list operations filter or sort on, per collection.
-pub fn indexed_fields(api: &Api) -> BTreeMap<String, (Vec<String>, Vec<String>)> {
-    let mut out: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
+pub fn indexed_fields(api: &Api) -> BTreeMap<String, Indexed> {
+    let mut out: BTreeMap<String, Indexed> = BTreeMap::new();
     for op in &api.operations {
         let Some(b) = &op.bound else { continue };
         let behaviour::Action::List(l) = &b.action else {
             continue;
         };
         let entry = out.entry(b.collection.clone()).or_default();
-        entry.0.extend(l.fixed.keys().cloned());
+        entry.filtered.extend(l.fixed.keys().cloned());
         for f in &l.filters {
-            entry.0.extend(f.fields.iter().cloned());
+            entry.filtered.extend(f.fields.iter().cloned());
+            if matches!(
+                f.op,
+                behaviour::FilterOp::Regex | behaviour::FilterOp::Contains { .. }
+            ) {
+                entry.scanned.extend(f.fields.iter().cloned());
+            }
         }
         match &l.sort {
             behaviour::Sort::Dataset => {}
-            behaviour::Sort::Fixed { field, .. } => entry.1.push(field.clone()),
-            behaviour::Sort::Requested(o) => entry.1.extend(o.fields.iter().cloned()),
+            behaviour::Sort::Fixed { field, .. } => entry.sorted.push(field.clone()),
+            behaviour::Sort::Requested(o) => entry.sorted.extend(o.fields.iter().cloned()),
         }
     }
-    for (cols, sorts) in out.values_mut() {
-        cols.sort();
-        cols.dedup();
-        sorts.sort();
-        sorts.dedup();
+    for x in out.values_mut() {
+        for v in [&mut x.filtered, &mut x.sorted, &mut x.scanned] {
+            v.sort();
+            v.dedup();
+        }
     }
     out
 }

@@ -353,7 +353,7 @@ fn write(
     }
     let (status, node) = success(cx, "a write")?;
     let item = cx.pointer(x.item.as_deref().unwrap_or(""), "item")?;
-    let key_root = crate::data::column::root_of(&model.key);
+    let key_root = crate::data::path::root_of(&model.key);
     let holds_entity = node
         .and_then(|n| n.at_pointer(&item))
         .is_some_and(|n| n.prop(key_root).is_some());
@@ -396,7 +396,7 @@ fn write(
             .iter()
             .flat_map(|(to, from)| {
                 let from_root = from.trim_start_matches('/').split('/').next().unwrap_or("");
-                [crate::data::column::root_of(to), from_root]
+                [crate::data::path::root_of(to), from_root]
             })
             .collect();
         if let Kind::Object { props, .. } = &*model.node.kind {

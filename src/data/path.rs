@@ -1,0 +1,127 @@
+//! Paths into entities: `a.b` through objects, `items[].id` through every element of an array.
+//! How filters, sorts, writes and scenarios name a field.
+
+use serde_json::{Map, Value};
+
+/// The root field of a path: `identities` for `identities[].id`, `a` for `a.b`.
+pub fn root_of(path: &str) -> &str {
+    let end = path.find(['.', '[']).unwrap_or(path.len());
+    &path[..end]
+}
+
+/// The value at `path` inside `v` (dotted, `[]` for every element). A path through arrays
+/// yields the array of every value found; a missing field is null.
+pub fn extract(v: &Value, path: &str) -> Value {
+    fn walk<'a>(cur: &'a Value, segs: &[&str], out: &mut Vec<&'a Value>, each: &mut bool) {
+        let Some((seg, rest)) = segs.split_first() else {
+            out.push(cur);
+            return;
+        };
+        let (name, all) = match seg.strip_suffix("[]") {
+            Some(n) => (n, true),
+            None => (*seg, false),
+        };
+        let Some(x) = cur.get(name) else { return };
+        if all {
+            *each = true;
+            if let Value::Array(items) = x {
+                for item in items {
+                    walk(item, rest, out, each);
+                }
+            }
+        } else {
+            walk(x, rest, out, each);
+        }
+    }
+    let segs: Vec<&str> = path.split('.').filter(|s| !s.is_empty()).collect();
+    let mut out = Vec::new();
+    let mut each = false;
+    walk(v, &segs, &mut out, &mut each);
+    if each {
+        Value::Array(out.into_iter().cloned().collect())
+    } else {
+        out.first().map_or(Value::Null, |x| (*x).clone())
+    }
+}
+
+/// Set the value at a dotted path, creating objects on the way; `None` removes the field (and
+/// creates nothing).
+pub fn set_path(v: &mut Value, path: &str, new: Option<Value>) {
+    let segs: Vec<&str> = path.split('.').collect();
+    let mut cur = v;
+    for (i, seg) in segs.iter().enumerate() {
+        if i + 1 == segs.len() {
+            match (cur, new) {
+                (Value::Object(m), None) => {
+                    m.remove(*seg);
+                }
+                (cur, Some(x)) => {
+                    if !cur.is_object() {
+                        *cur = Value::Object(Map::new());
+                    }
+                    if let Value::Object(m) = cur {
+                        m.insert((*seg).to_string(), x);
+                    }
+                }
+                _ => {}
+            }
+            return;
+        }
+        if new.is_none() {
+            match cur.get_mut(*seg) {
+                Some(next) => cur = next,
+                None => return,
+            }
+            continue;
+        }
+        if !cur.is_object() {
+            *cur = Value::Object(Map::new());
+        }
+        let Value::Object(m) = cur else { return };
+        cur = m
+            .entry((*seg).to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+    }
+}
+
+/// `extract` on a bare field value: wraps it as `{root: value}` first.
+pub fn extract_from_root(root: &str, value: Value, path: &str) -> Value {
+    if root == path {
+        return value;
+    }
+    let mut m = Map::new();
+    m.insert(root.to_string(), value);
+    extract(&Value::Object(m), path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn paths_are_set_and_removed() {
+        let mut v = json!({"a": {"b": 1}});
+        set_path(&mut v, "a.c.d", Some(json!(2)));
+        set_path(&mut v, "a.b", None);
+        set_path(&mut v, "x.y", None);
+        assert_eq!(v, json!({"a": {"c": {"d": 2}}}));
+        assert_eq!(extract(&v, "a.c.d"), json!(2));
+        assert_eq!(extract(&v, "a.x"), Value::Null);
+    }
+
+    #[test]
+    fn extracts_through_arrays() {
+        let v = json!({"ids": [{"id": 1, "k": ["a", "b"]}, {"id": 2, "k": []}], "a": {"b": 3}});
+        assert_eq!(extract(&v, "ids[].id"), json!([1, 2]));
+        assert_eq!(extract(&v, "ids[].k[]"), json!(["a", "b"]));
+        assert_eq!(extract(&v, "a.b"), json!(3));
+        assert_eq!(extract(&v, "a.zz"), Value::Null);
+        assert_eq!(root_of("ids[].id"), "ids");
+        assert_eq!(root_of("a.b"), "a");
+        assert_eq!(
+            extract_from_root("ids", json!([{"id": 7}]), "ids[].id"),
+            json!([7])
+        );
+    }
+}
