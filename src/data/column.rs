@@ -331,11 +331,52 @@ impl Column {
                 let rank = ranks(dict.len(), |a, b| super::compare(&dict[a], &dict[b]));
                 codes.iter().map(|&c| rank[c as usize]).collect()
             }
-            Column::Str { .. } => ranks(self.len(), |a, b| {
-                let cell = |i| self.get(i).unwrap_or(Cell::Null);
-                compare_cells(cell(a), cell(b))
-            }),
+            Column::Str { .. } => self.string_ranks(),
         }
+    }
+
+    /// [`Column::entity_ranks`] of a string column: the strings sorted by a 16-byte prefix as
+    /// an integer, then in full only where prefixes are equal; the rare other values placed
+    /// as [`super::compare`] places them (booleans and numbers first, then strings, arrays
+    /// and objects, nulls last).
+    fn string_ranks(&self) -> Vec<u32> {
+        let n = self.len();
+        let cell = |i: u32| self.get(i as usize).unwrap_or(Cell::Null);
+        let (mut strings, mut before, mut after, mut nulls) =
+            (Vec::with_capacity(n), Vec::new(), Vec::new(), Vec::new());
+        for i in 0..n as u32 {
+            match cell(i) {
+                Cell::Str(s) => strings.push((prefix(s), i)),
+                Cell::Json(Value::Bool(_) | Value::Number(_)) => before.push(i),
+                Cell::Json(Value::Null) | Cell::Null => nulls.push(i),
+                Cell::Json(_) => after.push(i),
+            }
+        }
+        strings.sort_unstable();
+        let mut order: Vec<u32> = Vec::with_capacity(n);
+        before.sort_by(|&a, &b| compare_cells(cell(a), cell(b)));
+        order.extend(before);
+        let mut at = 0;
+        while at < strings.len() {
+            let run = strings[at..].partition_point(|(p, _)| *p == strings[at].0);
+            let mut same: Vec<u32> = strings[at..at + run].iter().map(|(_, i)| *i).collect();
+            if run > 1 {
+                same.sort_unstable_by(|&a, &b| compare_cells(cell(a), cell(b)).then(a.cmp(&b)));
+            }
+            order.extend(same);
+            at += run;
+        }
+        order.extend(after);
+        order.extend(nulls);
+        let mut rank = vec![0u32; n];
+        let mut r = 0u32;
+        for (k, &i) in order.iter().enumerate() {
+            if k > 0 && compare_cells(cell(order[k - 1]), cell(i)) != Ordering::Equal {
+                r += 1;
+            }
+            rank[i as usize] = r;
+        }
+        rank
     }
 
     /// Number of distinct values of a dictionary column; of entities for a string column.
@@ -373,6 +414,15 @@ fn ranks(n: usize, cmp: impl Fn(usize, usize) -> Ordering) -> Vec<u32> {
         rank[w as usize] = r;
     }
     rank
+}
+
+/// The first 16 bytes of `s` as a big-endian integer (zero-padded): integers in this order
+/// are strings in byte order, except that equal prefixes say nothing.
+fn prefix(s: &str) -> u128 {
+    let mut b = [0u8; 16];
+    let n = s.len().min(16);
+    b[..n].copy_from_slice(&s.as_bytes()[..n]);
+    u128::from_be_bytes(b)
 }
 
 /// [`super::compare`] on cells.
@@ -466,6 +516,8 @@ mod tests {
             // Strays after the switch to an arena: kept aside.
             3 if i > 3 * n / 4 && i % 100 == 3 => json!(i),
             4 if i % 1000 == 4 => json!(""),
+            // Long shared prefixes too: ordered past the first 16 bytes.
+            1 | 2 => json!(format!("a-long-shared-prefix-{:07}", (i * 7919) % n)),
             _ => json!(format!("v{:07}", (i * 7919) % n)),
         };
         let values: Vec<Value> = (0..n).map(value).collect();

@@ -30,10 +30,11 @@ const DEFAULT_NULL_RATE: f64 = 0.1;
 /// One entity being generated; caches the fields that references read.
 pub struct Entity<'a> {
     model: &'a CollectionModel,
-    seed: u64,
     index: u64,
     cache: RefCell<HashMap<String, Option<Value>>>,
     depth: RefCell<u32>,
+    /// The hash of (seed, API, collection, index) that every field's stream continues.
+    stream: SipHasher13,
     /// Values given for fields (by dotted path): generated as they are, and read as they are
     /// by the generators that refer to them (a written entity's client-set fields).
     pinned: Option<HashMap<String, Value>>,
@@ -43,10 +44,18 @@ impl<'a> Entity<'a> {
     pub fn new(model: &'a CollectionModel, seed: u64, index: u64) -> Self {
         Entity {
             model,
-            seed,
             index,
             cache: RefCell::new(HashMap::new()),
             depth: RefCell::new(0),
+            stream: {
+                let mut h = SipHasher13::new_with_keys(seed, 0x756e_6465_7273_7475);
+                h.write(model.api.as_bytes());
+                h.write_u8(0);
+                h.write(model.name.as_bytes());
+                h.write_u8(0);
+                h.write_u64(index);
+                h
+            },
             pinned: None,
         }
     }
@@ -128,12 +137,7 @@ impl<'a> Entity<'a> {
     }
 
     fn rng(&self, path: &str) -> ChaCha8Rng {
-        let mut h = SipHasher13::new_with_keys(self.seed, 0x756e_6465_7273_7475);
-        h.write(self.model.api.as_bytes());
-        h.write_u8(0);
-        h.write(self.model.name.as_bytes());
-        h.write_u8(0);
-        h.write_u64(self.index);
+        let mut h = self.stream;
         h.write(path.as_bytes());
         ChaCha8Rng::seed_from_u64(h.finish())
     }

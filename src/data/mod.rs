@@ -363,9 +363,12 @@ impl Collection {
             }
         }
         let columns_ms = started.elapsed().as_millis();
-        for field in self.orders.keys() {
-            self.order(field);
-        }
+        // Orders in parallel: each is mostly one sort on one core.
+        std::thread::scope(|s| {
+            for field in self.orders.keys() {
+                s.spawn(move || self.order(field));
+            }
+        });
         tracing::info!(
             "{}/{}: {} columns ({} built now) in {columns_ms} ms, {} orders in {} ms",
             self.model.api,
