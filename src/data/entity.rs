@@ -6,7 +6,6 @@
 //! be computed without building the whole entity, and the whole entity agrees with it.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::hash::Hasher;
 
 use rand::{RngExt, SeedableRng};
@@ -31,13 +30,13 @@ const DEFAULT_NULL_RATE: f64 = 0.1;
 pub struct Entity<'a> {
     model: &'a CollectionModel,
     index: u64,
-    cache: RefCell<HashMap<String, Option<Value>>>,
+    cache: RefCell<super::FastMap<String, Option<Value>>>,
     depth: RefCell<u32>,
     /// The hash of (seed, API, collection, index) that every field's stream continues.
     stream: SipHasher13,
     /// Values given for fields (by dotted path): generated as they are, and read as they are
     /// by the generators that refer to them (a written entity's client-set fields).
-    pinned: Option<HashMap<String, Value>>,
+    pinned: Option<super::FastMap<String, Value>>,
 }
 
 impl<'a> Entity<'a> {
@@ -45,7 +44,7 @@ impl<'a> Entity<'a> {
         Entity {
             model,
             index,
-            cache: RefCell::new(HashMap::new()),
+            cache: RefCell::new(super::FastMap::default()),
             depth: RefCell::new(0),
             stream: {
                 let mut h = SipHasher13::new_with_keys(seed, 0x756e_6465_7273_7475);
@@ -67,7 +66,7 @@ impl<'a> Entity<'a> {
         model: &'a CollectionModel,
         seed: u64,
         index: u64,
-        pinned: HashMap<String, Value>,
+        pinned: super::FastMap<String, Value>,
     ) -> Self {
         let e = Entity::new(model, seed, index);
         e.cache
@@ -469,7 +468,7 @@ pub fn eval_free(fg: &FieldGen, rng: ChaCha8Rng) -> Option<Value> {
         api: String::new(),
         name: String::new(),
         node: Node::any(),
-        fields: HashMap::new(),
+        fields: Default::default(),
         key: String::new(),
         order_key: String::new(),
         count: 0,

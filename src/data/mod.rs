@@ -51,6 +51,10 @@ pub use overlay::{Overlay, View};
 
 use crate::error::{Error, Result};
 
+/// A hash map for the data layer's hot paths: foldhash with a fixed seed, not SipHash. Its keys
+/// are the specs' field paths, never a client's text, so flooding is not a concern here.
+pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
 /// A sorted view of a collection: `perm` lists indices by (field, order-key) ascending;
 /// `rank[i]` is the position of entity `i` in `perm`.
 #[derive(Debug)]

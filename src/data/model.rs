@@ -17,7 +17,7 @@ pub struct CollectionModel {
     pub api: String,
     pub name: String,
     pub node: Node,
-    pub fields: HashMap<String, FieldGen>,
+    pub fields: super::FastMap<String, FieldGen>,
     pub key: String,
     pub order_key: String,
     pub count: u64,
@@ -240,7 +240,7 @@ fn parse_fields(
     node: &Node,
     fields: &BTreeMap<String, Value>,
     built: &Models,
-) -> Result<HashMap<String, FieldGen>> {
+) -> Result<super::FastMap<String, FieldGen>> {
     let members = |collection: &str, field: &str| -> std::result::Result<Vec<Value>, String> {
         built
             .get(collection)
@@ -252,7 +252,7 @@ fn parse_fields(
                 )
             })
     };
-    let mut out = HashMap::new();
+    let mut out = super::FastMap::default();
     for (path, g) in fields {
         let at = format!("{loc}.fields.{path}");
         let Some(field) = node.at_path(path) else {

@@ -9,6 +9,7 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
@@ -29,14 +30,39 @@ pub struct Overlay {
 }
 
 /// How many of its most recently written entities an overlay also keeps parsed.
-const RECENT: usize = 8;
+const RECENT: usize = 64;
+
+/// The most bytes (estimated) of parsed entities that all overlays together keep: past it, an
+/// overlay keeps fewer, and the oldest it keeps go first.
+const RECENT_BUDGET: usize = 16 << 20;
+
+/// Estimated bytes of parsed entities that all overlays keep now.
+static RECENT_HELD: AtomicUsize = AtomicUsize::new(0);
 
 /// The overlay's most recently written entities, parsed (each one the value of its kept
-/// text): a client that writes an entity tends to write or read it again next, and parsing
-/// the text back costs more than the rest of an update. Bounded by [`RECENT`]; a copy starts
-/// empty.
+/// text), with the estimated size of each: a client that writes an entity tends to write or
+/// read it again, and parsing the text back costs more than the rest of an update. Bounded by
+/// [`RECENT`] per overlay and [`RECENT_BUDGET`] for the process; a copy starts empty.
 #[derive(Debug, Default)]
-struct Recent(Mutex<Vec<(u32, Value)>>);
+struct Recent(Mutex<Vec<(u32, Value, usize)>>);
+
+impl Recent {
+    /// Take entity `i`'s parsed value out, if kept.
+    fn take(list: &mut Vec<(u32, Value, usize)>, i: u32) -> Option<Value> {
+        let at = list.iter().position(|(j, _, _)| *j == i)?;
+        let (_, v, weight) = list.remove(at);
+        RECENT_HELD.fetch_sub(weight, Ordering::Relaxed);
+        Some(v)
+    }
+}
+
+impl Drop for Recent {
+    fn drop(&mut self) {
+        let list = self.0.get_mut().unwrap_or_else(|e| e.into_inner());
+        let held: usize = list.iter().map(|(_, _, w)| w).sum();
+        RECENT_HELD.fetch_sub(held, Ordering::Relaxed);
+    }
+}
 
 impl Clone for Recent {
     fn clone(&self) -> Self {
@@ -78,20 +104,34 @@ impl Overlay {
         self.changed.is_empty() && self.deleted.is_empty() && self.added.is_empty()
     }
 
-    /// Keep `v`, the value of entity `i`'s kept text, parsed for the next read or write of it.
-    pub fn remember(&mut self, i: u32, v: Value) {
-        let recent = self.recent.0.get_mut().unwrap_or_else(|e| e.into_inner());
-        recent.retain(|(j, _)| *j != i);
-        if recent.len() >= RECENT {
-            recent.remove(0);
+    /// Keep `v`, the value of entity `i`'s kept text (`text_len` bytes long), parsed for the
+    /// next read or write of it, within the overlay's and the process's bounds.
+    pub fn remember(&mut self, i: u32, v: Value, text_len: usize) {
+        // A parsed value takes several times its text's bytes.
+        let weight = text_len.saturating_mul(4).saturating_add(64);
+        let list = self.recent.0.get_mut().unwrap_or_else(|e| e.into_inner());
+        Recent::take(list, i);
+        if weight > RECENT_BUDGET {
+            return;
         }
-        recent.push((i, v));
+        while !list.is_empty()
+            && (list.len() >= RECENT
+                || RECENT_HELD.load(Ordering::Relaxed) + weight > RECENT_BUDGET)
+        {
+            let (_, _, w) = list.remove(0);
+            RECENT_HELD.fetch_sub(w, Ordering::Relaxed);
+        }
+        if RECENT_HELD.fetch_add(weight, Ordering::Relaxed) + weight > RECENT_BUDGET {
+            RECENT_HELD.fetch_sub(weight, Ordering::Relaxed);
+            return;
+        }
+        list.push((i, v, weight));
     }
 
     /// Forget the parsed value of entity `i` (its text is changing).
     fn forget(&mut self, i: u32) {
-        let recent = self.recent.0.get_mut().unwrap_or_else(|e| e.into_inner());
-        recent.retain(|(j, _)| *j != i);
+        let list = self.recent.0.get_mut().unwrap_or_else(|e| e.into_inner());
+        Recent::take(list, i);
     }
 
     /// Replace entity `i` (base or added) with `v`.
@@ -209,7 +249,7 @@ impl<'a> View<'a> {
 
     fn stored(&self, i: u32) -> Option<Value> {
         let o = self.overlay?;
-        if let Some((_, v)) = lock(&o.recent.0).iter().find(|(j, _)| *j == i) {
+        if let Some((_, v, _)) = lock(&o.recent.0).iter().find(|(j, _, _)| *j == i) {
             return Some(v.clone());
         }
         let n = self.base.len();
@@ -270,9 +310,8 @@ impl<'a> View<'a> {
     /// remembers what it makes of it).
     pub fn entity_to_write(&self, i: u32) -> Value {
         if let Some(o) = self.overlay {
-            let mut recent = lock(&o.recent.0);
-            if let Some(at) = recent.iter().position(|(j, _)| *j == i) {
-                return recent.remove(at).1;
+            if let Some(v) = Recent::take(&mut lock(&o.recent.0), i) {
+                return v;
             }
         }
         match self.stored(i) {
@@ -333,7 +372,7 @@ mod tests {
             api: "t".into(),
             name: "c".into(),
             node,
-            fields: HashMap::new(),
+            fields: Default::default(),
             key: "id".into(),
             order_key: "id".into(),
             count: 3,
@@ -350,34 +389,38 @@ mod tests {
         let mut o = Overlay::default();
         let v1 = json!({"id": "a", "n": 1});
         let i = o.add(n, "a".into(), &v1);
-        o.remember(i, v1.clone());
+        o.remember(i, v1.clone(), 20);
         // A write takes the remembered value (no copy is left behind) ...
         assert_eq!(View::new(&base, Some(&o)).entity_to_write(i), v1);
         assert!(lock(&o.recent.0).is_empty());
         // ... and without it reads the kept text: the same value.
         assert_eq!(View::new(&base, Some(&o)).entity_to_write(i), v1);
         // A change forgets the parsed value, so a stale one is never read.
-        o.remember(i, v1.clone());
+        o.remember(i, v1.clone(), 20);
         let v2 = json!({"id": "a", "n": 2});
         o.replace_added(n, i, "a".into(), &v2);
         assert_eq!(View::new(&base, Some(&o)).entity(i), v2);
-        o.remember(i, v2.clone());
+        o.remember(i, v2.clone(), 20);
         let v3 = json!({"id": "a", "n": 3});
         o.set(n, i, &v3);
         assert_eq!(View::new(&base, Some(&o)).entity(i), v3);
         // A base entity changed by the overlay, remembered, read by copy.
         o.set(n, 0, &json!({"id": "b", "n": 4}));
-        o.remember(0, json!({"id": "b", "n": 4}));
+        o.remember(0, json!({"id": "b", "n": 4}), 20);
         assert_eq!(View::new(&base, Some(&o)).entity(0)["n"], 4);
         assert_eq!(lock(&o.recent.0).len(), 1);
         // At most RECENT are kept, the oldest dropped first.
         for k in 0..(RECENT as u32 + 2) {
-            o.remember(100 + k, json!(k));
+            o.remember(100 + k, json!(k), 1);
         }
-        let kept: Vec<u32> = lock(&o.recent.0).iter().map(|(j, _)| *j).collect();
+        let kept: Vec<u32> = lock(&o.recent.0).iter().map(|(j, _, _)| *j).collect();
         assert_eq!(kept.len(), RECENT);
         assert_eq!(kept.first(), Some(&102));
         // A copy of the overlay starts with none.
         assert!(lock(&o.clone().recent.0).is_empty());
+        // What the process's budget cannot hold is not kept; the rest stays.
+        o.remember(7, json!("big"), RECENT_BUDGET);
+        assert!(!lock(&o.recent.0).iter().any(|(j, _, _)| *j == 7));
+        assert_eq!(lock(&o.recent.0).len(), RECENT);
     }
 }

@@ -4,7 +4,7 @@
 //! Which entity, which fields a body may set and where the result is kept are decided above
 //! (the resolved model and the engine); this module only changes JSON values.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use serde_json::Value;
 
@@ -154,7 +154,7 @@ pub(crate) fn rederive(
     if dependent.is_empty() {
         return;
     }
-    let mut pinned: HashMap<String, Value> = m
+    let mut pinned: super::FastMap<String, Value> = m
         .iter()
         .filter(|(k, _)| !dependent.contains(k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))

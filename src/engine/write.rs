@@ -323,7 +323,7 @@ impl Engine {
             let text = bytes::Bytes::copy_from_slice(text.as_bytes());
             session
                 .overlay_mut(&api.name, &x.collection)
-                .remember(index, written);
+                .remember(index, written, text.len());
             return Ok(Response::bytes(
                 wr.status,
                 render::envelope_with_item(item, text),
