@@ -305,8 +305,8 @@ impl Column {
         }
     }
 
-    /// For a dictionary column, the distinct values and entity `i`'s code among them: a
-    /// filter can then decide once per distinct value.
+    /// For a dictionary column, the code of entity `i`'s value (its index in
+    /// [`Column::dict`]): a filter can then decide once per distinct value.
     pub fn code(&self, i: usize) -> Option<u32> {
         match self {
             Column::Dict { codes, .. } => codes.get(i).copied(),
@@ -347,6 +347,7 @@ impl Column {
         for i in 0..n as u32 {
             match cell(i) {
                 Cell::Str(s) => strings.push((prefix(s), i)),
+                Cell::Json(Value::String(s)) => strings.push((prefix(s), i)),
                 Cell::Json(Value::Bool(_) | Value::Number(_)) => before.push(i),
                 Cell::Json(Value::Null) | Cell::Null => nulls.push(i),
                 Cell::Json(_) => after.push(i),

@@ -16,8 +16,8 @@
 //! - **Other columns are computed lazily, once**: a field that a filter, a fixed `where` or a
 //!   sort reads is generated for every entity the first time it is needed, or by the
 //!   background warm-up ([`Collection::warm`]), and kept ([`Collection::column`]). Columns are
-//!   dictionary-encoded, or a string arena when nearly every value differs (see [`column`]);
-//!   a filter tests each distinct value of a dictionary once per request.
+//!   dictionary-encoded, or a string arena past 65,536 distinct strings (see [`column`]); a
+//!   filter tests each distinct value of a dictionary once per request.
 //! - **Sort orders are computed lazily, once**: a permutation sorted by (field, order-key)
 //!   ascending and its inverse (rank), so a cursor's position is O(1) and descending order is the
 //!   permutation read backwards. A page then walks the permutation from the cursor, testing
@@ -367,10 +367,20 @@ impl Collection {
             }
         }
         let columns_ms = started.elapsed().as_millis();
-        // Orders in parallel: each is mostly one sort on one core.
+        // Orders in parallel, one per core at a time: each is mostly one sort, and each holds
+        // several vectors of the collection's length while it is computed.
+        let fields: Vec<&String> = self.orders.keys().collect();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         std::thread::scope(|s| {
-            for field in self.orders.keys() {
-                s.spawn(move || self.order(field));
+            for _ in 0..threads.min(fields.len()) {
+                s.spawn(|| {
+                    while let Some(f) =
+                        fields.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+                    {
+                        self.order(f);
+                    }
+                });
             }
         });
         tracing::info!(
@@ -465,7 +475,8 @@ fn scan(
     let mut serial = std::time::Duration::ZERO;
     // One thread encodes a chunk while the workers generate the next.
     std::thread::scope(|s| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Row>>(1);
+        // A rendezvous: at most one chunk encoded while the next is generated.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Row>>(0);
         let (keys, encoders, serial) = (&mut keys, &mut encoders, &mut serial);
         s.spawn(move || {
             for rows in rx {

@@ -3,14 +3,16 @@
 //!
 //! An [`Overlay`] belongs to one session and one collection: entities it changed (stored whole,
 //! as JSON text: a third of the memory of a parsed value, read back when a request reads them),
-//! entities it deleted, and entities it added (indices after the base's). A [`View`] without an
+//! entities it deleted, and entities it added (indices after the base's). Its most recently
+//! written entities are also kept parsed, within a per-overlay count and a process-wide byte
+//! budget, so that writing or reading one again does not parse its text. A [`View`] without an
 //! overlay, or with an empty one, reads the base directly and uses its precomputed columns and
 //! orders; with changes, orders are computed for the request (scenario datasets are small).
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use serde_json::Value;
 
@@ -29,44 +31,61 @@ pub struct Overlay {
     recent: Recent,
 }
 
-/// How many of its most recently written entities an overlay also keeps parsed.
-const RECENT: usize = 64;
+/// The most bytes (estimated) of parsed entities kept for all overlays together.
+const PARSED_BUDGET: u64 = 16 << 20;
+/// The most parsed entities kept for all overlays together.
+const PARSED_ENTRIES: usize = 16_384;
 
-/// The most bytes (estimated) of parsed entities that all overlays together keep: past it, an
-/// overlay keeps fewer, and the oldest it keeps go first.
-const RECENT_BUDGET: usize = 16 << 20;
+/// Parsed copies of recently written entities, for every overlay: (overlay id, index) ->
+/// (value, estimated bytes). One cache for the process, so that its budget goes to the
+/// sessions writing now, not to the ones that wrote last.
+type Parsed = quick_cache::sync::Cache<(u64, u32), (Arc<Value>, u64), ParsedWeight>;
 
-/// Estimated bytes of parsed entities that all overlays keep now.
-static RECENT_HELD: AtomicUsize = AtomicUsize::new(0);
+static PARSED: LazyLock<Parsed> =
+    LazyLock::new(|| Parsed::with_weighter(PARSED_ENTRIES, PARSED_BUDGET, ParsedWeight));
 
-/// The overlay's most recently written entities, parsed (each one the value of its kept
-/// text), with the estimated size of each: a client that writes an entity tends to write or
-/// read it again, and parsing the text back costs more than the rest of an update. Bounded by
-/// [`RECENT`] per overlay and [`RECENT_BUDGET`] for the process; a copy starts empty.
-#[derive(Debug, Default)]
-struct Recent(Mutex<Vec<(u32, Value, usize)>>);
+/// Ids of overlays (never reused, so a dropped overlay's leftovers are never read).
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-impl Recent {
-    /// Take entity `i`'s parsed value out, if kept.
-    fn take(list: &mut Vec<(u32, Value, usize)>, i: u32) -> Option<Value> {
-        let at = list.iter().position(|(j, _, _)| *j == i)?;
-        let (_, v, weight) = list.remove(at);
-        RECENT_HELD.fetch_sub(weight, Ordering::Relaxed);
-        Some(v)
+#[derive(Clone)]
+struct ParsedWeight;
+
+impl quick_cache::Weighter<(u64, u32), (Arc<Value>, u64)> for ParsedWeight {
+    fn weight(&self, _key: &(u64, u32), val: &(Arc<Value>, u64)) -> u64 {
+        val.1
     }
 }
 
-impl Drop for Recent {
-    fn drop(&mut self) {
-        let list = self.0.get_mut().unwrap_or_else(|e| e.into_inner());
-        let held: usize = list.iter().map(|(_, _, w)| w).sum();
-        RECENT_HELD.fetch_sub(held, Ordering::Relaxed);
+/// An overlay's handle on its parsed copies: a client that writes an entity tends to write or
+/// read it again, and parsing the kept text back costs more than the rest of an update. A
+/// copy of an overlay starts with none.
+#[derive(Debug)]
+struct Recent(u64);
+
+impl Default for Recent {
+    fn default() -> Self {
+        Recent(NEXT_ID.fetch_add(1, Ordering::Relaxed))
     }
 }
 
 impl Clone for Recent {
     fn clone(&self) -> Self {
         Recent::default()
+    }
+}
+
+impl Recent {
+    fn get(&self, i: u32) -> Option<Value> {
+        PARSED.get(&(self.0, i)).map(|(v, _)| (*v).clone())
+    }
+
+    fn take(&self, i: u32) -> Option<Value> {
+        let (_, (v, _)) = PARSED.remove(&(self.0, i))?;
+        Some(Arc::try_unwrap(v).unwrap_or_else(|shared| (*shared).clone()))
+    }
+
+    fn forget(&self, i: u32) {
+        PARSED.remove(&(self.0, i));
     }
 }
 
@@ -105,33 +124,16 @@ impl Overlay {
     }
 
     /// Keep `v`, the value of entity `i`'s kept text (`text_len` bytes long), parsed for the
-    /// next read or write of it, within the overlay's and the process's bounds.
+    /// next read or write of it, within the process's budget for parsed copies.
     pub fn remember(&mut self, i: u32, v: Value, text_len: usize) {
         // A parsed value takes several times its text's bytes.
-        let weight = text_len.saturating_mul(4).saturating_add(64);
-        let list = self.recent.0.get_mut().unwrap_or_else(|e| e.into_inner());
-        Recent::take(list, i);
-        if weight > RECENT_BUDGET {
-            return;
-        }
-        while !list.is_empty()
-            && (list.len() >= RECENT
-                || RECENT_HELD.load(Ordering::Relaxed) + weight > RECENT_BUDGET)
-        {
-            let (_, _, w) = list.remove(0);
-            RECENT_HELD.fetch_sub(w, Ordering::Relaxed);
-        }
-        if RECENT_HELD.fetch_add(weight, Ordering::Relaxed) + weight > RECENT_BUDGET {
-            RECENT_HELD.fetch_sub(weight, Ordering::Relaxed);
-            return;
-        }
-        list.push((i, v, weight));
+        let weight = (text_len as u64).saturating_mul(4).saturating_add(64);
+        PARSED.insert((self.recent.0, i), (Arc::new(v), weight));
     }
 
     /// Forget the parsed value of entity `i` (its text is changing).
     fn forget(&mut self, i: u32) {
-        let list = self.recent.0.get_mut().unwrap_or_else(|e| e.into_inner());
-        Recent::take(list, i);
+        self.recent.forget(i);
     }
 
     /// Replace entity `i` (base or added) with `v`.
@@ -249,8 +251,8 @@ impl<'a> View<'a> {
 
     fn stored(&self, i: u32) -> Option<Value> {
         let o = self.overlay?;
-        if let Some((_, v, _)) = lock(&o.recent.0).iter().find(|(j, _, _)| *j == i) {
-            return Some(v.clone());
+        if let Some(v) = o.recent.get(i) {
+            return Some(v);
         }
         let n = self.base.len();
         let kept = if (i as usize) >= n {
@@ -309,10 +311,8 @@ impl<'a> View<'a> {
     /// a recently written one is taken from the overlay's parsed ones, not copied (the write
     /// remembers what it makes of it).
     pub fn entity_to_write(&self, i: u32) -> Value {
-        if let Some(o) = self.overlay {
-            if let Some(v) = Recent::take(&mut lock(&o.recent.0), i) {
-                return v;
-            }
+        if let Some(v) = self.overlay.and_then(|o| o.recent.take(i)) {
+            return v;
         }
         match self.stored(i) {
             Some(v) => v,
@@ -392,13 +392,14 @@ mod tests {
         o.remember(i, v1.clone(), 20);
         // A write takes the remembered value (no copy is left behind) ...
         assert_eq!(View::new(&base, Some(&o)).entity_to_write(i), v1);
-        assert!(lock(&o.recent.0).is_empty());
+        assert!(o.recent.get(i).is_none());
         // ... and without it reads the kept text: the same value.
         assert_eq!(View::new(&base, Some(&o)).entity_to_write(i), v1);
         // A change forgets the parsed value, so a stale one is never read.
         o.remember(i, v1.clone(), 20);
         let v2 = json!({"id": "a", "n": 2});
         o.replace_added(n, i, "a".into(), &v2);
+        assert!(o.recent.get(i).is_none());
         assert_eq!(View::new(&base, Some(&o)).entity(i), v2);
         o.remember(i, v2.clone(), 20);
         let v3 = json!({"id": "a", "n": 3});
@@ -408,19 +409,12 @@ mod tests {
         o.set(n, 0, &json!({"id": "b", "n": 4}));
         o.remember(0, json!({"id": "b", "n": 4}), 20);
         assert_eq!(View::new(&base, Some(&o)).entity(0)["n"], 4);
-        assert_eq!(lock(&o.recent.0).len(), 1);
-        // At most RECENT are kept, the oldest dropped first.
-        for k in 0..(RECENT as u32 + 2) {
-            o.remember(100 + k, json!(k), 1);
-        }
-        let kept: Vec<u32> = lock(&o.recent.0).iter().map(|(j, _, _)| *j).collect();
-        assert_eq!(kept.len(), RECENT);
-        assert_eq!(kept.first(), Some(&102));
-        // A copy of the overlay starts with none.
-        assert!(lock(&o.clone().recent.0).is_empty());
-        // What the process's budget cannot hold is not kept; the rest stays.
-        o.remember(7, json!("big"), RECENT_BUDGET);
-        assert!(!lock(&o.recent.0).iter().any(|(j, _, _)| *j == 7));
-        assert_eq!(lock(&o.recent.0).len(), RECENT);
+        assert_eq!(o.recent.get(0), Some(json!({"id": "b", "n": 4})));
+        // A copy of the overlay starts with none (its changes go their own way).
+        assert!(o.clone().recent.get(0).is_none());
+        // What the budget cannot hold is not kept.
+        o.remember(7, json!("big"), PARSED_BUDGET as usize);
+        assert!(o.recent.get(7).is_none());
+        assert!(o.recent.get(0).is_some());
     }
 }
