@@ -703,30 +703,10 @@ mod tests {
         }
         assert_eq!(format_millis(1_704_067_200_005), "2024-01-01T00:00:00.005Z");
     }
-    use crate::data::generator::parse;
     use serde_json::json;
 
     fn model(node: serde_json::Value, fields: serde_json::Value) -> CollectionModel {
-        let doc = serde_json::Value::Null;
-        let c = crate::spec::schema::Compiler::new("t", &doc, crate::spec::schema::Dialect::V30);
-        let node = c.compile(&node, "x").unwrap();
-        let fields = fields
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), parse(v).unwrap()))
-            .collect();
-        CollectionModel {
-            api: "t".into(),
-            name: "c".into(),
-            node,
-            fields,
-            key: "id".into(),
-            order_key: "id".into(),
-            count: 10,
-            schemas: Vec::new(),
-            rows: None,
-        }
+        CollectionModel::for_tests(&node, &fields, 10)
     }
 
     #[test]

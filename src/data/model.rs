@@ -232,6 +232,34 @@ impl CollectionModel {
     }
 }
 
+/// Models for unit tests.
+#[cfg(test)]
+impl CollectionModel {
+    /// A collection `t/c` of `count` entities of `schema` (OpenAPI 3.0), keyed and ordered by
+    /// `id`, with the generators `fields` (path -> generator).
+    pub(crate) fn for_tests(schema: &Value, fields: &Value, count: u64) -> CollectionModel {
+        let doc = Value::Null;
+        let c = Compiler::new("t", &doc, crate::spec::schema::Dialect::V30);
+        let fields = fields
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), generator::parse(v).expect("a test generator")))
+            .collect();
+        CollectionModel {
+            api: "t".into(),
+            name: "c".into(),
+            node: c.compile(schema, "x").expect("a test schema"),
+            fields,
+            key: "id".into(),
+            order_key: "id".into(),
+            count,
+            schemas: Vec::new(),
+            rows: None,
+        }
+    }
+}
+
 /// Parse the generators of `fields` (paths into `node`), resolving `member-of` against the
 /// static collections in `built`.
 fn parse_fields(

@@ -359,26 +359,12 @@ mod tests {
     use serde_json::json;
 
     fn collection() -> Collection {
-        let doc = Value::Null;
-        let c = crate::spec::schema::Compiler::new("t", &doc, crate::spec::schema::Dialect::V30);
-        let node = c
-            .compile(
-                &json!({"type": "object", "properties": {
-                    "id": {"type": "string", "format": "uuid"}, "n": {"type": "integer"}}}),
-                "x",
-            )
-            .unwrap();
-        let model = CollectionModel {
-            api: "t".into(),
-            name: "c".into(),
-            node,
-            fields: Default::default(),
-            key: "id".into(),
-            order_key: "id".into(),
-            count: 3,
-            schemas: Vec::new(),
-            rows: None,
-        };
+        let model = CollectionModel::for_tests(
+            &json!({"type": "object", "properties": {
+                "id": {"type": "string", "format": "uuid"}, "n": {"type": "integer"}}}),
+            &json!({}),
+            3,
+        );
         Collection::build(Arc::new(model), 7, 3, &[], &[], &[]).unwrap()
     }
 

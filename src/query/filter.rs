@@ -414,34 +414,20 @@ mod tests {
         use crate::data::{Collection, CollectionModel, Entity, path};
         use serde_json::json;
         use std::sync::Arc;
-        let doc = Value::Null;
-        let c = crate::spec::schema::Compiler::new("t", &doc, crate::spec::schema::Dialect::V30);
-        let node = c
-            .compile(
-                &json!({"type": "object", "properties": {
-                    "id": {"type": "string", "format": "uuid"},
-                    "name": {"type": "string",
-                             "enum": ["alpha support", "beta", "Gamma Support", "delta"]},
-                    "n": {"type": "integer", "minimum": 0, "maximum": 5},
-                    "tags": {"type": "array",
-                             "items": {"type": "string", "enum": ["x", "y", "z"]}},
-                    "at": {"type": "string", "format": "date-time", "nullable": true}}}),
-                "x",
-            )
-            .unwrap();
         // Past the dictionary limit even with the nulls left out.
         let count = crate::data::column::DICT_LIMIT as u64 * 5 / 4;
-        let model = Arc::new(CollectionModel {
-            api: "t".into(),
-            name: "c".into(),
-            node,
-            fields: Default::default(),
-            key: "id".into(),
-            order_key: "id".into(),
+        let model = Arc::new(CollectionModel::for_tests(
+            &json!({"type": "object", "properties": {
+                "id": {"type": "string", "format": "uuid"},
+                "name": {"type": "string",
+                         "enum": ["alpha support", "beta", "Gamma Support", "delta"]},
+                "n": {"type": "integer", "minimum": 0, "maximum": 5},
+                "tags": {"type": "array",
+                         "items": {"type": "string", "enum": ["x", "y", "z"]}},
+                "at": {"type": "string", "format": "date-time", "nullable": true}}}),
+            &json!({}),
             count,
-            schemas: Vec::new(),
-            rows: None,
-        });
+        ));
         let paths = ["name", "n", "tags", "at"];
         let filtered: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
         let coll = Collection::build(model.clone(), 7, count, &filtered, &[], &[]).unwrap();
