@@ -380,14 +380,6 @@ impl Column {
         rank
     }
 
-    /// Number of distinct values of a dictionary column; of entities for a string column.
-    pub fn distinct(&self) -> usize {
-        match self {
-            Column::Dict { dict, .. } => dict.len(),
-            Column::Str { strs, .. } => strs.len(),
-        }
-    }
-
     /// Number of entities.
     pub fn len(&self) -> usize {
         match self {
@@ -499,7 +491,7 @@ mod tests {
             json!(["x", 1]),
             json!(null),
         ]);
-        assert_eq!(c.distinct(), 3);
+        assert_eq!(c.dict().len(), 3);
         assert_eq!(c.len(), 5);
         assert_eq!(c.get(2), Some(Cell::Json(&json!("a"))));
         assert_eq!(c.get(3), Some(Cell::Json(&json!(["x", 1]))));
