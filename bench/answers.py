@@ -12,6 +12,7 @@ answers, so the list is the same whenever the answers are. Every request is in t
 
     python3 bench/answers.py --bin target/release/understudy       # prints the fingerprints
     python3 bench/answers.py --bin OLD --bin NEW --count 1000000 [--api letta --api vectara]
+    python3 bench/answers.py --bin OLD --bin NEW --writes    # also writes, in their own session
 
 One binary: a line per request, `sha256  API  GET PATH?QUERY`. Several: the requests whose
 answers differ (or that not every binary was sent), then `N requests, M differ`, and exit status
@@ -52,10 +53,10 @@ class Server:
                                      stderr=subprocess.STDOUT)
         self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
 
-    def get(self, target, headers):
+    def get(self, target, headers, method="GET", body=None):
         for attempt in (1, 2):  # a kept-alive connection the server closed is reopened, once
             try:
-                self.conn.request("GET", target, headers=headers)
+                self.conn.request(method, target, body=body, headers=headers)
                 r = self.conn.getresponse()
                 return r.status, r.read()
             except Exception as e:
@@ -105,6 +106,22 @@ class Run:
         self.answers[key] = hashlib.sha256(b"%d\n" % status + body).hexdigest()
         self.statuses[status] += 1
         return status, body
+
+    def send(self, method, path, body=None):
+        """A write (or a read after one) in the session `answers-writes`, recorded with its
+        body."""
+        data = None if body is None else json.dumps(body).encode()
+        headers = {**AUTH[self.api], "X-Understudy-Session": "answers-writes"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        status, answer = self.server.get(path, headers, method, data)
+        key, n = f"{self.api}  {method} {path}  {data.decode() if data else ''}", 1
+        while key in self.answers:
+            n += 1
+            key = f"{self.api}  {method} {path}  {data.decode() if data else ''}  (#{n})"
+        self.answers[key] = hashlib.sha256(b"%d\n" % status + answer).hexdigest()
+        self.statuses[status] += 1
+        return json.loads(answer) if status in (200, 201) and answer else None
 
     def json(self, path, *params):
         status, body = self.get(path, *params)
@@ -277,6 +294,52 @@ def pipecat(run):
         run.get(other + path)
 
 
+def writes(run, base, create, key, updates, bad, list_path=None, update="PATCH"):
+    """Create (twice), read, list, update, refuse a bad body, delete, read again; each answer
+    recorded. `key(entity)` is the created entity's key."""
+    made = run.send("POST", base, create)
+    run.send("POST", base, create)  # again: a second entity, or the API's conflict
+    if made is None:
+        return
+    k = key(made)
+    run.send("GET", f"{base}/{k}")
+    run.send("GET", list_path or base)
+    for body in updates:
+        run.send(update, f"{base}/{k}", body)
+    run.send("GET", f"{base}/{k}")
+    for body in bad:
+        run.send("POST", base, body)
+        run.send(update, f"{base}/{k}", body)
+    run.send("DELETE", f"{base}/{k}")
+    run.send("GET", f"{base}/{k}")
+    run.send(update, f"{base}/{k}", updates[0])
+    run.send("GET", list_path or base)
+
+
+WRITES = {
+    "letta": lambda run: writes(
+        run, "/v1/agents", {"name": "answers-agent", "description": "made by answers.py",
+                            "tags": ["answers"]},
+        lambda e: e["id"], [{"description": "changed"}, {"name": "renamed", "tags": []}],
+        [{"name": 5}, {"tags": "not-a-list"}], list_path="/v1/agents/?limit=5"),
+    "vectara": lambda run: writes(
+        run, "/v2/agents", {"key": "agt_answers", "name": "Answers", "model": {"name": "gpt-4o",
+                            "parameters": {}}, "tool_configurations": {},
+                            "first_step": {"name": "greet", "type": "conversational",
+                                           "instructions": [], "output_parser": {"type": "default"}}},
+        lambda e: e["key"], [{"description": "changed"}, {"name": "Renamed", "enabled": False}],
+        [{"name": 5}, {"key": ["x"]}], list_path="/v2/agents?limit=5"),
+    "everruns": lambda run: writes(
+        run, "/v1/agents", {"name": "answers-agent", "system_prompt": "You answer.",
+                            "tags": ["answers"]},
+        lambda e: e["id"], [{"description": "changed"}, {"system_prompt": None, "tags": ["a"]}],
+        [{"name": 5}, {"tags": "x"}]),
+    "pipecat-cloud": lambda run: writes(
+        run, "/v1/agents", {"serviceName": "answers-bot", "image": "acme/bot:1"},
+        lambda e: e.get("name") or "answers-bot", [{"image": "acme/bot:2"}],
+        [{"serviceName": 5}, {"image": 7}], update="POST"),
+}
+
 FLOWS = {"letta": letta, "vectara": vectara, "everruns": everruns, "pipecat-cloud": pipecat}
 
 
@@ -286,6 +349,9 @@ def main():
     ap.add_argument("--count", type=int, default=2000, help="entities (default 2000)")
     ap.add_argument("--seed", type=int, default=20251122)
     ap.add_argument("--api", action="append", choices=APIS, help="repeatable; default: all four")
+    ap.add_argument("--writes", action="store_true",
+                    help="also create, update and delete an entity of each API (in another "
+                         "session) and compare those answers")
     ap.add_argument("--timeout", type=float, default=600,
                     help="seconds allowed for start-up and for each request (default 600)")
     args = ap.parse_args()
@@ -300,6 +366,8 @@ def main():
             try:
                 server.wait_ready(args.timeout)
                 FLOWS[api](run)
+                if args.writes:
+                    WRITES[api](run)
             except Exception as e:
                 if not run.answers:  # the server did not start: nothing to compare
                     raise

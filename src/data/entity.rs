@@ -36,7 +36,7 @@ pub struct Entity<'a> {
     stream: SipHasher13,
     /// Values given for fields (by dotted path): generated as they are, and read as they are
     /// by the generators that refer to them (a written entity's client-set fields).
-    pinned: Option<super::FastMap<String, Value>>,
+    pinned: Option<&'a super::FastMap<String, Value>>,
 }
 
 impl<'a> Entity<'a> {
@@ -66,15 +66,11 @@ impl<'a> Entity<'a> {
         model: &'a CollectionModel,
         seed: u64,
         index: u64,
-        pinned: super::FastMap<String, Value>,
+        pinned: &'a super::FastMap<String, Value>,
     ) -> Self {
-        let e = Entity::new(model, seed, index);
-        e.cache
-            .borrow_mut()
-            .extend(pinned.iter().map(|(k, v)| (k.clone(), Some(v.clone()))));
         Entity {
             pinned: Some(pinned),
-            ..e
+            ..Entity::new(model, seed, index)
         }
     }
 
@@ -96,6 +92,9 @@ impl<'a> Entity<'a> {
         if let Some(rows) = &self.model.rows {
             let row = usize::try_from(self.index).ok().and_then(|i| rows.get(i))?;
             return Some(super::path::extract(row, path)).filter(|v| !v.is_null());
+        }
+        if let Some(v) = self.pinned_at(path) {
+            return v;
         }
         if let Some(v) = self.cache.borrow().get(path) {
             return v.clone();
@@ -121,7 +120,7 @@ impl<'a> Entity<'a> {
     /// inside: the pinned value has no such part, so the field is absent). `None` when no pin
     /// covers the path.
     fn pinned_at(&self, rpath: &str) -> Option<Option<Value>> {
-        let pins = self.pinned.as_ref()?;
+        let pins = self.pinned?;
         if let Some(v) = pins.get(rpath) {
             return Some(Some(v.clone()));
         }

@@ -31,6 +31,7 @@ pub mod column;
 pub mod entity;
 pub mod fakes;
 pub mod generator;
+pub(crate) mod json;
 pub mod model;
 pub mod overlay;
 pub mod path;

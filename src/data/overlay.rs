@@ -95,11 +95,7 @@ struct Stored(Box<str>);
 
 impl Stored {
     fn new(v: &Value) -> Stored {
-        Stored(
-            serde_json::to_string(v)
-                .unwrap_or_default()
-                .into_boxed_str(),
-        )
+        Stored(super::json::to_string(v).into_boxed_str())
     }
 
     fn value(&self) -> Value {

@@ -164,7 +164,7 @@ pub(crate) fn rederive(
             pinned.insert(c.clone(), v);
         }
     }
-    let fresh = Entity::pinned(model, seed, index, pinned);
+    let fresh = Entity::pinned(model, seed, index, &pinned);
     for root in dependent {
         let v = fresh.field(root);
         set_path(entity, root, v);
@@ -191,6 +191,17 @@ pub(crate) fn integers_fit(v: &Value, node: &Node) -> bool {
         (Kind::Array { items, .. }, Value::Array(a)) => a.iter().all(|x| integers_fit(x, items)),
         (Kind::OneOf(branches), _) => branches.iter().any(|b| integers_fit(v, b)),
         _ => true,
+    }
+}
+
+/// Whether `v` holds a number that is not a 64-bit integer (where [`integers_fit`] can fail):
+/// walking the value is cheaper than walking the schema beside it.
+pub(crate) fn has_float(v: &Value) -> bool {
+    match v {
+        Value::Number(n) => !(n.is_i64() || n.is_u64()),
+        Value::Array(a) => a.iter().any(has_float),
+        Value::Object(m) => m.values().any(has_float),
+        _ => false,
     }
 }
 
@@ -224,6 +235,15 @@ mod tests {
             .iter()
             .map(|s| (s.to_string(), BodyPointer::new(&format!("/{s}"))))
             .collect()
+    }
+
+    #[test]
+    fn only_fractional_numbers_can_fail_integers() {
+        assert!(!has_float(
+            &json!({"a": [1, -2, {"b": 18446744073709551615u64}], "c": "1.5"})
+        ));
+        assert!(has_float(&json!({"a": [1, {"b": 1.5}]})));
+        assert!(has_float(&json!(-8.7e33)));
     }
 
     #[test]

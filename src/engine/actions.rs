@@ -29,7 +29,7 @@ impl Engine {
         i: u32,
         make: impl FnOnce() -> Value,
     ) -> bytes::Bytes {
-        let render = || bytes::Bytes::from(serde_json::to_vec(&make()).unwrap_or_default());
+        let render = || bytes::Bytes::from(crate::data::json::to_vec(&make()));
         if view.is_pristine(i) {
             r.mount
                 .rendered
@@ -157,7 +157,7 @@ impl Engine {
                 h.write_u8(0);
                 h.write(request_id.as_bytes());
                 let body = Entity::new(model, h.finish(), 0).full();
-                let body = bytes::Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+                let body = bytes::Bytes::from(crate::data::json::to_vec(&body));
                 Ok(Response::bytes(*status, body))
             }
             // Writes are answered by `Engine::write`, with the session they change.
@@ -367,7 +367,7 @@ impl Engine {
     ) -> bytes::Bytes {
         const DRAWS: u64 = 12;
         let api = &r.mount.api;
-        let encode = |v: &Value| bytes::Bytes::from(serde_json::to_vec(v).unwrap_or_default());
+        let encode = |v: &Value| bytes::Bytes::from(crate::data::json::to_vec(v));
         let mut first = None;
         // The base document's validators: a variant's shape is not checked here.
         let draws = if r.variant.is_some() { 1 } else { DRAWS };

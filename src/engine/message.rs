@@ -102,7 +102,7 @@ impl Response {
         Response {
             status,
             headers: vec![("content-type".into(), "application/json".into())],
-            body: Bytes::from(serde_json::to_vec(body).unwrap_or_default()),
+            body: Bytes::from(crate::data::json::to_vec(body)),
             delay: None,
             drop: false,
             answered: None,

@@ -165,7 +165,7 @@ fn splice_at(
     for (pointer, v) in extras {
         set_pointer(&mut body, pointer, v);
     }
-    let text = serde_json::to_vec(&body).unwrap_or_default();
+    let text = crate::data::json::to_vec(&body);
     let marker: &[u8] = b"\"\\u0000understudy:items\\u0000\"";
     let Some(at) = find(&text, marker) else {
         return Bytes::from(text);

@@ -166,6 +166,14 @@ impl Engine {
                 ),
             ));
         }
+        // Whether the write brings a fractional number (the body, or a value the spec sets).
+        let floats = w::has_float(body)
+            || wr
+                .set
+                .iter()
+                .chain(&wr.defaults)
+                .any(|(_, v)| w::has_float(v))
+            || matches!(&wr.kind, WriteKind::Archive(sets) if sets.iter().any(|(_, v)| w::has_float(v)));
         // Taken for good only once the write is kept (a refused one moves no clock).
         let (now, stamp_ms) = session.next_write_time();
         let (written, index) = match (&wr.kind, target) {
@@ -200,11 +208,12 @@ impl Engine {
                     server.push((f.clone(), form.value(now)));
                 }
                 let chosen = given.iter().any(|(p, _)| *p == model.key);
+                let pins: crate::data::FastMap<String, Value> =
+                    given.iter().chain(&server).cloned().collect();
                 let make = |at: u64| {
-                    let pins = given.iter().chain(&server).cloned().collect();
-                    let mut e = Entity::pinned(model, self.seed, at, pins).full();
+                    let mut e = Entity::pinned(model, self.seed, at, &pins).full();
                     // What the server sets stands even where the client's values did not.
-                    if self.keep_valid(r, coll, &mut e, &plain) {
+                    if self.keep_valid(r, coll, &mut e, floats, &plain) {
                         for (path, v) in &server {
                             set_path(&mut e, path, Some(v.clone()));
                         }
@@ -283,7 +292,7 @@ impl Engine {
                 // The entity before the write, read again only where a field must give way.
                 let before = std::cell::OnceCell::new();
                 let view = View::new(coll, session.overlay(&api.name, &x.collection));
-                self.keep_valid(r, coll, &mut e, &|| {
+                self.keep_valid(r, coll, &mut e, floats, &|| {
                     before.get_or_init(|| view.entity_to_write(i))
                 });
                 session
@@ -370,7 +379,7 @@ impl Engine {
             Reply::Entity { item } => {
                 let n = node.and_then(|n| n.at_pointer(item));
                 let shown = render::item(r.shaped(&x.collection, entity), n, x, params);
-                let bytes = bytes::Bytes::from(serde_json::to_vec(&shown).unwrap_or_default());
+                let bytes = bytes::Bytes::from(crate::data::json::to_vec(&shown));
                 Response::bytes(wr.status, render::envelope_with_item(item, bytes))
             }
             Reply::Generated(model) => {
@@ -396,12 +405,15 @@ impl Engine {
 
     /// Check a written entity against the collection's schemas; put back, from `before`, the
     /// top-level fields that make it invalid (all of it when the fault is not in one field).
-    /// `before` is asked for only then. Says whether it put anything back.
+    /// `before` is asked for only then. Says whether it put anything back. `floats`: whether
+    /// the write brought a number that is not a 64-bit integer (only then can an integer
+    /// field be one a client cannot read; generated values always fit).
     fn keep_valid<'b>(
         &self,
         r: &Routed,
         coll: &Collection,
         e: &mut Value,
+        floats: bool,
         before: &dyn Fn() -> &'b Value,
     ) -> bool {
         let validators = r.mount.entity_validators(&coll.model);
@@ -409,7 +421,9 @@ impl Engine {
         for _ in 0..REPAIRS {
             let mut bad: Vec<String> = Vec::new();
             let mut whole = false;
-            if let (Value::Object(m), Kind::Object { props, .. }) = (&*e, &*coll.model.node.kind) {
+            if let (Value::Object(m), Kind::Object { props, .. }) = (&*e, &*coll.model.node.kind)
+                && floats
+            {
                 for (k, n) in props {
                     if m.get(k).is_some_and(|v| !w::integers_fit(v, n)) {
                         bad.push(k.clone());

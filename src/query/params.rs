@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use crate::api_error::ApiError;
+use crate::spec::param::{ParamRule, ScalarRule, ScalarType};
 use crate::spec::{Param, ParamIn};
 
 /// Parsed parameters by name (only those present in the request).
@@ -23,40 +24,25 @@ pub fn parse(
 ) -> Result<Params, ApiError> {
     let mut out = Params::new();
     for p in params {
-        let raw: Vec<&str> = match p.location {
-            ParamIn::Query => query
-                .iter()
-                .filter(|(k, _)| *k == p.name)
-                .map(|(_, v)| v.as_str())
-                .collect(),
-            ParamIn::Path => path
-                .iter()
-                .filter(|(k, _)| *k == p.name)
-                .map(|(_, v)| v.as_str())
-                .collect(),
-            ParamIn::Header => {
-                let lower = p.name.to_ascii_lowercase();
-                headers
-                    .iter()
-                    .filter(|(k, _)| *k == lower)
-                    .map(|(_, v)| v.as_str())
-                    .collect()
-            }
+        let pairs = match p.location {
+            ParamIn::Query => query,
+            ParamIn::Path => path,
+            ParamIn::Header => headers,
         };
+        let named = |k: &String| match p.location {
+            ParamIn::Header => k.eq_ignore_ascii_case(&p.name),
+            _ => *k == p.name,
+        };
+        let mut raw: Vec<&str> = pairs
+            .iter()
+            .filter(|(k, _)| named(k))
+            .map(|(_, v)| v.as_str())
+            .collect();
         let loc = p.location.as_str();
-        // A nullable parameter sent as the literal `null` is treated as not sent: a query string
-        // has no other way to say null.
-        // (With an `enum`, null must be listed to be allowed, as in OpenAPI 3.0.3.)
-        let nullable = p.schema.get("nullable").and_then(Value::as_bool) == Some(true)
-            && p.schema
-                .get("enum")
-                .and_then(Value::as_array)
-                .is_none_or(|e| e.contains(&Value::Null));
-        let raw: Vec<&str> = if nullable && raw.len() == 1 && raw[0] == "null" {
-            Vec::new()
-        } else {
-            raw
-        };
+        // A nullable parameter sent as the literal `null` is treated as not sent.
+        if p.null_is_absent && raw.len() == 1 && raw[0] == "null" {
+            raw.clear();
+        }
         if raw.is_empty() {
             if p.required {
                 return Err(ApiError::param(
@@ -69,60 +55,53 @@ pub fn parse(
             continue;
         }
         // A delimited array arrives as one value holding them all (`1,2,3`).
-        let raw: Vec<&str> = match p.delimiter {
-            Some(d) if ty(&p.schema) == "array" => raw
+        if let Some(d) = p.delimiter
+            && p.rule.is_array()
+        {
+            raw = raw
                 .iter()
                 .filter(|r| !r.is_empty())
                 .flat_map(|r| r.split(d))
-                .collect(),
-            _ => raw,
-        };
-        let v = typed(&p.schema, &raw)
+                .collect();
+        }
+        let v = typed(&p.rule, &raw)
             .map_err(|m| ApiError::param(status, loc, &p.name, format!("{}: {m}", p.name)))?;
         out.insert(p.name.clone(), v);
     }
     Ok(out)
 }
 
-fn ty(schema: &Value) -> &str {
-    schema
-        .get("type")
-        .and_then(Value::as_str)
-        .unwrap_or("string")
-}
-
-/// Parse raw value(s) by schema; a scalar parameter given more than once is refused.
-fn typed(schema: &Value, raw: &[&str]) -> Result<Value, String> {
-    if ty(schema) == "array" {
-        let items = schema.get("items").cloned().unwrap_or(Value::Null);
-        let mut vals = Vec::with_capacity(raw.len());
-        for r in raw {
-            vals.push(scalar(&items, r)?);
+/// Parse raw value(s) by their rule; a scalar parameter given more than once is refused.
+fn typed(rule: &ParamRule, raw: &[&str]) -> Result<Value, String> {
+    match rule {
+        ParamRule::Array { items, max_items } => {
+            let mut vals = Vec::with_capacity(raw.len());
+            for r in raw {
+                vals.push(scalar(items, r)?);
+            }
+            if let Some(max) = *max_items
+                && vals.len() as u64 > max
+            {
+                return Err(format!("at most {max} values are allowed"));
+            }
+            Ok(Value::Array(vals))
         }
-        if let Some(max) = schema.get("maxItems").and_then(Value::as_u64)
-            && vals.len() as u64 > max
-        {
-            return Err(format!("at most {max} values are allowed"));
-        }
-        return Ok(Value::Array(vals));
-    }
-    if raw.len() > 1 {
-        return Err(format!(
+        ParamRule::Scalar(_) if raw.len() > 1 => Err(format!(
             "given {} times, but it takes a single value",
             raw.len()
-        ));
+        )),
+        ParamRule::Scalar(rule) => scalar(rule, raw.first().copied().unwrap_or("")),
     }
-    scalar(schema, raw.first().copied().unwrap_or(""))
 }
 
-fn scalar(schema: &Value, raw: &str) -> Result<Value, String> {
-    let v = match ty(schema) {
-        "integer" => raw
+fn scalar(rule: &ScalarRule, raw: &str) -> Result<Value, String> {
+    let v = match rule.ty {
+        ScalarType::Integer => raw
             .trim()
             .parse::<i64>()
             .map(Value::from)
             .map_err(|_| format!("'{raw}' is not an integer"))?,
-        "number" => raw
+        ScalarType::Number => raw
             .trim()
             .parse::<f64>()
             .ok()
@@ -130,60 +109,62 @@ fn scalar(schema: &Value, raw: &str) -> Result<Value, String> {
             .and_then(serde_json::Number::from_f64)
             .map(Value::Number)
             .ok_or_else(|| format!("'{raw}' is not a number"))?,
-        "boolean" => match raw.to_ascii_lowercase().as_str() {
-            "true" | "1" => Value::Bool(true),
-            "false" | "0" => Value::Bool(false),
-            _ => return Err(format!("'{raw}' is not a boolean (true or false)")),
-        },
-        _ => Value::String(raw.to_string()),
+        ScalarType::Boolean => {
+            if ["true", "1"].iter().any(|t| raw.eq_ignore_ascii_case(t)) {
+                Value::Bool(true)
+            } else if ["false", "0"].iter().any(|t| raw.eq_ignore_ascii_case(t)) {
+                Value::Bool(false)
+            } else {
+                return Err(format!("'{raw}' is not a boolean (true or false)"));
+            }
+        }
+        ScalarType::String => Value::String(raw.to_string()),
     };
-    check(schema, &v)?;
+    check(rule, &v)?;
     Ok(v)
 }
 
-fn check(schema: &Value, v: &Value) -> Result<(), String> {
-    if let Some(e) = schema.get("enum").and_then(Value::as_array) {
-        let allowed: Vec<&Value> = e.iter().filter(|x| !x.is_null()).collect();
-        if !allowed.is_empty() && !allowed.contains(&v) {
-            let names: Vec<String> = allowed
-                .iter()
-                .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string))
-                .collect();
-            return Err(format!(
-                "'{}' is not one of {}",
-                v.as_str().map_or_else(|| v.to_string(), str::to_string),
-                names.join(", ")
-            ));
-        }
+fn check(rule: &ScalarRule, v: &Value) -> Result<(), String> {
+    if let Some(allowed) = &rule.allowed
+        && !allowed.contains(v)
+    {
+        let names: Vec<String> = allowed
+            .iter()
+            .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string))
+            .collect();
+        return Err(format!(
+            "'{}' is not one of {}",
+            v.as_str().map_or_else(|| v.to_string(), str::to_string),
+            names.join(", ")
+        ));
     }
     if let Some(n) = v.as_f64() {
-        let excl_min = schema.get("exclusiveMinimum").and_then(Value::as_bool) == Some(true);
-        let excl_max = schema.get("exclusiveMaximum").and_then(Value::as_bool) == Some(true);
-        if let Some(min) = schema.get("minimum").and_then(Value::as_f64)
-            && (n < min || (excl_min && n == min))
+        if let Some(min) = rule.min
+            && (n < min.at || (min.exclusive && n == min.at))
         {
-            return Err(format!("{n} is below the minimum {min}"));
+            return Err(format!("{n} is below the minimum {}", min.at));
         }
-        if let Some(max) = schema.get("maximum").and_then(Value::as_f64)
-            && (n > max || (excl_max && n == max))
+        if let Some(max) = rule.max
+            && (n > max.at || (max.exclusive && n == max.at))
         {
-            return Err(format!("{n} is above the maximum {max}"));
+            return Err(format!("{n} is above the maximum {}", max.at));
         }
     }
     if let Some(s) = v.as_str() {
-        let len = s.chars().count() as u64;
-        if let Some(max) = schema.get("maxLength").and_then(Value::as_u64)
-            && len > max
-        {
-            return Err(format!("longer than {max} characters"));
+        if rule.min_length.is_some() || rule.max_length.is_some() {
+            let len = s.chars().count() as u64;
+            if let Some(max) = rule.max_length
+                && len > max
+            {
+                return Err(format!("longer than {max} characters"));
+            }
+            if let Some(min) = rule.min_length
+                && len < min
+            {
+                return Err(format!("shorter than {min} characters"));
+            }
         }
-        if let Some(min) = schema.get("minLength").and_then(Value::as_u64)
-            && len < min
-        {
-            return Err(format!("shorter than {min} characters"));
-        }
-        if let Some(p) = schema.get("pattern").and_then(Value::as_str)
-            && let Some(re) = compiled(p)
+        if let Some((p, re)) = &rule.pattern
             && !re.is_match(s)
         {
             return Err(format!("'{s}' does not match the pattern {p}"));
@@ -192,29 +173,16 @@ fn check(schema: &Value, v: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// A parameter pattern, compiled once (patterns come from the loaded documents, so the cache is
-/// bounded by them; one that does not compile is never checked). Shared, not cloned: a cloned
-/// `Regex` starts its search caches afresh.
-fn compiled(pattern: &str) -> Option<std::sync::Arc<regex::Regex>> {
-    type Cache = std::collections::HashMap<String, Option<std::sync::Arc<regex::Regex>>>;
-    static CACHE: std::sync::OnceLock<std::sync::Mutex<Cache>> = std::sync::OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    let mut map = crate::sync::lock(cache);
-    if let Some(re) = map.get(pattern) {
-        return re.clone();
-    }
-    let re = regex::Regex::new(pattern).ok().map(std::sync::Arc::new);
-    map.insert(pattern.to_string(), re.clone());
-    re
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
     fn param(name: &str, schema: Value) -> Param {
+        let (rule, null_is_absent) = ParamRule::of(&schema);
         Param {
+            rule,
+            null_is_absent,
             example: None,
             name: name.into(),
             location: ParamIn::Query,

@@ -9,6 +9,7 @@ mod front;
 pub(crate) mod infer;
 mod operation;
 pub mod overlay;
+pub(crate) mod param;
 mod resolve;
 pub mod schema;
 
@@ -122,6 +123,11 @@ pub struct Param {
     pub location: ParamIn,
     pub required: bool,
     pub schema: Value,
+    /// What `schema` asks of the values, read once at load.
+    pub(crate) rule: param::ParamRule,
+    /// The literal `null` counts as not sent (a nullable schema: a query string has no other
+    /// way to say null).
+    pub(crate) null_is_absent: bool,
     /// For arrays, how the values are delimited inside one raw value: `None` for repeated
     /// keys (`a=1&a=2`, query `form` with `explode`, the default), else `,` (`form` without
     /// `explode`, and `simple`, the path and header style), ` ` (`spaceDelimited`) or `|`
@@ -137,6 +143,8 @@ pub struct Param {
 pub struct ResponseDef {
     /// `"200"`, `"404"`, `"default"`, ...
     pub status: String,
+    /// What `status` answers, read once at load.
+    pub(crate) code: StatusKey,
     /// The JSON body schema, raw (for validation) and compiled (for projection).
     pub schema: Option<Value>,
     pub node: Option<Node>,
@@ -211,43 +219,59 @@ impl Operation {
 
     /// The documented response for `status` (exact, then `4XX`-style, then `default`).
     pub fn response(&self, status: u16) -> Option<&ResponseDef> {
-        self.responses
-            .iter()
-            .filter_map(|r| Some((status_rank(&r.status, status)?, r)))
-            .min_by_key(|(rank, _)| *rank)
-            .map(|(_, r)| r)
+        let mut best: Option<(u8, &ResponseDef)> = None;
+        for r in &self.responses {
+            if let Some(rank) = r.code.rank(status)
+                && best.is_none_or(|(b, _)| rank < b)
+            {
+                best = Some((rank, r));
+            }
+        }
+        best.map(|(_, r)| r)
     }
 }
 
-/// How a documented response key answers `status`: 0 exactly (`"404"`), 1 by its range
-/// (`"4XX"`: `status / 100` then `XX`), 2 as `default`; `None` when it does not. Compared digit
-/// by digit, not formatted: this is asked several times for every request.
-fn status_rank(key: &str, status: u16) -> Option<u8> {
-    if key == "default" {
-        return Some(2);
-    }
-    let mut digits = [0u8; 5];
-    let mut n = status;
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
+/// A documented response key, read once at load: `"404"`, `"4XX"`, `default`, or a key that
+/// answers no status (`"2xx"`, `"abc"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StatusKey {
+    Exact(u16),
+    /// `"4XX"`: the statuses whose hundreds are this.
+    Range(u16),
+    Default,
+    Never,
+}
+
+impl StatusKey {
+    pub(crate) fn parse(key: &str) -> StatusKey {
+        if key == "default" {
+            return StatusKey::Default;
+        }
+        // Only the canonical spelling of a number: `"020"` answers nothing.
+        let number = |d: &str| {
+            d.parse::<u16>()
+                .ok()
+                .filter(|n| d.bytes().all(|b| b.is_ascii_digit()) && n.to_string() == d)
+        };
+        if let Some(n) = number(key) {
+            return StatusKey::Exact(n);
+        }
+        match key.strip_suffix("XX").and_then(number) {
+            Some(h) if h <= u16::MAX / 100 => StatusKey::Range(h),
+            _ => StatusKey::Never,
         }
     }
-    let exact = &digits[at..];
-    if key.as_bytes() == exact {
-        return Some(0);
+
+    /// How this key answers `status`: 0 exactly, 1 by its range, 2 as `default`; `None` when
+    /// it does not.
+    pub(crate) fn rank(self, status: u16) -> Option<u8> {
+        match self {
+            StatusKey::Exact(n) => (n == status).then_some(0),
+            StatusKey::Range(h) => (h == status / 100).then_some(1),
+            StatusKey::Default => Some(2),
+            StatusKey::Never => None,
+        }
     }
-    let hundreds: &[u8] = if status < 100 {
-        b"0"
-    } else {
-        &exact[..exact.len() - 2]
-    };
-    (key.len() == hundreds.len() + 2 && key.as_bytes().starts_with(hundreds) && key.ends_with("XX"))
-        .then_some(1)
 }
 
 /// `path` with each `{name}` that `value` gives a value for replaced by it, percent-encoded
@@ -850,12 +874,13 @@ pub fn indexed_fields(api: &Api) -> BTreeMap<String, Indexed> {
 
 #[cfg(test)]
 mod tests {
-    use super::status_rank;
+    use super::StatusKey;
 
     #[test]
     fn status_ranks_are_the_formatted_comparisons() {
         let keys = [
-            "200", "201", "4XX", "5XX", "0XX", "99", "default", "2xx", "20", "XX", "655XX",
+            "200", "201", "4XX", "5XX", "0XX", "99", "default", "2xx", "20", "XX", "655XX", "+200",
+            "020", "00XX", "656XX", "65535", "1000XX",
         ];
         for status in 0..=u16::MAX {
             for key in keys {
@@ -868,7 +893,7 @@ mod tests {
                 } else {
                     None
                 };
-                assert_eq!(status_rank(key, status), want, "{key} {status}");
+                assert_eq!(StatusKey::parse(key).rank(status), want, "{key} {status}");
             }
         }
     }

@@ -238,7 +238,10 @@ pub(super) fn load_operation(
             .or_else(|| schema.get("default"))
             .or_else(|| schema.pointer("/enum/0"))
             .cloned();
+        let (rule, null_is_absent) = super::param::ParamRule::of(&schema);
         let param = Param {
+            rule,
+            null_is_absent,
             example,
             delimiter,
             required: p.get("required").and_then(Value::as_bool).unwrap_or(false)
@@ -298,6 +301,7 @@ pub(super) fn load_operation(
             };
             let headers = documented_headers(file, doc, compiler, r, &rloc, models)?;
             responses.push(ResponseDef {
+                code: super::StatusKey::parse(status),
                 status: status.clone(),
                 schema,
                 node,
