@@ -313,7 +313,7 @@ impl<'a> Entity<'a> {
                 required,
                 additional,
             } => {
-                let mut m = Map::new();
+                let mut m = Map::with_capacity(props.len());
                 if props.is_empty() && *free_form {
                     for i in 0..rng.random_range(0..=2u32) {
                         let k = super::fakes::FakeKind::Word.draw(&mut rng);
@@ -336,7 +336,7 @@ impl<'a> Entity<'a> {
                         continue;
                     }
                     // Recursion stops at an optional property (or a null).
-                    if n.is_recursive() && !self.model.fields.contains_key(&join(gkey, k)) {
+                    if n.is_recursive() && !self.model.fields.contains_key(&*join(gkey, k)) {
                         if required.contains(k) {
                             m.insert(
                                 k.clone(),
@@ -355,7 +355,7 @@ impl<'a> Entity<'a> {
                 }
                 // Required yet not declared (a document's slip): any value.
                 for k in required {
-                    if !m.contains_key(k) && !props.iter().any(|(p, _)| p == k) {
+                    if !props.iter().any(|(p, _)| p == k) && !m.contains_key(k) {
                         let v = match additional {
                             Some(n) if !n.is_recursive() => self
                                 .auto(&join(rpath, k), &join(gkey, k), n, false)
@@ -493,11 +493,11 @@ fn depth(rpath: &str) -> usize {
     rpath.bytes().filter(|b| *b == b'.' || *b == b'[').count()
 }
 
-fn join(base: &str, key: &str) -> String {
+fn join<'k>(base: &str, key: &'k str) -> std::borrow::Cow<'k, str> {
     if base.is_empty() {
-        key.to_string()
+        std::borrow::Cow::Borrowed(key)
     } else {
-        format!("{base}.{key}")
+        std::borrow::Cow::Owned([base, ".", key].concat())
     }
 }
 

@@ -56,6 +56,88 @@ pub(crate) fn write(out: &mut String, v: &Value) {
     }
 }
 
+/// The JSON text of `v` and, where it is an object, where each of its members (`"key":value`)
+/// starts in that text: what [`splice`] needs to write the object again after a change.
+pub(crate) fn with_members(v: &Value) -> (String, Vec<u32>) {
+    let Value::Object(m) = v else {
+        return (to_string(v), Vec::new());
+    };
+    let mut out = String::with_capacity(256);
+    let mut starts = Vec::with_capacity(m.len());
+    out.push('{');
+    for (i, (k, x)) in m.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        starts.push(u32::try_from(out.len()).unwrap_or(u32::MAX));
+        string(&mut out, k);
+        out.push(':');
+        write(&mut out, x);
+    }
+    out.push('}');
+    (out, starts)
+}
+
+/// [`with_members`] of the object `v`, which is the object whose text is `old` (its members
+/// starting at `starts`) with at most its top-level members `changed` changed, added or
+/// removed: the other members' text is copied from `old`, not written again.
+pub(crate) fn splice(
+    v: &Value,
+    old: &str,
+    starts: &[u32],
+    changed: &[String],
+) -> (String, Vec<u32>) {
+    let Value::Object(m) = v else {
+        return with_members(v);
+    };
+    // Member `j` of `old`, `"key":value`, without the comma or brace after it.
+    let member = |j: usize| -> Option<&str> {
+        let from = usize::try_from(*starts.get(j)?).ok()?;
+        let to = match starts.get(j + 1) {
+            Some(&next) => usize::try_from(next).ok()?.checked_sub(1)?,
+            None => old.len().checked_sub(1)?,
+        };
+        old.get(from..to)
+    };
+    // The old text of the member named `k` (a key JSON writes as it is), looked for first
+    // where it was, then anywhere.
+    let old_member = |k: &str, at: usize| -> Option<&str> {
+        let named = |text: &str| {
+            text.len() > k.len() + 2
+                && text.as_bytes()[0] == b'"'
+                && &text[1..=k.len()] == k
+                && text.as_bytes()[k.len() + 1] == b'"'
+                && text.as_bytes()[k.len() + 2] == b':'
+        };
+        if !is_clean(k.as_bytes()) {
+            return None;
+        }
+        if let Some(t) = member(at).filter(|t| named(t)) {
+            return Some(t);
+        }
+        (0..starts.len()).filter_map(member).find(|t| named(t))
+    };
+    let mut out = String::with_capacity(old.len() + 64);
+    let mut out_starts = Vec::with_capacity(m.len());
+    out.push('{');
+    for (i, (k, x)) in m.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out_starts.push(u32::try_from(out.len()).unwrap_or(u32::MAX));
+        match old_member(k, i).filter(|_| !changed.iter().any(|c| c == k)) {
+            Some(text) => out.push_str(text),
+            None => {
+                string(&mut out, k);
+                out.push(':');
+                write(&mut out, x);
+            }
+        }
+    }
+    out.push('}');
+    (out, out_starts)
+}
+
 /// Whether any of the eight bytes in `w` is one JSON escapes: a control character (below
 /// 0x20), `"` or `\`.
 fn needs_escape(w: u64) -> bool {
@@ -190,6 +272,44 @@ mod tests {
         for v in all {
             assert_eq!(to_string(&v), serde_json::to_string(&v).unwrap(), "{v:?}");
         }
+    }
+
+    #[test]
+    fn splices_unchanged_members_from_the_old_text() {
+        let old = json!({"id": "a", "name": "x", "tags": ["t"], "k\"q": 1, "meta": {"a": [1, {}]},
+                         "gone": null});
+        let (text, starts) = with_members(&old);
+        assert_eq!(text, serde_json::to_string(&old).unwrap());
+        assert_eq!(starts.len(), 6);
+        let changes: Vec<(Vec<&str>, Value)> = vec![
+            (
+                vec!["name"],
+                json!({"id": "a", "name": "y", "tags": ["t"], "k\"q": 1,
+                                  "meta": {"a": [1, {}]}, "gone": null}),
+            ),
+            // Removed, added (at the end), and an escaped key changed.
+            (
+                vec!["gone", "new", "k\"q"],
+                json!({"id": "a", "name": "x", "tags": ["t"],
+                                  "k\"q": 2, "meta": {"a": [1, {}]}, "new": "\u{1}"}),
+            ),
+            // Reordered: members found where they are now.
+            (
+                vec![],
+                json!({"meta": {"a": [1, {}]}, "id": "a", "tags": ["t"], "name": "x"}),
+            ),
+            (vec!["id"], json!({})),
+        ];
+        for (changed, new) in changes {
+            let changed: Vec<String> = changed.into_iter().map(String::from).collect();
+            let (spliced, at) = splice(&new, &text, &starts, &changed);
+            assert_eq!(spliced, serde_json::to_string(&new).unwrap());
+            assert_eq!((spliced.clone(), at.clone()), with_members(&new));
+            // Spliced again from the spliced text.
+            assert_eq!(splice(&new, &spliced, &at, &[]).0, spliced);
+        }
+        // Not an object: written whole.
+        assert_eq!(splice(&json!([1]), &text, &starts, &[]).0, "[1]");
     }
 
     #[test]

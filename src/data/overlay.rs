@@ -89,17 +89,35 @@ impl Recent {
     }
 }
 
-/// An entity kept as its JSON text.
+/// An entity kept as its JSON text, with where each top-level member starts in it (so that a
+/// write of a few fields writes only those again).
 #[derive(Debug, Clone)]
-struct Stored(Box<str>);
+struct Stored {
+    text: Box<str>,
+    members: Box<[u32]>,
+}
 
 impl Stored {
     fn new(v: &Value) -> Stored {
-        Stored(super::json::to_string(v).into_boxed_str())
+        let (text, members) = super::json::with_members(v);
+        Stored {
+            text: text.into_boxed_str(),
+            members: members.into_boxed_slice(),
+        }
+    }
+
+    /// `v`, which is this entity with at most its top-level fields `changed` changed.
+    fn changed(&self, v: &Value, changed: &[String]) -> Stored {
+        let (text, members) = super::json::splice(v, &self.text, &self.members, changed);
+        debug_assert_eq!(text, super::json::to_string(v), "changed: {changed:?}");
+        Stored {
+            text: text.into_boxed_str(),
+            members: members.into_boxed_slice(),
+        }
     }
 
     fn value(&self) -> Value {
-        serde_json::from_str(&self.0).unwrap_or(Value::Null)
+        serde_json::from_str(&self.text).unwrap_or(Value::Null)
     }
 }
 
@@ -142,6 +160,21 @@ impl Overlay {
         }
     }
 
+    /// Replace entity `i` with `v`, which is what the overlay keeps of it with at most the
+    /// top-level fields `changed` changed (each other field as the overlay keeps it).
+    pub fn set_changed(&mut self, base_len: usize, i: u32, v: &Value, changed: &[String]) {
+        self.forget(i);
+        let slot = if (i as usize) < base_len {
+            self.changed.get_mut(&i)
+        } else {
+            self.added.get_mut(i as usize - base_len)
+        };
+        match slot {
+            Some(kept) => *kept = kept.changed(v, changed),
+            None => self.set(base_len, i, v),
+        }
+    }
+
     /// Append a new entity with key `key`; returns its index.
     pub fn add(&mut self, base_len: usize, key: String, v: &Value) -> u32 {
         let i = (base_len + self.added.len()) as u32;
@@ -163,7 +196,7 @@ impl Overlay {
         } else {
             self.changed.get(&i)
         };
-        kept.map(|s| &*s.0)
+        kept.map(|s| &*s.text)
     }
 
     /// The dataset's entities this overlay changed, with their values, by index.

@@ -108,19 +108,19 @@ pub(crate) fn apply(
 /// paths): the top-level aliases (`same-as`) of a changed field (directly or through another
 /// alias) generated again, reading the entity's values, so that a second name of a field
 /// follows the write. The key, the changed fields and every other field keep their values.
-/// `entity` is changed in place.
+/// `entity` is changed in place; returns the top-level fields generated again.
 pub(crate) fn rederive(
     model: &CollectionModel,
     seed: u64,
     index: u64,
     entity: &mut Value,
     changed: &[String],
-) {
+) -> Vec<String> {
     let Value::Object(m) = &*entity else {
-        return;
+        return Vec::new();
     };
     if model.rows.is_some() {
-        return;
+        return Vec::new();
     }
     let written: HashSet<&str> = changed.iter().map(|c| root_of(c)).collect();
     let mut dependent: HashSet<&str> = HashSet::new();
@@ -152,7 +152,7 @@ pub(crate) fn rederive(
         }
     }
     if dependent.is_empty() {
-        return;
+        return Vec::new();
     }
     let mut pinned: super::FastMap<String, Value> = m
         .iter()
@@ -165,10 +165,13 @@ pub(crate) fn rederive(
         }
     }
     let fresh = Entity::pinned(model, seed, index, &pinned);
+    let mut again = Vec::with_capacity(dependent.len());
     for root in dependent {
         let v = fresh.field(root);
         set_path(entity, root, v);
+        again.push(root.to_string());
     }
+    again
 }
 
 /// Put back, from `before`, the top-level fields named by `fields` (removing the ones `before`

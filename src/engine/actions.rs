@@ -69,7 +69,7 @@ impl Engine {
         let key = (
             r.op_index,
             r.variant_tag(),
-            format!("{}{}", req.header_value("host").unwrap_or(""), req.path),
+            [req.header_value("host").unwrap_or(""), req.path.as_str()].concat(),
             req.query.clone(),
         );
         if let Some(hit) = r.mount.answers.get(&key) {

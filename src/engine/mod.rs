@@ -6,6 +6,7 @@
 mod actions;
 pub mod admin;
 mod data_api;
+mod entity_check;
 pub mod journal;
 mod journal_api;
 pub mod live;
@@ -105,7 +106,7 @@ pub struct Mount {
     variants: BTreeMap<String, MountVariant>,
     default_variant: Option<String>,
     /// Validators of each collection's entities, made on the first write.
-    entities: BTreeMap<String, std::sync::OnceLock<Vec<jsonschema::Validator>>>,
+    entities: BTreeMap<String, std::sync::OnceLock<entity_check::EntityChecks>>,
 }
 
 /// A variant of a mounted API: its shapes and, with `--strict`, their validators.
@@ -130,19 +131,17 @@ impl MountVariant {
 }
 
 impl Mount {
-    /// The validators a written entity of `model` must pass: one per component schema of the
-    /// collection (those that do not compile are left out, as for request bodies).
-    fn entity_validators(&self, model: &crate::data::CollectionModel) -> &[jsonschema::Validator] {
-        let Some(cell) = self.entities.get(&model.name) else {
-            return &[];
-        };
-        cell.get_or_init(|| {
-            model
-                .schemas
-                .iter()
-                .filter_map(|n| self.generated.schemas().component(n).ok())
-                .collect()
-        })
+    /// The checks a written entity of `model` must pass: against each component schema of the
+    /// collection (those that do not compile are left out, as for request bodies); `None` for
+    /// a collection the mount does not have.
+    fn entity_checks(
+        &self,
+        model: &crate::data::CollectionModel,
+    ) -> Option<&entity_check::EntityChecks> {
+        let cell = self.entities.get(&model.name)?;
+        Some(cell.get_or_init(|| {
+            entity_check::EntityChecks::new(&self.api.doc, self.generated.schemas(), &model.schemas)
+        }))
     }
 
     /// Whether operation `op` answers from its schema although it has an (inferred) action,
@@ -840,7 +839,16 @@ impl Engine {
         let mut h = SipHasher13::new_with_keys(self.seed, 0x7265_7175_6573_7469);
         h.write(session.as_bytes());
         h.write_u64(n);
-        format!("req_{:016x}", h.finish())
+        let x = h.finish();
+        let mut id = String::with_capacity(20);
+        id.push_str("req_");
+        // `{:016x}`, without the formatting machinery: this runs for every request.
+        for shift in (0..16).rev() {
+            id.push(char::from(
+                b"0123456789abcdef"[((x >> (4 * shift)) & 0xF) as usize],
+            ));
+        }
+        id
     }
 
     /// Whether answering `req` may scan a large collection (a list over more than

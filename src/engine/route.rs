@@ -54,9 +54,10 @@ pub(super) fn under<'p>(path: &'p str, prefix: &str) -> Option<&'p str> {
 }
 
 /// Every mount point of every API (`/NAME`, and `""` for an API alone at the root), longest
-/// first, with the segments it and its API's server path consume: made once, read by every
-/// request.
-pub(super) struct Points(Vec<Point>);
+/// first, with the segments it and its API's server path consume; and each mount's operations
+/// by their number of path segments (a path is matched only against the templates of its
+/// length): made once, read by every request.
+pub(super) struct Points(Vec<Point>, Vec<Vec<Vec<usize>>>);
 
 struct Point {
     mount: usize,
@@ -81,7 +82,21 @@ impl Points {
             })
             .collect();
         points.sort_by_key(|p| std::cmp::Reverse(p.at.len()));
-        Points(points)
+        let lengths = mounts
+            .iter()
+            .map(|m| {
+                let mut by: Vec<Vec<usize>> = Vec::new();
+                for (i, op) in m.api.operations.iter().enumerate() {
+                    let n = op.segments.len();
+                    if by.len() <= n {
+                        by.resize(n + 1, Vec::new());
+                    }
+                    by[n].push(i);
+                }
+                by
+            })
+            .collect();
+        Points(points, lengths)
     }
 }
 
@@ -91,7 +106,13 @@ impl Points {
 /// most literal segments matched (mount point and server path included), then the most in the
 /// operation's own template; a tie goes to the longer mount point, then to the path as written.
 pub(super) fn route<'a>(mounts: &'a [Mount], points: &Points, req: &Request) -> Route<'a> {
-    let method = req.method.to_ascii_uppercase();
+    let upper;
+    let method = if req.method.bytes().any(|b| b.is_ascii_lowercase()) {
+        upper = req.method.to_ascii_uppercase();
+        upper.as_str()
+    } else {
+        req.method.as_str()
+    };
     let mut nearest: Option<Route<'a>> = None;
     let mut best: Option<((usize, usize), Route<'a>)> = None;
     for p in &points.0 {
@@ -109,7 +130,8 @@ pub(super) fn route<'a>(mounts: &'a [Mount], points: &Points, req: &Request) -> 
                 .map(|r| (r, p.at_segments + p.base_segments)),
         ];
         for (r, consumed) in readings.into_iter().flatten() {
-            match route_in(m, p.mount, r, &method) {
+            let lengths = points.1.get(p.mount).map_or(&[][..], Vec::as_slice);
+            match route_in(m, p.mount, lengths, r, method) {
                 (found @ Route::Found(_), lits) => {
                     let score = (consumed + lits, lits);
                     if best.as_ref().is_none_or(|(s, _)| score > *s) {
@@ -139,6 +161,7 @@ pub(super) fn route<'a>(mounts: &'a [Mount], points: &Points, req: &Request) -> 
 fn route_in<'a>(
     mount: &'a Mount,
     mount_index: usize,
+    lengths: &[Vec<usize>],
     rest: &str,
     method: &str,
 ) -> (Route<'a>, usize) {
@@ -146,14 +169,23 @@ fn route_in<'a>(
     let segs: Vec<std::borrow::Cow<'_, str>> = rest
         .split('/')
         .filter(|s| !s.is_empty())
-        .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy())
+        .map(|s| {
+            if s.contains('%') {
+                percent_encoding::percent_decode_str(s).decode_utf8_lossy()
+            } else {
+                std::borrow::Cow::Borrowed(s)
+            }
+        })
         .collect();
-    let mut candidates: Vec<Candidate> = mount
-        .api
-        .operations
+    let ops = &mount.api.operations;
+    let mut candidates: Vec<Candidate> = lengths
+        .get(segs.len())
+        .map_or(&[][..], Vec::as_slice)
         .iter()
-        .enumerate()
-        .filter_map(|(i, op)| literals_matched(&op.segments, &segs).map(|lits| (i, op, lits)))
+        .filter_map(|&i| {
+            let op = ops.get(i)?;
+            literals_matched(&op.segments, &segs).map(|lits| (i, op, lits))
+        })
         .collect();
     if candidates.is_empty() {
         return (Route::NotFound(Some(mount)), 0);

@@ -12,7 +12,7 @@ use siphasher::sip::SipHasher13;
 use super::route::Routed;
 use super::{Engine, Request, Response, render};
 use crate::api_error::ApiError;
-use crate::data::path::{extract, set_path};
+use crate::data::path::{extract, root_of, set_path};
 use crate::data::write::{self as w, Merge};
 use crate::data::{Collection, CollectionModel, Entity, View};
 use crate::query::params::Params;
@@ -213,7 +213,7 @@ impl Engine {
                 let make = |at: u64| {
                     let mut e = Entity::pinned(model, self.seed, at, &pins).full();
                     // What the server sets stands even where the client's values did not.
-                    if self.keep_valid(r, coll, &mut e, floats, &plain) {
+                    if self.keep_valid(r, coll, &mut e, floats, None, &plain) {
                         for (path, v) in &server {
                             set_path(&mut e, path, Some(v.clone()));
                         }
@@ -288,16 +288,31 @@ impl Engine {
                         _ => Vec::new(),
                     })
                     .collect();
-                w::rederive(model, self.seed, u64::from(i), &mut e, &changed);
+                let again = w::rederive(model, self.seed, u64::from(i), &mut e, &changed);
+                // The top-level fields the write changed: the only ones checked where the
+                // schemas allow it (a replace may change every field).
+                let mut tops: Vec<String> = Vec::new();
+                for f in changed
+                    .iter()
+                    .map(|c| root_of(c))
+                    .chain(again.iter().map(String::as_str))
+                {
+                    if !tops.iter().any(|t| t == f) {
+                        tops.push(f.to_string());
+                    }
+                }
+                let tops = (!matches!(kind, WriteKind::Replace)).then_some(&tops[..]);
                 // The entity before the write, read again only where a field must give way.
                 let before = std::cell::OnceCell::new();
                 let view = View::new(coll, session.overlay(&api.name, &x.collection));
-                self.keep_valid(r, coll, &mut e, floats, &|| {
+                self.keep_valid(r, coll, &mut e, floats, tops, &|| {
                     before.get_or_init(|| view.entity_to_write(i))
                 });
-                session
-                    .overlay_mut(&api.name, &x.collection)
-                    .set(base_len, i, &e);
+                let overlay = session.overlay_mut(&api.name, &x.collection);
+                match tops {
+                    Some(tops) => overlay.set_changed(base_len, i, &e, tops),
+                    None => overlay.set(base_len, i, &e),
+                }
                 (e, i)
             }
         };
@@ -407,16 +422,28 @@ impl Engine {
     /// top-level fields that make it invalid (all of it when the fault is not in one field).
     /// `before` is asked for only then. Says whether it put anything back. `floats`: whether
     /// the write brought a number that is not a 64-bit integer (only then can an integer
-    /// field be one a client cannot read; generated values always fit).
+    /// field be one a client cannot read; generated values always fit). `changed`: the only
+    /// top-level fields the write changed in an entity that was valid, where it knows them.
+    #[allow(clippy::too_many_arguments)]
     fn keep_valid<'b>(
         &self,
         r: &Routed,
         coll: &Collection,
         e: &mut Value,
         floats: bool,
+        changed: Option<&[String]>,
         before: &dyn Fn() -> &'b Value,
     ) -> bool {
-        let validators = r.mount.entity_validators(&coll.model);
+        let checks = r.mount.entity_checks(&coll.model);
+        // Only the changed fields, where the schemas allow it: the answer is the same as the
+        // whole entity's when it was valid before.
+        if !floats
+            && let (Some(changed), Some(checks)) = (changed, checks)
+            && checks.changed_valid(e, changed) == Some(true)
+        {
+            return false;
+        }
+        let validators = checks.map_or(&[][..], |c| c.whole());
         let mut repaired = false;
         for _ in 0..REPAIRS {
             let mut bad: Vec<String> = Vec::new();

@@ -348,6 +348,8 @@ impl BodyPointer {
     /// What the pointer names in `v`, as [`Value::pointer`] would find it.
     pub(crate) fn get<'v>(&self, v: &'v Value) -> Option<&'v Value> {
         self.tokens.iter().try_fold(v, |cur, t| match cur {
+            // A request body is small: comparing its few keys is cheaper than hashing one.
+            Value::Object(m) if m.len() <= 8 => m.iter().find(|(k, _)| *k == t).map(|(_, x)| x),
             Value::Object(m) => m.get(t),
             Value::Array(a) => index(t).and_then(|i| a.get(i)),
             _ => None,
