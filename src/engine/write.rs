@@ -337,7 +337,10 @@ impl Engine {
             _ => written,
         };
         // Where the answer shows the written entity as it is, the text the overlay keeps of
-        // it is the answer, and the entity is remembered parsed for the next write or read.
+        // it is the answer, and a changed entity is remembered parsed for the next write or
+        // read. A created one is not: a stream of creates would churn the process's parsed
+        // copies, each evicting (and freeing) a cold one, which costs a create more than the
+        // parse its first update makes (that update remembers it).
         if let (None, true, Reply::Entity { item }) = (&wr.timeline, keeps, &wr.reply)
             && self.shows_as_is(r, x, wr.status, item, &written)
             && let Some(text) = session
@@ -345,9 +348,11 @@ impl Engine {
                 .and_then(|o| o.kept_text(base_len, index))
         {
             let text = bytes::Bytes::copy_from_slice(text.as_bytes());
-            session
-                .overlay_mut(&api.name, &x.collection)
-                .remember(index, written, text.len());
+            if !matches!(wr.kind, WriteKind::Create) {
+                session
+                    .overlay_mut(&api.name, &x.collection)
+                    .remember(index, written, text.len());
+            }
             return Ok(Response::bytes(
                 wr.status,
                 render::envelope_with_item(item, text),
