@@ -172,7 +172,26 @@ const WRITTEN_FROM_BYTES: u64 = 16 << 20;
 /// A bounded cache of whole entities that writes started from: parallel test sessions tend to
 /// write the same few seeded entities, and generating one whole costs more than the rest of a
 /// write. Entities are deterministic, so a kept one never goes stale.
-struct WrittenFrom(quick_cache::sync::Cache<u32, Arc<Value>, ValueWeight>);
+struct WrittenFrom(quick_cache::sync::Cache<u32, Arc<Written>, ValueWeight>);
+
+/// An entity that writes started from, and its JSON text (with where its members start),
+/// written when a write first keeps a change of it: later writes of the same entity, in any
+/// session, write only the fields they change (see [`json::splice`]).
+pub struct Written {
+    value: Value,
+    text: OnceLock<(Box<str>, Box<[u32]>)>,
+}
+
+impl Written {
+    /// The entity's text and where its top-level members start in it.
+    pub fn text(&self) -> (&str, &[u32]) {
+        let (text, starts) = self.text.get_or_init(|| {
+            let (t, m) = json::with_members(&self.value);
+            (t.into_boxed_str(), m.into_boxed_slice())
+        });
+        (text, starts)
+    }
+}
 
 impl std::fmt::Debug for WrittenFrom {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -184,9 +203,11 @@ impl std::fmt::Debug for WrittenFrom {
 #[derive(Clone)]
 struct ValueWeight;
 
-impl quick_cache::Weighter<u32, Arc<Value>> for ValueWeight {
-    fn weight(&self, _key: &u32, val: &Arc<Value>) -> u64 {
-        approx_bytes(val) + 64
+impl quick_cache::Weighter<u32, Arc<Written>> for ValueWeight {
+    fn weight(&self, _key: &u32, val: &Arc<Written>) -> u64 {
+        // The text, written later, is counted at once: about a third of the value's size.
+        let value = approx_bytes(&val.value);
+        value + value / 3 + 64
     }
 }
 
@@ -312,12 +333,24 @@ impl Collection {
     /// The whole entity `i`, for a write to start from: kept in a bounded cache, so that the
     /// next session writing it need not generate it again.
     pub fn entity_to_write(&self, i: u32) -> Value {
-        if let Some(v) = self.written_from.0.get(&i) {
-            return (*v).clone();
+        if let Some(w) = self.written_from.0.get(&i) {
+            return w.value.clone();
         }
         let v = self.entity(i);
-        self.written_from.0.insert(i, Arc::new(v.clone()));
+        self.written_from.0.insert(
+            i,
+            Arc::new(Written {
+                value: v.clone(),
+                text: OnceLock::new(),
+            }),
+        );
         v
+    }
+
+    /// Entity `i` as [`Collection::entity_to_write`] keeps it, if it still does: for a write
+    /// that started from it to splice its text.
+    pub fn written_from(&self, i: u32) -> Option<Arc<Written>> {
+        self.written_from.0.get(&i)
     }
 
     /// One field of entity `i` (dotted path, `[]` through arrays), from a precomputed column

@@ -108,7 +108,13 @@ impl Stored {
 
     /// `v`, which is this entity with at most its top-level fields `changed` changed.
     fn changed(&self, v: &Value, changed: &[String]) -> Stored {
-        let (text, members) = super::json::splice(v, &self.text, &self.members, changed);
+        Stored::spliced(v, &self.text, &self.members, changed)
+    }
+
+    /// `v`, which is the entity of text `old` (members at `starts`) with at most its
+    /// top-level fields `changed` changed.
+    fn spliced(v: &Value, old: &str, starts: &[u32], changed: &[String]) -> Stored {
+        let (text, members) = super::json::splice(v, old, starts, changed);
         debug_assert_eq!(text, super::json::to_string(v), "changed: {changed:?}");
         Stored {
             text: text.into_boxed_str(),
@@ -160,18 +166,31 @@ impl Overlay {
         }
     }
 
-    /// Replace entity `i` with `v`, which is what the overlay keeps of it with at most the
-    /// top-level fields `changed` changed (each other field as the overlay keeps it).
-    pub fn set_changed(&mut self, base_len: usize, i: u32, v: &Value, changed: &[String]) {
+    /// Replace entity `i` with `v`, which is what the overlay keeps of it (else `base`, the
+    /// dataset's entity) with at most the top-level fields `changed` changed: only those are
+    /// written again, the others' text is copied.
+    pub fn set_changed(
+        &mut self,
+        base_len: usize,
+        i: u32,
+        v: &Value,
+        changed: &[String],
+        base: Option<&super::Written>,
+    ) {
         self.forget(i);
         let slot = if (i as usize) < base_len {
             self.changed.get_mut(&i)
         } else {
             self.added.get_mut(i as usize - base_len)
         };
-        match slot {
-            Some(kept) => *kept = kept.changed(v, changed),
-            None => self.set(base_len, i, v),
+        match (slot, base) {
+            (Some(kept), _) => *kept = kept.changed(v, changed),
+            (None, Some(base)) if (i as usize) < base_len => {
+                let (text, starts) = base.text();
+                self.changed
+                    .insert(i, Stored::spliced(v, text, starts, changed));
+            }
+            (None, _) => self.set(base_len, i, v),
         }
     }
 

@@ -310,7 +310,10 @@ impl Engine {
                 });
                 let overlay = session.overlay_mut(&api.name, &x.collection);
                 match tops {
-                    Some(tops) => overlay.set_changed(base_len, i, &e, tops),
+                    Some(tops) => {
+                        let base = coll.written_from(i);
+                        overlay.set_changed(base_len, i, &e, tops, base.as_deref());
+                    }
                     None => overlay.set(base_len, i, &e),
                 }
                 (e, i)
