@@ -119,7 +119,8 @@ pub(crate) fn rederive(
     let Value::Object(m) = &*entity else {
         return Vec::new();
     };
-    if model.rows.is_some() {
+    // Only aliases follow a write: a collection without any has nothing to do here.
+    if model.rows.is_some() || !model.fields.values().any(|g| g.is_alias()) {
         return Vec::new();
     }
     let written: HashSet<&str> = changed.iter().map(|c| root_of(c)).collect();
