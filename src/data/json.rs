@@ -59,23 +59,11 @@ pub(crate) fn write(out: &mut String, v: &Value) {
 /// The JSON text of `v` and, where it is an object, where each of its members (`"key":value`)
 /// starts in that text: what [`splice`] needs to write the object again after a change.
 pub(crate) fn with_members(v: &Value) -> (String, Vec<u32>) {
-    let Value::Object(m) = v else {
-        return (to_string(v), Vec::new());
-    };
-    let mut out = String::with_capacity(256);
-    let mut starts = Vec::with_capacity(m.len());
-    out.push('{');
-    for (i, (k, x)) in m.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        starts.push(u32::try_from(out.len()).unwrap_or(u32::MAX));
-        string(&mut out, k);
-        out.push(':');
-        write(&mut out, x);
+    match v {
+        // An object is spliced from no old text: every member written.
+        Value::Object(_) => splice(v, "", &[], &[]),
+        _ => (to_string(v), Vec::new()),
     }
-    out.push('}');
-    (out, starts)
 }
 
 /// [`with_members`] of the object `v`, which is the object whose text is `old` (its members
@@ -109,7 +97,7 @@ pub(crate) fn splice(
                 && text.as_bytes()[k.len() + 1] == b'"'
                 && text.as_bytes()[k.len() + 2] == b':'
         };
-        if !is_clean(k.as_bytes()) {
+        if starts.is_empty() || !is_clean(k.as_bytes()) {
             return None;
         }
         if let Some(t) = member(at).filter(|t| named(t)) {
@@ -117,7 +105,7 @@ pub(crate) fn splice(
         }
         (0..starts.len()).filter_map(member).find(|t| named(t))
     };
-    let mut out = String::with_capacity(old.len() + 64);
+    let mut out = String::with_capacity(old.len().max(192) + 64);
     let mut out_starts = Vec::with_capacity(m.len());
     out.push('{');
     for (i, (k, x)) in m.iter().enumerate() {
