@@ -90,12 +90,14 @@ pub(crate) fn splice(
     // The old text of the member named `k` (a key JSON writes as it is), looked for first
     // where it was, then anywhere.
     let old_member = |k: &str, at: usize| -> Option<&str> {
+        // Compared as bytes: a member's text may hold multi-byte characters anywhere.
         let named = |text: &str| {
-            text.len() > k.len() + 2
-                && text.as_bytes()[0] == b'"'
-                && &text[1..=k.len()] == k
-                && text.as_bytes()[k.len() + 1] == b'"'
-                && text.as_bytes()[k.len() + 2] == b':'
+            let t = text.as_bytes();
+            t.len() > k.len() + 2
+                && t[0] == b'"'
+                && &t[1..=k.len()] == k.as_bytes()
+                && t[k.len() + 1] == b'"'
+                && t[k.len() + 2] == b':'
         };
         if starts.is_empty() || !is_clean(k.as_bytes()) {
             return None;
@@ -266,6 +268,16 @@ mod tests {
     fn splices_unchanged_members_from_the_old_text() {
         let old = json!({"id": "a", "name": "x", "tags": ["t"], "k\"q": 1, "meta": {"a": [1, {}]},
                          "gone": null});
+        // Multi-byte characters at every offset a key comparison could cut.
+        let accented = json!({"n": "é", "é": "ü", "a": "\u{1F600}x", "id": "1"});
+        let (t, at) = with_members(&accented);
+        let mut more = accented.clone();
+        more["price"] = json!(1);
+        more["a"] = json!("b");
+        assert_eq!(
+            splice(&more, &t, &at, &["price".into(), "a".into()]).0,
+            serde_json::to_string(&more).unwrap()
+        );
         let (text, starts) = with_members(&old);
         assert_eq!(text, serde_json::to_string(&old).unwrap());
         assert_eq!(starts.len(), 6);
@@ -287,6 +299,12 @@ mod tests {
                 json!({"meta": {"a": [1, {}]}, "id": "a", "tags": ["t"], "name": "x"}),
             ),
             (vec!["id"], json!({})),
+            // A member added where the old ones hold multi-byte characters.
+            (
+                vec!["price"],
+                json!({"id": "a", "name": "x", "tags": ["t"], "k\"q": 1,
+                                   "meta": {"a": [1, {}]}, "gone": null, "price": 2}),
+            ),
         ];
         for (changed, new) in changes {
             let changed: Vec<String> = changed.into_iter().map(String::from).collect();

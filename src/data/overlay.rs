@@ -359,12 +359,19 @@ impl<'a> View<'a> {
     /// a recently written one is taken from the overlay's parsed ones, not copied (the write
     /// remembers what it makes of it).
     pub fn entity_to_write(&self, i: u32) -> Value {
+        self.entity_to_write_checked(i).0
+    }
+
+    /// [`View::entity_to_write`], and whether the entity is one a write of this overlay
+    /// checked and kept (a remembered copy): only then is it known to be valid, so that the
+    /// next write may check only what it changes.
+    pub fn entity_to_write_checked(&self, i: u32) -> (Value, bool) {
         if let Some(v) = self.overlay.and_then(|o| o.recent.take(i)) {
-            return v;
+            return (v, true);
         }
         match self.stored(i) {
-            Some(v) => v,
-            None => self.base.entity_to_write(i),
+            Some(v) => (v, false),
+            None => (self.base.entity_to_write(i), false),
         }
     }
 

@@ -109,7 +109,7 @@ impl Engine {
             };
             match found {
                 None => None,
-                Some(Ok(i)) => Some((i, view.entity_to_write(i))),
+                Some(Ok(i)) => Some((i, view.entity_to_write_checked(i))),
                 // An unknown key where the operation documents no error for it, or where the
                 // collection's detail shows every key (it documents no 404 and answers from
                 // its schema): the answer generated from the schema, and nothing written, as
@@ -123,7 +123,7 @@ impl Engine {
                 Some(Err(e)) => return Err(e),
             }
         };
-        if let Some((_, before)) = &target {
+        if let Some((_, (before, _))) = &target {
             for (field, values) in &wr.refuse_when {
                 let v = extract(before, field);
                 if values.contains(&v) {
@@ -246,7 +246,7 @@ impl Engine {
                 (e, i)
             }
             (_, None) => return Err(ApiError::new(500, "a write without its entity")),
-            (WriteKind::Delete, Some((i, before))) => {
+            (WriteKind::Delete, Some((i, (before, _)))) => {
                 session
                     .overlay_mut(&api.name, &x.collection)
                     .deleted
@@ -256,7 +256,7 @@ impl Engine {
                 session.stop_runs_of(&key);
                 (before, i)
             }
-            (kind, Some((i, mut e))) => {
+            (kind, Some((i, (mut e, checked)))) => {
                 match kind {
                     WriteKind::Archive(sets) => {
                         for (path, v) in sets {
@@ -289,23 +289,28 @@ impl Engine {
                     })
                     .collect();
                 let again = w::rederive(model, self.seed, u64::from(i), &mut e, &changed);
-                // The top-level fields the write changed: the only ones checked where the
-                // schemas allow it (a replace may change every field).
+                // The top-level fields the write changed (a path's root as `extract` reads it,
+                // and as `set_path` writes it: they differ for a name with `[`); a replace may
+                // change every field.
                 let mut tops: Vec<String> = Vec::new();
-                for f in changed
+                let roots = changed
                     .iter()
-                    .map(|c| root_of(c))
-                    .chain(again.iter().map(String::as_str))
-                {
+                    .flat_map(|c| [root_of(c), c.split('.').next().unwrap_or(c)])
+                    .chain(again.iter().map(String::as_str));
+                for f in roots {
                     if !tops.iter().any(|t| t == f) {
                         tops.push(f.to_string());
                     }
                 }
                 let tops = (!matches!(kind, WriteKind::Replace)).then_some(&tops[..]);
+                // Only what changed is checked where the entity is known to be valid: a copy
+                // an earlier write checked. A seeded entity, or one a scenario step set, may
+                // not be, and is checked whole, as before.
+                let checked_only = tops.filter(|_| checked);
                 // The entity before the write, read again only where a field must give way.
                 let before = std::cell::OnceCell::new();
                 let view = View::new(coll, session.overlay(&api.name, &x.collection));
-                self.keep_valid(r, coll, &mut e, floats, tops, &|| {
+                self.keep_valid(r, coll, &mut e, floats || !checked, checked_only, &|| {
                     before.get_or_init(|| view.entity_to_write(i))
                 });
                 let overlay = session.overlay_mut(&api.name, &x.collection);
@@ -428,24 +433,25 @@ impl Engine {
 
     /// Check a written entity against the collection's schemas; put back, from `before`, the
     /// top-level fields that make it invalid (all of it when the fault is not in one field).
-    /// `before` is asked for only then. Says whether it put anything back. `floats`: whether
-    /// the write brought a number that is not a 64-bit integer (only then can an integer
-    /// field be one a client cannot read; generated values always fit). `changed`: the only
-    /// top-level fields the write changed in an entity that was valid, where it knows them.
+    /// `before` is asked for only then. Says whether it put anything back. `changed`: the only
+    /// top-level fields the write changed in an entity known to be valid, where it knows them.
+    /// `ints`: whether an integer field may hold a number a client reads as a float (a whole
+    /// number past 64 bits), which JSON Schema accepts: only where the write brought a
+    /// fractional number, or the entity is not known to be valid (generated values fit).
     #[allow(clippy::too_many_arguments)]
     fn keep_valid<'b>(
         &self,
         r: &Routed,
         coll: &Collection,
         e: &mut Value,
-        floats: bool,
+        ints: bool,
         changed: Option<&[String]>,
         before: &dyn Fn() -> &'b Value,
     ) -> bool {
         let checks = r.mount.entity_checks(&coll.model);
         // Only the changed fields, where the schemas allow it: the answer is the same as the
         // whole entity's when it was valid before.
-        if !floats
+        if !ints
             && let (Some(changed), Some(checks)) = (changed, checks)
             && checks.changed_valid(e, changed) == Some(true)
         {
@@ -457,7 +463,7 @@ impl Engine {
             let mut bad: Vec<String> = Vec::new();
             let mut whole = false;
             if let (Value::Object(m), Kind::Object { props, .. }) = (&*e, &*coll.model.node.kind)
-                && floats
+                && ints
             {
                 for (k, n) in props {
                     if m.get(k).is_some_and(|v| !w::integers_fit(v, n)) {

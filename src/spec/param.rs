@@ -106,7 +106,9 @@ impl ScalarRule {
             });
             match (incl, excl) {
                 // Both given: the stricter one.
-                (Some(i), Some(x)) if (x.at >= i.at) == lower => Some(x),
+                (Some(i), Some(x)) if (lower && x.at >= i.at) || (!lower && x.at <= i.at) => {
+                    Some(x)
+                }
                 (Some(i), _) => Some(i),
                 (None, x) => x,
             }
