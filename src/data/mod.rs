@@ -180,9 +180,16 @@ struct WrittenFrom(quick_cache::sync::Cache<u32, Arc<Written>, ValueWeight>);
 pub struct Written {
     value: Value,
     text: OnceLock<(Box<str>, Box<[u32]>)>,
+    /// Whether the entity passed the write checks, once asked (it never changes).
+    valid: OnceLock<bool>,
 }
 
 impl Written {
+    /// Whether the entity is valid, as `check` says the first time it is asked.
+    pub fn valid_by(&self, check: impl FnOnce(&Value) -> bool) -> bool {
+        *self.valid.get_or_init(|| check(&self.value))
+    }
+
     /// The entity's text and where its top-level members start in it.
     pub fn text(&self) -> (&str, &[u32]) {
         let (text, starts) = self.text.get_or_init(|| {
@@ -342,6 +349,7 @@ impl Collection {
             Arc::new(Written {
                 value: v.clone(),
                 text: OnceLock::new(),
+                valid: OnceLock::new(),
             }),
         );
         v

@@ -304,8 +304,15 @@ impl Engine {
                 }
                 let tops = (!matches!(kind, WriteKind::Replace)).then_some(&tops[..]);
                 // Only what changed is checked where the entity is known to be valid: a copy
-                // an earlier write checked. A seeded entity, or one a scenario step set, may
-                // not be, and is checked whole, as before.
+                // an earlier write checked, or a seeded entity found valid. One a scenario step
+                // set may not be, and is checked whole, as before.
+                // A seeded entity is known valid once checked whole: once for the process, as
+                // every session starts from the same one.
+                let checked = checked
+                    || (View::new(coll, session.overlay(&api.name, &x.collection)).is_pristine(i)
+                        && coll
+                            .written_from(i)
+                            .is_some_and(|w| w.valid_by(|v| self.entity_valid(r, coll, v))));
                 let checked_only = tops.filter(|_| checked);
                 // The entity before the write, read again only where a field must give way.
                 let before = std::cell::OnceCell::new();
@@ -502,6 +509,21 @@ impl Engine {
         *e = before().clone();
         set_path(e, &coll.model.key, Some(key));
         true
+    }
+
+    /// Whether `v` passes what [`Engine::keep_valid`] checks: its integers fit and every
+    /// component schema of the collection accepts it.
+    fn entity_valid(&self, r: &Routed, coll: &Collection, v: &Value) -> bool {
+        let ints = match (v, &*coll.model.node.kind) {
+            (Value::Object(m), Kind::Object { props, .. }) => props
+                .iter()
+                .all(|(k, n)| m.get(k).is_none_or(|x| w::integers_fit(x, n))),
+            _ => true,
+        };
+        ints && r
+            .mount
+            .entity_checks(&coll.model)
+            .is_none_or(|c| c.whole().iter().all(|val| val.is_valid(v)))
     }
 
     /// Start the timeline scenario of a write for the entity it wrote (or the scenario a
