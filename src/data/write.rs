@@ -198,6 +198,19 @@ pub(crate) fn integers_fit(v: &Value, node: &Node) -> bool {
     }
 }
 
+/// The top-level fields of the entity `v` (of schema `node`) with an integer a client cannot
+/// read ([`integers_fit`]).
+pub(crate) fn unfit_fields<'a>(v: &'a Value, node: &'a Node) -> impl Iterator<Item = &'a str> {
+    let props = match (v, &*node.kind) {
+        (Value::Object(_), Kind::Object { props, .. }) => &props[..],
+        _ => &[],
+    };
+    props
+        .iter()
+        .filter(move |(k, n)| v.get(k).is_some_and(|x| !integers_fit(x, n)))
+        .map(|(k, _)| k.as_str())
+}
+
 /// Whether `v` holds a number that is not a 64-bit integer (where [`integers_fit`] can fail):
 /// walking the value is cheaper than walking the schema beside it.
 pub(crate) fn has_float(v: &Value) -> bool {

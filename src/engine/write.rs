@@ -20,7 +20,6 @@ use crate::scenario::session::{self, Session};
 use std::sync::Arc;
 
 use crate::spec::behaviour::{Action, Bound, Reply, Timeline, Write, WriteKind};
-use crate::spec::schema::Kind;
 
 /// Whether the collection's detail refuses a key it does not know (it documents a 404), as
 /// opposed to answering every key from its schema.
@@ -469,14 +468,8 @@ impl Engine {
         for _ in 0..REPAIRS {
             let mut bad: Vec<String> = Vec::new();
             let mut whole = false;
-            if let (Value::Object(m), Kind::Object { props, .. }) = (&*e, &*coll.model.node.kind)
-                && ints
-            {
-                for (k, n) in props {
-                    if m.get(k).is_some_and(|v| !w::integers_fit(v, n)) {
-                        bad.push(k.clone());
-                    }
-                }
+            if ints {
+                bad.extend(w::unfit_fields(e, &coll.model.node).map(str::to_string));
             }
             for v in validators {
                 if v.is_valid(e) {
@@ -514,16 +507,10 @@ impl Engine {
     /// Whether `v` passes what [`Engine::keep_valid`] checks: its integers fit and every
     /// component schema of the collection accepts it.
     fn entity_valid(&self, r: &Routed, coll: &Collection, v: &Value) -> bool {
-        let ints = match (v, &*coll.model.node.kind) {
-            (Value::Object(m), Kind::Object { props, .. }) => props
-                .iter()
-                .all(|(k, n)| m.get(k).is_none_or(|x| w::integers_fit(x, n))),
-            _ => true,
-        };
-        ints && r
-            .mount
-            .entity_checks(&coll.model)
-            .is_none_or(|c| c.whole().iter().all(|val| val.is_valid(v)))
+        w::unfit_fields(v, &coll.model.node).next().is_none()
+            && r.mount
+                .entity_checks(&coll.model)
+                .is_none_or(|c| c.whole().iter().all(|val| val.is_valid(v)))
     }
 
     /// Start the timeline scenario of a write for the entity it wrote (or the scenario a
