@@ -15,7 +15,7 @@
 //! of the values found there, not the whole objects.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -135,7 +135,7 @@ pub struct Encoder {
 enum Building {
     Dict {
         dict: Vec<Value>,
-        seen: HashMap<u64, u32>,
+        seen: super::FastMap<u64, u32>,
         codes: Vec<u32>,
         /// Whether every distinct value so far is a string or null.
         text: bool,
@@ -154,7 +154,7 @@ impl Encoder {
             capacity: n,
             state: Building::Dict {
                 dict: Vec::new(),
-                seen: HashMap::new(),
+                seen: super::FastMap::default(),
                 codes: Vec::with_capacity(n),
                 text: true,
             },
@@ -342,40 +342,74 @@ impl Column {
     fn string_ranks(&self) -> Vec<u32> {
         let n = self.len();
         let cell = |i: u32| self.get(i as usize).unwrap_or(Cell::Null);
+        // Each string read once; sorted by (16-byte prefix, index), then runs of one prefix by
+        // their text (read from `text`, not through the column again).
+        let mut text: Vec<&str> = Vec::with_capacity(n);
         let (mut strings, mut before, mut after, mut nulls) =
             (Vec::with_capacity(n), Vec::new(), Vec::new(), Vec::new());
         for i in 0..n as u32 {
-            match cell(i) {
-                Cell::Str(s) => strings.push((prefix(s), i)),
-                Cell::Json(Value::String(s)) => strings.push((prefix(s), i)),
-                Cell::Json(Value::Bool(_) | Value::Number(_)) => before.push(i),
-                Cell::Json(Value::Null) | Cell::Null => nulls.push(i),
-                Cell::Json(_) => after.push(i),
-            }
+            let s = match cell(i) {
+                Cell::Str(s) => {
+                    strings.push((prefix(s), i));
+                    s
+                }
+                Cell::Json(Value::String(s)) => {
+                    strings.push((prefix(s), i));
+                    s.as_str()
+                }
+                Cell::Json(Value::Bool(_) | Value::Number(_)) => {
+                    before.push(i);
+                    ""
+                }
+                Cell::Json(Value::Null) | Cell::Null => {
+                    nulls.push(i);
+                    ""
+                }
+                Cell::Json(_) => {
+                    after.push(i);
+                    ""
+                }
+            };
+            text.push(s);
         }
         strings.sort_unstable();
-        let mut order: Vec<u32> = Vec::with_capacity(n);
-        before.sort_by(|&a, &b| compare_cells(cell(a), cell(b)));
-        order.extend(before);
+        let mut sorted: Vec<u32> = Vec::with_capacity(strings.len());
         let mut at = 0;
         while at < strings.len() {
-            let run = strings[at..].partition_point(|(p, _)| *p == strings[at].0);
-            let mut same: Vec<u32> = strings[at..at + run].iter().map(|(_, i)| *i).collect();
+            let p = strings[at].0;
+            let run = strings[at..].partition_point(|(q, _)| *q == p);
+            let start = sorted.len();
+            sorted.extend(strings[at..at + run].iter().map(|(_, i)| *i));
             if run > 1 {
-                same.sort_unstable_by(|&a, &b| compare_cells(cell(a), cell(b)).then(a.cmp(&b)));
+                sorted[start..].sort_unstable_by(|&a, &b| {
+                    text[a as usize].cmp(text[b as usize]).then(a.cmp(&b))
+                });
             }
-            order.extend(same);
             at += run;
         }
-        order.extend(after);
-        order.extend(nulls);
+        drop(strings);
+        before.sort_by(|&a, &b| compare_cells(cell(a), cell(b)));
+        let by_cells = |a: u32, b: u32| compare_cells(cell(a), cell(b)) == Ordering::Equal;
+        let by_text = |a: u32, b: u32| text[a as usize] == text[b as usize];
+        // Ranks in that order: a new rank where a value differs from the one before it (and
+        // at every change of kind: booleans and numbers, strings, the rest, nulls).
         let mut rank = vec![0u32; n];
         let mut r = 0u32;
-        for (k, &i) in order.iter().enumerate() {
-            if k > 0 && compare_cells(cell(order[k - 1]), cell(i)) != Ordering::Equal {
-                r += 1;
+        let mut first = true;
+        let sections: [(&[u32], &dyn Fn(u32, u32) -> bool); 4] = [
+            (&before, &by_cells),
+            (&sorted, &by_text),
+            (&after, &by_cells),
+            (&nulls, &by_cells),
+        ];
+        for (ids, same) in sections {
+            for (k, &i) in ids.iter().enumerate() {
+                if !first && (k == 0 || !same(ids[k - 1], i)) {
+                    r += 1;
+                }
+                first = false;
+                rank[i as usize] = r;
             }
-            rank[i as usize] = r;
         }
         rank
     }
@@ -448,9 +482,19 @@ fn hash_value(v: &Value) -> u64 {
                 h.write_u8(1);
                 b.hash(h);
             }
+            // Numbers are equal when they are the same kind (serde_json's `Number` equality:
+            // 1 and 1.0 differ) with the same value.
             Value::Number(n) => {
-                h.write_u8(2);
-                n.to_string().hash(h);
+                if let Some(u) = n.as_u64() {
+                    h.write_u8(2);
+                    h.write_u64(u);
+                } else if let Some(i) = n.as_i64() {
+                    h.write_u8(6);
+                    h.write_i64(i);
+                } else {
+                    h.write_u8(7);
+                    h.write_u64(n.as_f64().map_or(0, f64::to_bits));
+                }
             }
             Value::String(s) => {
                 h.write_u8(3);
@@ -497,6 +541,12 @@ mod tests {
         assert_eq!(c.get(3), Some(Cell::Json(&json!(["x", 1]))));
         assert_eq!(c.code(0), c.code(2));
         assert_eq!(c.get(9), None);
+        // Numbers: equal ones share a code, an integer and a float of the same value do not
+        // (they are not equal JSON values to serde_json).
+        let c = Column::encode(vec![json!(1), json!(1.0), json!(-1), json!(1), json!(1.0)]);
+        assert_eq!(c.dict(), &[json!(1), json!(1.0), json!(-1)]);
+        assert_eq!(c.code(3), c.code(0));
+        assert_eq!(c.code(4), c.code(1));
     }
 
     /// Many distinct strings become an arena, value for value, nulls and strays included, and
@@ -508,7 +558,10 @@ mod tests {
             0 => Value::Null,
             // Strays after the switch to an arena: kept aside.
             3 if i > 3 * n / 4 && i % 100 == 3 => json!(i),
+            3 if i > 3 * n / 4 && i % 100 == 10 => json!(["x", i % 2]),
             4 if i % 1000 == 4 => json!(""),
+            // Equal strings, sharing a rank.
+            5 if i % 3 == 0 => json!(format!("dup-{}", i % 50)),
             // Long shared prefixes too: ordered past the first 16 bytes.
             1 | 2 => json!(format!("a-long-shared-prefix-{:07}", (i * 7919) % n)),
             _ => json!(format!("v{:07}", (i * 7919) % n)),

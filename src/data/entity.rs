@@ -26,7 +26,7 @@ const MAX_REF_DEPTH: u32 = 32;
 /// Probability that a nullable field without a generator is null.
 const DEFAULT_NULL_RATE: f64 = 0.1;
 
-/// One entity being generated; caches the fields that references read.
+/// One entity being generated; keeps the fields that references read.
 pub struct Entity<'a> {
     model: &'a CollectionModel,
     index: u64,
@@ -111,7 +111,11 @@ impl<'a> Entity<'a> {
             None => None,
         };
         *self.depth.borrow_mut() -= 1;
-        self.cache.borrow_mut().insert(path.to_string(), v.clone());
+        // Kept only when another generator reads it: the value is a pure function of the
+        // path, so keeping the rest would only cost a copy each.
+        if self.model.referenced.contains(path) {
+            self.cache.borrow_mut().insert(path.to_string(), v.clone());
+        }
         v
     }
 
@@ -468,6 +472,7 @@ pub fn eval_free(fg: &FieldGen, rng: ChaCha8Rng) -> Option<Value> {
         name: String::new(),
         node: Node::any(),
         fields: Default::default(),
+        referenced: Default::default(),
         key: String::new(),
         order_key: String::new(),
         count: 0,

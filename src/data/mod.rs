@@ -492,6 +492,29 @@ fn field_at(e: &Entity, path: &str) -> Value {
     path::extract_from_root(root, v, path)
 }
 
+/// The values at `paths` of one entity; a root that several paths read (`shared`) is
+/// generated once for them.
+fn row_values(e: &Entity, paths: &[&str], shared: &[bool]) -> Vec<Value> {
+    let mut roots: Vec<(&str, Value)> = Vec::new();
+    let mut out = Vec::with_capacity(paths.len());
+    for (p, &many) in paths.iter().zip(shared) {
+        if !many {
+            out.push(field_at(e, p));
+            continue;
+        }
+        let root = path::root_of(p);
+        let at = match roots.iter().position(|(r, _)| *r == root) {
+            Some(at) => at,
+            None => {
+                roots.push((root, e.field(root).unwrap_or(Value::Null)));
+                roots.len() - 1
+            }
+        };
+        out.push(path::extract_in(&roots[at].1, p));
+    }
+    out
+}
+
 /// The key text of entity `i`.
 fn keys_text(model: &CollectionModel, seed: u64, i: u32) -> String {
     let v = Entity::new(model, seed, u64::from(i)).field(&model.key);
@@ -515,6 +538,15 @@ fn scan(
         .map(|_| column::Encoder::with_capacity(count as usize))
         .collect();
     let mut serial = std::time::Duration::ZERO;
+    // The roots that several paths read (`identities` for `identities[].id` and
+    // `identities[].identifier_key`): generated once per entity for all of them.
+    let shared: Vec<bool> = paths
+        .iter()
+        .map(|p| {
+            let root = path::root_of(p);
+            paths.iter().filter(|q| path::root_of(q) == root).count() > 1
+        })
+        .collect();
     // One thread encodes a chunk while the workers generate the next.
     std::thread::scope(|s| {
         // A rendezvous: at most one chunk encoded while the next is generated.
@@ -546,8 +578,7 @@ fn scan(
             let rows: Vec<Row> = par_map(len, |j| {
                 let e = Entity::new(model, seed, lo + j);
                 let key = with_keys.then(|| e.field(&model.key).unwrap_or(Value::Null));
-                let values: Vec<Value> = paths.iter().map(|p| field_at(&e, p)).collect();
-                (key, values)
+                (key, row_values(&e, paths, &shared))
             });
             if tx.send(rows).is_err() {
                 break;

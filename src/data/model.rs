@@ -18,6 +18,9 @@ pub struct CollectionModel {
     pub name: String,
     pub node: Node,
     pub fields: super::FastMap<String, FieldGen>,
+    /// The field paths some generator reads (`same-as`, `{ref:..}`, `$field` arguments,
+    /// `if` conditions): the only ones an entity being generated keeps once computed.
+    pub referenced: std::collections::HashSet<String, foldhash::fast::FixedState>,
     pub key: String,
     pub order_key: String,
     pub count: u64,
@@ -25,6 +28,17 @@ pub struct CollectionModel {
     pub schemas: Vec<String>,
     /// A static collection's fixed entities (`rows`), in order.
     pub rows: Option<Vec<Value>>,
+}
+
+/// Every field path that a generator of `fields` reads.
+pub fn referenced(
+    fields: &super::FastMap<String, FieldGen>,
+) -> std::collections::HashSet<String, foldhash::fast::FixedState> {
+    let mut out = Vec::new();
+    for g in fields.values() {
+        g.refs(&mut out);
+    }
+    out.into_iter().collect()
 }
 
 /// Models built so far, for `member-of` references to static collections.
@@ -102,6 +116,7 @@ impl CollectionModel {
             api: api.to_string(),
             name: name.to_string(),
             node,
+            referenced: referenced(&fields),
             fields,
             key: ext.key.clone(),
             order_key: ext.order_key.clone().unwrap_or_else(|| ext.key.clone()),
@@ -129,6 +144,7 @@ impl CollectionModel {
             api: crate::spec::api_name(file),
             name: name.to_string(),
             node,
+            referenced: referenced(&fields),
             fields,
             key: String::new(),
             order_key: String::new(),
@@ -250,6 +266,7 @@ impl CollectionModel {
             api: "t".into(),
             name: "c".into(),
             node: c.compile(schema, "x").expect("a test schema"),
+            referenced: referenced(&fields),
             fields,
             key: "id".into(),
             order_key: "id".into(),

@@ -12,35 +12,67 @@ pub fn root_of(path: &str) -> &str {
 /// The value at `path` inside `v` (dotted, `[]` for every element). A path through arrays
 /// yields the array of every value found; a missing field is null.
 pub fn extract(v: &Value, path: &str) -> Value {
-    fn walk<'a>(cur: &'a Value, segs: &[&str], out: &mut Vec<&'a Value>, each: &mut bool) {
-        let Some((seg, rest)) = segs.split_first() else {
-            out.push(cur);
-            return;
-        };
-        let (name, all) = match seg.strip_suffix("[]") {
-            Some(n) => (n, true),
-            None => (*seg, false),
-        };
-        let Some(x) = cur.get(name) else { return };
-        if all {
-            *each = true;
-            if let Value::Array(items) = x {
-                for item in items {
-                    walk(item, rest, out, each);
-                }
-            }
-        } else {
-            walk(x, rest, out, each);
-        }
-    }
     let segs: Vec<&str> = path.split('.').filter(|s| !s.is_empty()).collect();
     let mut out = Vec::new();
     let mut each = false;
     walk(v, &segs, &mut out, &mut each);
+    found(out, each)
+}
+
+/// [`extract`] from the value of `path`'s root field (`value` of `identities` for
+/// `identities[].id`), without building the object around it.
+pub fn extract_in(value: &Value, path: &str) -> Value {
+    let segs: Vec<&str> = path.split('.').filter(|s| !s.is_empty()).collect();
+    let Some((first, rest)) = segs.split_first() else {
+        return value.clone();
+    };
+    let root = root_of(path);
+    let mut out = Vec::new();
+    let mut each = false;
+    if *first == root {
+        walk(value, rest, &mut out, &mut each);
+    } else if first.strip_suffix("[]") == Some(root) {
+        each = true;
+        if let Value::Array(items) = value {
+            for item in items {
+                walk(item, rest, &mut out, &mut each);
+            }
+        }
+    }
+    // Any other first segment names no member of `{root: value}`: nothing is found.
+    found(out, each)
+}
+
+/// What [`extract`] answers for the values `out` it found.
+fn found(out: Vec<&Value>, each: bool) -> Value {
     if each {
         Value::Array(out.into_iter().cloned().collect())
     } else {
         out.first().map_or(Value::Null, |x| (*x).clone())
+    }
+}
+
+/// Follow `segs` from `cur`, collecting what they reach in `out` (`each` set once a segment
+/// went through every element of an array).
+fn walk<'a>(cur: &'a Value, segs: &[&str], out: &mut Vec<&'a Value>, each: &mut bool) {
+    let Some((seg, rest)) = segs.split_first() else {
+        out.push(cur);
+        return;
+    };
+    let (name, all) = match seg.strip_suffix("[]") {
+        Some(n) => (n, true),
+        None => (*seg, false),
+    };
+    let Some(x) = cur.get(name) else { return };
+    if all {
+        *each = true;
+        if let Value::Array(items) = x {
+            for item in items {
+                walk(item, rest, out, each);
+            }
+        }
+    } else {
+        walk(x, rest, out, each);
     }
 }
 
@@ -84,14 +116,12 @@ pub fn set_path(v: &mut Value, path: &str, new: Option<Value>) {
     }
 }
 
-/// `extract` on a bare field value: wraps it as `{root: value}` first.
+/// `extract` on a bare field value, as if it were wrapped as `{root: value}`.
 pub fn extract_from_root(root: &str, value: Value, path: &str) -> Value {
     if root == path {
         return value;
     }
-    let mut m = Map::new();
-    m.insert(root.to_string(), value);
-    extract(&Value::Object(m), path)
+    extract_in(&value, path)
 }
 
 #[cfg(test)]
@@ -123,5 +153,22 @@ mod tests {
             extract_from_root("ids", json!([{"id": 7}]), "ids[].id"),
             json!([7])
         );
+        // From the root's value, as from the object holding it, for every kind of path.
+        let root = json!({"x": [{"id": 1, "k": ["a"]}, {"k": []}, 3], "y": {"z": null}});
+        for (field, value) in root.as_object().unwrap() {
+            for rest in [
+                "", "[]", "[].id", "[].k[]", ".z", ".z.w", "[].k", ".nope[]", "[][]", "[]q.z",
+            ] {
+                let path = format!("{field}{rest}");
+                let whole = extract(&root, &path);
+                assert_eq!(extract_in(value, &path), whole, "{path}");
+                assert_eq!(
+                    extract_from_root(field, value.clone(), &path),
+                    whole,
+                    "{path}"
+                );
+            }
+        }
+        assert_eq!(extract_in(&Value::Null, "a[].b"), json!([]));
     }
 }
