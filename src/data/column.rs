@@ -396,7 +396,8 @@ impl Column {
         let mut rank = vec![0u32; n];
         let mut r = 0u32;
         let mut first = true;
-        let sections: [(&[u32], &dyn Fn(u32, u32) -> bool); 4] = [
+        type Same<'a> = &'a dyn Fn(u32, u32) -> bool;
+        let sections: [(&[u32], Same); 4] = [
             (&before, &by_cells),
             (&sorted, &by_text),
             (&after, &by_cells),
@@ -561,7 +562,7 @@ mod tests {
             3 if i > 3 * n / 4 && i % 100 == 10 => json!(["x", i % 2]),
             4 if i % 1000 == 4 => json!(""),
             // Equal strings, sharing a rank.
-            5 if i % 3 == 0 => json!(format!("dup-{}", i % 50)),
+            5 if i.is_multiple_of(3) => json!(format!("dup-{}", i % 50)),
             // Long shared prefixes too: ordered past the first 16 bytes.
             1 | 2 => json!(format!("a-long-shared-prefix-{:07}", (i * 7919) % n)),
             _ => json!(format!("v{:07}", (i * 7919) % n)),
