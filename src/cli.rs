@@ -261,6 +261,10 @@ pub struct ServeArgs {
     /// Most bytes of each request and response body the journal keeps (the rest is cut).
     #[arg(long, value_name = "BYTES", default_value_t = 16384)]
     pub journal_body: usize,
+    /// Most bytes the journal keeps in all (bodies and headers, as kept): past it the oldest
+    /// requests go first, even before `--journal-size` is reached.
+    #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
+    pub journal_bytes: usize,
     /// Log one line per request (target `understudy::access`, at info; credentials
     /// redacted). Off by default: a line costs about as much CPU as answering a cached read.
     #[arg(long)]

@@ -88,7 +88,7 @@ fn serve_config(args: &ServeArgs) -> anyhow::Result<Config> {
         journal: understudy::engine::journal::Limits {
             entries: args.journal_size,
             body: args.journal_body,
-            ..Default::default()
+            bytes: args.journal_bytes,
         },
     })
 }

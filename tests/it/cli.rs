@@ -555,3 +555,44 @@ fn watch_and_state_are_refused_together() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--watch and --state"));
 }
+
+#[test]
+fn the_journal_flags_bound_what_it_keeps() {
+    use crate::support::{get, request};
+    let mut cmd = bin();
+    cmd.args([
+        "serve",
+        "--port",
+        "0",
+        "--journal-body",
+        "1000",
+        "--journal-bytes",
+        "5000",
+    ]);
+    let (mut child, addr, lines) = spawn_listening(cmd);
+    std::thread::spawn(move || for _ in lines {});
+    let base = format!("http://{addr}");
+    // Pages larger than the body limit: each kept entry weighs its cut body and more, so
+    // 5,000 bytes hold at most four of them.
+    for limit in 1..=6 {
+        let r = request(
+            "GET",
+            &format!("{base}/letta/v1/agents/?limit={}", limit + 10),
+            &[("Authorization", "Bearer t")],
+        );
+        assert_eq!(r.status, 200);
+    }
+    let body = get(&format!("{base}/__understudy/requests")).json();
+    let kept = body["requests"].as_array().unwrap();
+    assert!((1..=4).contains(&kept.len()), "{body}");
+    assert_eq!(
+        body["journal"]["evicted"].as_u64().unwrap() + kept.len() as u64,
+        6
+    );
+    let response = &kept[0]["response"]["body"];
+    assert_eq!(response["truncated"], true);
+    assert_eq!(response["text"].as_str().unwrap().len(), 1000);
+    assert!(body["journal"]["bytes"].as_u64().unwrap() <= 5000, "{body}");
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -35,7 +35,9 @@ pub struct Limits {
     pub entries: usize,
     /// Most bytes of each request and response body kept (the rest is cut; its size is kept).
     pub body: usize,
-    /// Most bytes kept in all (bodies and headers): past it the oldest entries go first.
+    /// Most bytes kept in all (bodies and headers): past it the oldest entries go first. The
+    /// default (4 MiB) holds the default 1,000 entries of bodies up to about 4 KB, and about
+    /// 250 of bodies cut at the default 16 KiB.
     pub bytes: usize,
 }
 
@@ -44,7 +46,7 @@ impl Default for Limits {
         Limits {
             entries: 1000,
             body: 16 << 10,
-            bytes: 32 << 20,
+            bytes: 4 << 20,
         }
     }
 }
