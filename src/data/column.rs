@@ -493,8 +493,10 @@ fn hash_value(v: &Value) -> u64 {
                     h.write_u8(6);
                     h.write_i64(i);
                 } else {
+                    // 0.0 and -0.0 are equal numbers: one hash for both.
+                    let f = n.as_f64().unwrap_or(0.0);
                     h.write_u8(7);
-                    h.write_u64(n.as_f64().map_or(0, f64::to_bits));
+                    h.write_u64(if f == 0.0 { 0 } else { f.to_bits() });
                 }
             }
             Value::String(s) => {
@@ -544,8 +546,17 @@ mod tests {
         assert_eq!(c.get(9), None);
         // Numbers: equal ones share a code, an integer and a float of the same value do not
         // (they are not equal JSON values to serde_json).
-        let c = Column::encode(vec![json!(1), json!(1.0), json!(-1), json!(1), json!(1.0)]);
-        assert_eq!(c.dict(), &[json!(1), json!(1.0), json!(-1)]);
+        let c = Column::encode(vec![
+            json!(1),
+            json!(1.0),
+            json!(-1),
+            json!(1),
+            json!(1.0),
+            json!(0.0),
+            json!(-0.0),
+        ]);
+        assert_eq!(c.dict(), &[json!(1), json!(1.0), json!(-1), json!(0.0)]);
+        assert_eq!(c.code(6), c.code(5));
         assert_eq!(c.code(3), c.code(0));
         assert_eq!(c.code(4), c.code(1));
     }

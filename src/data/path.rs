@@ -23,10 +23,13 @@ pub fn extract(v: &Value, path: &str) -> Value {
 /// `identities[].id`), without building the object around it.
 pub fn extract_in(value: &Value, path: &str) -> Value {
     let segs: Vec<&str> = path.split('.').filter(|s| !s.is_empty()).collect();
-    let Some((first, rest)) = segs.split_first() else {
-        return value.clone();
-    };
     let root = root_of(path);
+    let Some((first, rest)) = segs.split_first() else {
+        // No segment (`.`): the object around the root is what `extract` finds.
+        let mut m = Map::new();
+        m.insert(root.to_string(), value.clone());
+        return Value::Object(m);
+    };
     let mut out = Vec::new();
     let mut each = false;
     if *first == root {
@@ -170,5 +173,12 @@ mod tests {
             }
         }
         assert_eq!(extract_in(&Value::Null, "a[].b"), json!([]));
+        for path in [".", "..", ".a"] {
+            let root = root_of(path);
+            let mut around = Map::new();
+            around.insert(root.to_string(), json!(5));
+            let whole = extract(&Value::Object(around), path);
+            assert_eq!(extract_in(&json!(5), path), whole, "{path}");
+        }
     }
 }
