@@ -56,6 +56,9 @@ use crate::error::{Error, Result};
 /// are the specs' field paths, never a client's text, so flooding is not a concern here.
 pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
+/// A hash set for the same paths, with the same hasher as [`FastMap`].
+pub type FastSet<K> = std::collections::HashSet<K, foldhash::fast::FixedState>;
+
 /// A sorted view of a collection: `perm` lists indices by (field, order-key) ascending;
 /// `rank[i]` is the position of entity `i` in `perm`.
 #[derive(Debug)]

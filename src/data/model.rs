@@ -20,7 +20,7 @@ pub struct CollectionModel {
     pub fields: super::FastMap<String, FieldGen>,
     /// The field paths some generator reads (`same-as`, `{ref:..}`, `$field` arguments,
     /// `if` conditions): the only ones an entity being generated keeps once computed.
-    pub referenced: std::collections::HashSet<String, foldhash::fast::FixedState>,
+    pub referenced: super::FastSet<String>,
     pub key: String,
     pub order_key: String,
     pub count: u64,
@@ -31,9 +31,7 @@ pub struct CollectionModel {
 }
 
 /// Every field path that a generator of `fields` reads.
-pub fn referenced(
-    fields: &super::FastMap<String, FieldGen>,
-) -> std::collections::HashSet<String, foldhash::fast::FixedState> {
+pub fn referenced(fields: &super::FastMap<String, FieldGen>) -> super::FastSet<String> {
     let mut out = Vec::new();
     for g in fields.values() {
         g.refs(&mut out);
