@@ -1,7 +1,7 @@
 -- Mixed soak workload for understudy, run by bench/run.py (see bench/README.md):
 --
 --   wrk -t2 -c256 -d60s --latency -s bench/soak.lua http://127.0.0.1:PORT -- \
---       EVERRUNS_ID VECTARA_KEY LETTA_ID PIPECAT_NAME [SESSIONS]
+--       EVERRUNS_ID VECTARA_KEY LETTA_ID PIPECAT_NAME [SESSIONS [PAUSE_MS]]
 --
 -- The four arguments after `--` are existing agents (run.py takes the first agent of each list);
 -- SESSIONS (default 8) is the number of X-Understudy-Session ids used (soak-1 .. soak-N; run.py
@@ -10,6 +10,11 @@
 -- header and once with one of the session ids; each wrk thread walks the list from its own
 -- offset, dealing the requests to its connections in turn. Every answer is expected to be 2xx: the script counts the others per status and prints
 -- them after wrk's summary as lines `non2xx STATUS COUNT` (and `non2xx none` when there were none).
+--
+-- PAUSE_MS (default 0: none) paces the load: each connection waits a random 0.5x to 1.5x
+-- PAUSE_MS after an answer before it sends again, so 256 connections offer about
+-- 256 * 1000 / PAUSE_MS requests per second instead of as many as the server can answer. wrk
+-- measures a request's latency from the moment it is written, so the pause is not counted.
 
 local threads = {}
 
@@ -30,6 +35,14 @@ function init(args)
   local letta_id = args[3] or "unknown"
   local pipecat_name = args[4] or "unknown"
   local sessions = tonumber(args[5] or "8")
+  local pause = tonumber(args[6] or "0")
+  if pause > 0 then
+    -- wrk looks for a global `delay` after init: defined only when pacing is asked for.
+    math.randomseed(offset or 0)
+    function delay()
+      return math.floor(pause * (0.5 + math.random()))
+    end
+  end
 
   local bearer = { ["Authorization"] = "Bearer t" }
   local apikey = { ["x-api-key"] = "k" }

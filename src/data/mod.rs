@@ -72,13 +72,22 @@ impl Order {
     /// the values the ranks stand for.
     pub fn by_ranks(ranks: &[u32], ties: &[u32]) -> Order {
         let n = ranks.len().min(ties.len());
-        let mut perm: Vec<u32> = (0..n as u32).collect();
-        perm.sort_unstable_by_key(|&i| {
-            (
-                (u64::from(ranks[i as usize]) << 32) | u64::from(ties[i as usize]),
-                i,
-            )
-        });
+        // The keys sorted as values side by side, not looked up at each comparison (random reads
+        // into two arrays of the collection's length). Ranks are below `n`, so up to 2^21
+        // entities (rank, tie, index) pack into one u64 that sorts the same way.
+        let perm: Vec<u32> = if n <= 1 << 21 {
+            let mut keys: Vec<u64> = (0..n)
+                .map(|i| (u64::from(ranks[i]) << 42) | (u64::from(ties[i]) << 21) | i as u64)
+                .collect();
+            keys.sort_unstable();
+            keys.iter().map(|k| (k & ((1 << 21) - 1)) as u32).collect()
+        } else {
+            let mut keys: Vec<(u64, u32)> = (0..n)
+                .map(|i| ((u64::from(ranks[i]) << 32) | u64::from(ties[i]), i as u32))
+                .collect();
+            keys.sort_unstable();
+            keys.iter().map(|&(_, i)| i).collect()
+        };
         let mut rank = vec![0u32; n];
         for (pos, &i) in perm.iter().enumerate() {
             rank[i as usize] = pos as u32;
@@ -413,17 +422,34 @@ impl Collection {
         }
         let columns_ms = started.elapsed().as_millis();
         // Orders in parallel, one per core at a time: each is mostly one sort, and each holds
-        // several vectors of the collection's length while it is computed.
+        // several vectors of the collection's length while it is computed. The tie-breaker's
+        // ranks, which every order reads, are the first job: the order taken beside it ranks
+        // its own column meanwhile.
         let fields: Vec<&String> = self.orders.keys().collect();
         let next = std::sync::atomic::AtomicUsize::new(0);
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         std::thread::scope(|s| {
-            for _ in 0..threads.min(fields.len()) {
+            let jobs = if fields.is_empty() {
+                0
+            } else {
+                fields.len() + 1
+            };
+            for _ in 0..threads.min(jobs) {
                 s.spawn(|| {
-                    while let Some(f) =
-                        fields.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
-                    {
-                        self.order(f);
+                    loop {
+                        match next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) {
+                            0 => {
+                                if let Some(tie) = self.column(&self.model.order_key) {
+                                    self.tie_ranks.get_or_init(|| tie.entity_ranks());
+                                }
+                            }
+                            job => match fields.get(job - 1) {
+                                Some(f) => {
+                                    self.order(f);
+                                }
+                                None => break,
+                            },
+                        }
                     }
                 });
             }

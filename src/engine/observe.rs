@@ -53,9 +53,10 @@ struct Seen {
     start: Instant,
     at_ms: i64,
     method: http::Method,
+    /// The request's URI, while it is answered.
     uri: http::Uri,
-    /// Headers and body (cut), only when the journal keeps anything.
-    kept: Option<(http::HeaderMap, bytes::Bytes, usize)>,
+    /// The URI, headers and body (cut) copied for the journal, only when it keeps anything.
+    kept: Option<(http::Uri, http::HeaderMap, bytes::Bytes, usize)>,
     session: Option<http::HeaderValue>,
 }
 
@@ -81,14 +82,16 @@ where
             start: Instant::now(),
             at_ms: journal::wall_ms(),
             method: req.method().clone(),
-            uri: req.uri().clone(),
             kept: journal.on().then(|| {
+                let (uri, headers) = journal::detach(req.uri(), req.headers());
                 (
-                    req.headers().clone(),
+                    uri,
+                    headers,
                     journal::cut(req.body(), journal.limits().body),
                     req.body().len(),
                 )
             }),
+            uri: req.uri().clone(),
             // Only the access log reads it apart from the journal's own copy of the headers.
             session: self
                 .engine
@@ -118,20 +121,20 @@ fn observe(engine: &Engine, seen: Seen, resp: &HttpResponse) {
     if engine.access_log() && tracing::enabled!(target: ACCESS_TARGET, tracing::Level::INFO) {
         access_line(engine, &seen, status, latency, answered, op.as_deref());
     }
-    if let Some((headers, body, body_size)) = seen.kept {
+    if let Some((uri, headers, body, body_size)) = seen.kept {
         let journal = engine.journal();
         let pacing = resp.extensions().get::<Pacing>();
         journal.record(Exchange {
             seq: 0,
             at_ms: seen.at_ms,
             method: seen.method,
-            uri: seen.uri,
+            uri,
             headers,
             body,
             body_size,
             status,
             response_headers: resp.headers().clone(),
-            response_body: journal::cut(resp.body(), journal.limits().body),
+            response_body: journal.cut_response(resp.body()),
             response_size: resp.body().len(),
             latency,
             delay: pacing.and_then(|p| p.delay),

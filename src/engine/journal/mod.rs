@@ -36,8 +36,8 @@ pub struct Limits {
     /// Most bytes of each request and response body kept (the rest is cut; its size is kept).
     pub body: usize,
     /// Most bytes kept in all (bodies and headers): past it the oldest entries go first. The
-    /// default (4 MiB) holds the default 1,000 entries of bodies up to about 4 KB, and about
-    /// 250 of bodies cut at the default 16 KiB.
+    /// default (4 MiB) holds the default 1,000 entries of bodies up to about 2 KB, and about
+    /// 240 of bodies cut at the default 16 KiB.
     pub bytes: usize,
 }
 
@@ -96,14 +96,16 @@ impl Exchange {
         self.answered.is_none() && matches!(self.status, 404 | 405)
     }
 
-    /// Roughly the bytes this entry holds.
+    /// Roughly the bytes this entry holds (a body shared with the answer cache or with other
+    /// entries is counted in full: the weight may overstate, never understate).
     fn weight(&self) -> usize {
         let headers = |h: &http::HeaderMap| {
             h.iter()
-                .map(|(k, v)| k.as_str().len() + v.len() + 16)
+                .map(|(k, v)| k.as_str().len() + v.len() + HEADER_BYTES)
                 .sum::<usize>()
         };
-        256 + self.body.len()
+        ENTRY_BYTES
+            + self.body.len()
             + self.response_body.len()
             + headers(&self.headers)
             + headers(&self.response_headers)
@@ -112,14 +114,40 @@ impl Exchange {
     }
 }
 
-/// A body as the journal keeps it: whole when it fits, else a copy of its first `limit` bytes
-/// (so a large buffer is not kept alive by a slice of it).
+/// What an entry holds besides its bodies and headers: the [`Exchange`] and its `Arc`, the
+/// two header maps' tables, the URI, the ring's slot (measured, with the allocator's rounding).
+const ENTRY_BYTES: usize = 768;
+
+/// What a header costs besides its name and value: its slot in the map and its own allocation.
+const HEADER_BYTES: usize = 112;
+
+/// A request body as the journal keeps it: a copy of at most its first `limit` bytes. Never a
+/// slice of the request's own buffer, which may be the connection's whole read buffer.
 pub fn cut(body: &Bytes, limit: usize) -> Bytes {
-    if body.len() <= limit {
-        body.clone()
-    } else {
-        Bytes::copy_from_slice(&body[..limit])
+    Bytes::copy_from_slice(&body[..body.len().min(limit)])
+}
+
+/// A request's URI and headers as the journal keeps them: copied into buffers of their own.
+/// The server's values are slices of the connection's read buffer (8 KiB or more), which a
+/// kept slice would keep alive for as long as the entry; the header values share one copy.
+pub fn detach(uri: &http::Uri, headers: &http::HeaderMap) -> (http::Uri, http::HeaderMap) {
+    let uri = http::Uri::try_from(uri.to_string()).unwrap_or_else(|_| uri.clone());
+    let mut text = bytes::BytesMut::with_capacity(headers.values().map(|v| v.len()).sum());
+    for v in headers.values() {
+        text.extend_from_slice(v.as_bytes());
     }
+    let text = text.freeze();
+    let mut out = http::HeaderMap::with_capacity(headers.len());
+    let mut at = 0;
+    for (name, v) in headers {
+        let end = at + v.len();
+        let mut copy =
+            http::HeaderValue::from_maybe_shared(text.slice(at..end)).unwrap_or_else(|_| v.clone());
+        copy.set_sensitive(v.is_sensitive());
+        out.append(name.clone(), copy);
+        at = end;
+    }
+    (uri, out)
 }
 
 /// The wall clock now, as Unix milliseconds (what the journal and reload records carry).
@@ -134,6 +162,9 @@ pub fn wall_ms() -> i64 {
 pub struct Journal {
     limits: Limits,
     ring: Mutex<Ring>,
+    /// The last response body cut to the body limit: the same large answer (a cached page)
+    /// answered again shares this copy rather than making one per entry.
+    last_cut: Mutex<Bytes>,
     /// What happened to the server itself (reloads), newest last, at most [`MAX_EVENTS`].
     events: Mutex<VecDeque<Event>>,
 }
@@ -173,8 +204,25 @@ impl Journal {
         Journal {
             limits,
             ring: Mutex::new(Ring::default()),
+            last_cut: Mutex::new(Bytes::new()),
             events: Mutex::new(VecDeque::new()),
         }
+    }
+
+    /// A response body as the journal keeps it: whole when it fits (a reference to the
+    /// answer's own buffer), else its first `limit` bytes, shared with the previous entry's
+    /// when they are the same bytes.
+    pub fn cut_response(&self, body: &Bytes) -> Bytes {
+        let limit = self.limits.body;
+        if body.len() <= limit {
+            return body.clone();
+        }
+        let head = &body[..limit];
+        let mut last = lock(&self.last_cut);
+        if last.as_ref() != head {
+            *last = Bytes::copy_from_slice(head);
+        }
+        last.clone()
     }
 
     /// Keep a server event (the oldest go past [`MAX_EVENTS`]).
@@ -433,5 +481,51 @@ pub(crate) mod tests {
         let shown = body_json(&cut(&b, 10), 100, &Redactor::default());
         assert_eq!(shown["truncated"], true);
         assert_eq!(shown["size"], 100);
+        // Never the request's own buffer, even when the whole body fits.
+        assert_ne!(cut(&b, 100).as_ptr(), b.as_ptr());
+    }
+
+    #[test]
+    fn a_large_response_answered_again_shares_one_cut_copy() {
+        let j = Journal::new(Limits {
+            body: 10,
+            ..Limits::default()
+        });
+        let page = Bytes::from(vec![b'p'; 100]);
+        let (a, b) = (j.cut_response(&page), j.cut_response(&page.clone()));
+        assert_eq!((a.len(), a.as_ptr()), (10, b.as_ptr()));
+        // A different page gets its own copy; a body within the limit is the answer's own.
+        let other = Bytes::from(vec![b'q'; 100]);
+        assert_eq!(&j.cut_response(&other)[..], &[b'q'; 10]);
+        let small = Bytes::from_static(b"small");
+        assert_eq!(j.cut_response(&small).as_ptr(), small.as_ptr());
+    }
+
+    #[test]
+    fn a_detached_head_is_equal_and_owns_its_bytes() {
+        let buf = Bytes::from_static(b"/x/1?q=2 secret-token s1");
+        let uri = http::Uri::from_maybe_shared(buf.slice(0..8)).unwrap();
+        let mut headers = http::HeaderMap::new();
+        let mut auth = http::HeaderValue::from_maybe_shared(buf.slice(9..21)).unwrap();
+        auth.set_sensitive(true);
+        headers.insert(http::header::AUTHORIZATION, auth);
+        headers.append("x-tag", http::HeaderValue::from_static("a"));
+        headers.append(
+            "x-tag",
+            http::HeaderValue::from_maybe_shared(buf.slice(22..24)).unwrap(),
+        );
+        let (u, h) = detach(&uri, &headers);
+        assert_eq!((u.path(), u.query()), ("/x/1", Some("q=2")));
+        assert_eq!(h, headers);
+        let auth = &h[http::header::AUTHORIZATION];
+        assert!(auth.is_sensitive());
+        let inside = |p: *const u8| buf.as_ptr_range().contains(&p);
+        assert!(!inside(auth.as_bytes().as_ptr()));
+        assert!(
+            h.get_all("x-tag")
+                .iter()
+                .all(|v| !inside(v.as_bytes().as_ptr()))
+        );
+        assert!(!inside(u.path().as_ptr()));
     }
 }
