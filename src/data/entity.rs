@@ -5,6 +5,7 @@
 //! on which other fields were generated first, so a single field (a sort key, a filter column) can
 //! be computed without building the whole entity, and the whole entity agrees with it.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::hash::Hasher;
 
@@ -119,6 +120,45 @@ impl<'a> Entity<'a> {
         v
     }
 
+    /// [`Entity::field`] for a top-level field, borrowed from the model when its generator
+    /// comes down to a constant (through conditions on other fields): a column of part of a
+    /// large constant (ids inside fixed objects) then reads it in place instead of copying it
+    /// for every entity. The same value as `field` either way.
+    pub fn field_cow(&self, path: &str) -> Option<Cow<'a, Value>> {
+        if self.model.rows.is_none() && self.pinned.is_none() {
+            let fg = self.model.fields.get(path).filter(|fg| {
+                fg.null_rate <= 0.0 && matches!(fg.kind, Gen::Const(_) | Gen::If { .. })
+            });
+            if let Some(fg) = fg.filter(|_| self.model.node.at_path(path).is_some())
+                && let Some(found) = self.constant(fg)
+            {
+                return found.map(Cow::Borrowed);
+            }
+        }
+        self.field(path).map(Cow::Owned)
+    }
+
+    /// The constant `fg` gives this entity (`Some(None)`: the field is omitted), following its
+    /// conditions; `None` when it generates something else.
+    fn constant(&self, fg: &'a FieldGen) -> Option<Option<&'a Value>> {
+        if fg.null_rate > 0.0 {
+            return None;
+        }
+        match &fg.kind {
+            Gen::Const(v) => Some(Some(v)),
+            Gen::Omit => Some(None),
+            Gen::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let holds = cond.iter().all(|(p, vals)| self.is_one_of(p, vals));
+                self.constant(if holds { then } else { otherwise })
+            }
+            _ => None,
+        }
+    }
+
     /// The value a pin gives the field at concrete path `rpath` (`tools[2].name`): the pin of
     /// that path, or the part of the nearest pinned object or array that holds it (`None`
     /// inside: the pinned value has no such part, so the field is absent). `None` when no pin
@@ -157,7 +197,55 @@ impl<'a> Entity<'a> {
     }
 
     fn eval(&self, fg: &FieldGen, rpath: &str, gkey: &str, node: &Node) -> Option<Value> {
+        if fg.null_rate <= 0.0 && !fg.kind.draws() {
+            return self.eval_derived(fg, rpath, gkey, node);
+        }
         self.eval_with(fg, self.rng(rpath), rpath, gkey, node)
+    }
+
+    /// A generator that draws nothing from its stream ([`Gen::draws`]), so none is seeded
+    /// (its null rate, if any, was drawn by [`Entity::eval_with`]).
+    fn eval_derived(&self, fg: &FieldGen, rpath: &str, gkey: &str, node: &Node) -> Option<Value> {
+        match &fg.kind {
+            Gen::Index => Some(Value::from(self.index + 1)),
+            Gen::SameAs(p) => self.field(p),
+            Gen::Const(v) => Some(v.clone()),
+            Gen::Omit | Gen::MemberOf { .. } => None,
+            Gen::Auto => self.auto(rpath, gkey, node, false),
+            Gen::Object(subs) => {
+                let mut m = Map::new();
+                for (k, g) in subs {
+                    let sub = node.prop(k).unwrap_or(&ANY);
+                    if let Some(v) = self.eval(g, &join(rpath, k), &join(gkey, k), sub) {
+                        m.insert(k.clone(), v);
+                    }
+                }
+                Some(Value::Object(m))
+            }
+            Gen::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let holds = cond.iter().all(|(p, vals)| self.is_one_of(p, vals));
+                let branch = if holds { then } else { otherwise };
+                self.eval(branch, rpath, gkey, node)
+            }
+            // The kinds that draw are all answered by `eval_with` itself.
+            _ => self.eval_with(fg, self.rng(rpath), rpath, gkey, node),
+        }
+    }
+
+    /// Whether the field at `path` (null when absent) is one of `vals`: read in place when it
+    /// is kept, rather than through a copy.
+    fn is_one_of(&self, path: &str, vals: &[Value]) -> bool {
+        if self.model.rows.is_none()
+            && self.pinned.is_none()
+            && let Some(v) = self.cache.borrow().get(path)
+        {
+            return vals.contains(v.as_ref().unwrap_or(&Value::Null));
+        }
+        vals.contains(&self.field(path).unwrap_or(Value::Null))
     }
 
     fn eval_with(
@@ -173,7 +261,6 @@ impl<'a> Entity<'a> {
         }
         Some(match &fg.kind {
             Gen::Uuid => Value::String(uuid(&mut rng)),
-            Gen::Index => Value::from(self.index + 1),
             Gen::Template(t) => Value::String(self.render(t, &mut rng)),
             Gen::Fake(k) => Value::String(k.draw(&mut rng)),
             Gen::OneOf { values, weights } => pick_weighted(&mut rng, values, weights.as_deref()),
@@ -196,10 +283,6 @@ impl<'a> Entity<'a> {
                 }
                 Value::String(format_millis(rng.random_range(lo..=hi.max(lo))))
             }
-            Gen::SameAs(p) => return self.field(p),
-            Gen::Const(v) => v.clone(),
-            Gen::Omit | Gen::MemberOf { .. } => return None,
-            Gen::Auto => return self.auto(rpath, gkey, node, false),
             Gen::Array { min, max, items } => {
                 let n = rng.random_range(*min..=*max);
                 let item_node = items_of(node);
@@ -226,28 +309,7 @@ impl<'a> Entity<'a> {
                 chosen.sort_unstable();
                 Value::Array(chosen.into_iter().map(|i| values[i].clone()).collect())
             }
-            Gen::Object(subs) => {
-                let mut m = Map::new();
-                for (k, g) in subs {
-                    let sub = node.prop(k).unwrap_or(&ANY);
-                    if let Some(v) = self.eval(g, &join(rpath, k), &join(gkey, k), sub) {
-                        m.insert(k.clone(), v);
-                    }
-                }
-                Value::Object(m)
-            }
-            Gen::If {
-                cond,
-                then,
-                otherwise,
-            } => {
-                let holds = cond.iter().all(|(p, vals)| {
-                    let v = self.field(p).unwrap_or(Value::Null);
-                    vals.contains(&v)
-                });
-                let branch = if holds { then } else { otherwise };
-                return self.eval(branch, rpath, gkey, node);
-            }
+            _ => return self.eval_derived(fg, rpath, gkey, node),
         })
     }
 

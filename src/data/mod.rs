@@ -514,17 +514,21 @@ pub fn compare(a: &Value, b: &Value) -> Ordering {
 /// Entities generated per step of a [`scan`].
 const WARM_CHUNK: u64 = 1 << 16;
 
-/// The value at `path` of an entity (only the root field's subtree is generated).
+/// The value at `path` of an entity (only the root field's subtree is generated; a constant
+/// one is read in place).
 fn field_at(e: &Entity, path: &str) -> Value {
     let root = path::root_of(path);
-    let v = e.field(root).unwrap_or(Value::Null);
-    path::extract_from_root(root, v, path)
+    match e.field_cow(root) {
+        Some(Cow::Borrowed(v)) => path::extract_in(v, path),
+        Some(Cow::Owned(v)) => path::extract_from_root(root, v, path),
+        None => path::extract_from_root(root, Value::Null, path),
+    }
 }
 
 /// The values at `paths` of one entity; a root that several paths read (`shared`) is
 /// generated once for them.
 fn row_values(e: &Entity, paths: &[&str], shared: &[bool]) -> Vec<Value> {
-    let mut roots: Vec<(&str, Value)> = Vec::new();
+    let mut roots: Vec<(&str, Cow<Value>)> = Vec::new();
     let mut out = Vec::with_capacity(paths.len());
     for (p, &many) in paths.iter().zip(shared) {
         if !many {
@@ -535,7 +539,8 @@ fn row_values(e: &Entity, paths: &[&str], shared: &[bool]) -> Vec<Value> {
         let at = match roots.iter().position(|(r, _)| *r == root) {
             Some(at) => at,
             None => {
-                roots.push((root, e.field(root).unwrap_or(Value::Null)));
+                let v = e.field_cow(root).unwrap_or(Cow::Owned(Value::Null));
+                roots.push((root, v));
                 roots.len() - 1
             }
         };
