@@ -961,9 +961,9 @@ def section_soak(ctx: Ctx, state: dict) -> str:
         rss_end, fds_end = s.rss_kb(), s.fds()
         # The same 256 connections offering half the rate the saturated run reached: the p99
         # target is about a server that is busy, not about the queue of one that is saturated.
-        pause_ms = max(1, round(256 / (soak.rps / 2) * 1000))
-        paced_args = ["-t2", "-c256", f"-d{m.paced_seconds}s", "--latency", "-s", str(SOAK_LUA), url,
-                      *tail, str(pause_ms)]
+        pause_ms = max(1, round(256 / (max(soak.rps, 1.0) / 2) * 1000))
+        paced_args = [*soak_args, str(pause_ms)]
+        paced_args[2] = f"-d{m.paced_seconds}s"
         log(f"soak: paced run, -t2 -c256 pausing {pause_ms} ms per connection, {m.paced_seconds} s")
         paced = run_wrk(ctx, paced_args, m.paced_seconds)
         notes = problems_note([s])

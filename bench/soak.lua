@@ -13,7 +13,8 @@
 --
 -- PAUSE_MS (default 0: none) paces the load: each connection waits a random 0.5x to 1.5x
 -- PAUSE_MS after an answer before it sends again, so 256 connections offer about
--- 256 * 1000 / PAUSE_MS requests per second instead of as many as the server can answer. wrk
+-- 256 * 1000 / (PAUSE_MS + latency in ms) requests per second instead of as many as the server
+-- can answer. wrk
 -- measures a request's latency from the moment it is written, so the pause is not counted.
 
 local threads = {}
@@ -35,12 +36,12 @@ function init(args)
   local letta_id = args[3] or "unknown"
   local pipecat_name = args[4] or "unknown"
   local sessions = tonumber(args[5] or "8")
-  local pause = tonumber(args[6] or "0")
+  local pause = tonumber(args[6] or "0") or 0
   if pause > 0 then
     -- wrk looks for a global `delay` after init: defined only when pacing is asked for.
     math.randomseed(offset or 0)
     function delay()
-      return math.floor(pause * (0.5 + math.random()))
+      return math.floor(pause * (0.5 + math.random()) + 0.5)
     end
   end
 

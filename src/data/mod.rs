@@ -73,9 +73,10 @@ impl Order {
     pub fn by_ranks(ranks: &[u32], ties: &[u32]) -> Order {
         let n = ranks.len().min(ties.len());
         // The keys sorted as values side by side, not looked up at each comparison (random reads
-        // into two arrays of the collection's length). Ranks are below `n`, so up to 2^21
-        // entities (rank, tie, index) pack into one u64 that sorts the same way.
-        let perm: Vec<u32> = if n <= 1 << 21 {
+        // into two arrays of the collection's length). Ranks are dense (below their column's
+        // length), so with both columns up to 2^21 long, (rank, tie, index) pack into one u64
+        // (22, 21 and 21 bits) that sorts the same way.
+        let perm: Vec<u32> = if ranks.len().max(ties.len()) <= 1 << 21 {
             let mut keys: Vec<u64> = (0..n)
                 .map(|i| (u64::from(ranks[i]) << 42) | (u64::from(ties[i]) << 21) | i as u64)
                 .collect();

@@ -55,8 +55,9 @@ struct Seen {
     method: http::Method,
     /// The request's URI, while it is answered.
     uri: http::Uri,
-    /// The URI, headers and body (cut) copied for the journal, only when it keeps anything.
-    kept: Option<(http::Uri, http::HeaderMap, bytes::Bytes, usize)>,
+    /// The path and query, headers and body (cut) copied for the journal, only when it keeps
+    /// anything.
+    kept: Option<(journal::Target, http::HeaderMap, bytes::Bytes, usize)>,
     session: Option<http::HeaderValue>,
 }
 

@@ -37,7 +37,7 @@ pub struct Limits {
     pub body: usize,
     /// Most bytes kept in all (bodies and headers): past it the oldest entries go first. The
     /// default (4 MiB) holds the default 1,000 entries of bodies up to about 2 KB, and about
-    /// 240 of bodies cut at the default 16 KiB.
+    /// 240 whose responses are cut at the default 16 KiB.
     pub bytes: usize,
 }
 
@@ -59,7 +59,8 @@ pub struct Exchange {
     /// When the request arrived (wall clock, Unix milliseconds).
     pub at_ms: i64,
     pub method: http::Method,
-    pub uri: http::Uri,
+    /// The request's path and query.
+    pub uri: Target,
     pub headers: http::HeaderMap,
     /// The request body, cut to the journal's body limit.
     pub body: Bytes,
@@ -118,7 +119,8 @@ impl Exchange {
 /// two header maps' tables, the URI, the ring's slot (measured, with the allocator's rounding).
 const ENTRY_BYTES: usize = 768;
 
-/// What a header costs besides its name and value: its slot in the map and its own allocation.
+/// What a header costs besides its name and value: its slot in the map, and the allocation a
+/// response header's value may have of its own.
 const HEADER_BYTES: usize = 112;
 
 /// A request body as the journal keeps it: a copy of at most its first `limit` bytes. Never a
@@ -127,27 +129,59 @@ pub fn cut(body: &Bytes, limit: usize) -> Bytes {
     Bytes::copy_from_slice(&body[..body.len().min(limit)])
 }
 
-/// A request's URI and headers as the journal keeps them: copied into buffers of their own.
-/// The server's values are slices of the connection's read buffer (8 KiB or more), which a
+/// A request's path and query as the journal keeps them: a copy of its own, one allocation
+/// (not a `Uri`, which would parse the text again for nothing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    text: Box<str>,
+    path_end: usize,
+}
+
+impl Target {
+    pub fn of(uri: &http::Uri) -> Target {
+        let path = uri.path();
+        let mut text = String::with_capacity(path.len() + uri.query().map_or(0, |q| q.len() + 1));
+        text.push_str(path);
+        if let Some(q) = uri.query() {
+            text.push('?');
+            text.push_str(q);
+        }
+        Target {
+            text: text.into_boxed_str(),
+            path_end: path.len(),
+        }
+    }
+
+    pub fn path(&self) -> &str {
+        &self.text[..self.path_end]
+    }
+
+    pub fn query(&self) -> Option<&str> {
+        self.text.get(self.path_end + 1..)
+    }
+}
+
+/// A request's path, query and headers as the journal keeps them: copied into buffers of their
+/// own. The server's values are slices of the connection's read buffer (8 KiB or more), which a
 /// kept slice would keep alive for as long as the entry; the header values share one copy.
-pub fn detach(uri: &http::Uri, headers: &http::HeaderMap) -> (http::Uri, http::HeaderMap) {
-    let uri = http::Uri::try_from(uri.to_string()).unwrap_or_else(|_| uri.clone());
+pub fn detach(uri: &http::Uri, headers: &http::HeaderMap) -> (Target, http::HeaderMap) {
     let mut text = bytes::BytesMut::with_capacity(headers.values().map(|v| v.len()).sum());
     for v in headers.values() {
         text.extend_from_slice(v.as_bytes());
     }
     let text = text.freeze();
-    let mut out = http::HeaderMap::with_capacity(headers.len());
+    // The map copied as it is (names and order), then each value swapped for its copy in place.
+    let mut out = headers.clone();
     let mut at = 0;
-    for (name, v) in headers {
+    for v in out.values_mut() {
         let end = at + v.len();
-        let mut copy =
-            http::HeaderValue::from_maybe_shared(text.slice(at..end)).unwrap_or_else(|_| v.clone());
-        copy.set_sensitive(v.is_sensitive());
-        out.append(name.clone(), copy);
+        if let Ok(mut copy) = http::HeaderValue::from_maybe_shared(text.slice(at..end)) {
+            copy.set_sensitive(v.is_sensitive());
+            *v = copy;
+        }
         at = end;
     }
-    (uri, out)
+    (Target::of(uri), out)
 }
 
 /// The wall clock now, as Unix milliseconds (what the journal and reload records carry).
@@ -218,11 +252,14 @@ impl Journal {
             return body.clone();
         }
         let head = &body[..limit];
-        let mut last = lock(&self.last_cut);
-        if last.as_ref() != head {
-            *last = Bytes::copy_from_slice(head);
+        // Compared and copied outside the lock: only the reference is taken and set under it.
+        let last = lock(&self.last_cut).clone();
+        if last.as_ref() == head {
+            return last;
         }
-        last.clone()
+        let cut = Bytes::copy_from_slice(head);
+        *lock(&self.last_cut) = cut.clone();
+        cut
     }
 
     /// Keep a server event (the oldest go past [`MAX_EVENTS`]).
@@ -399,7 +436,7 @@ pub(crate) mod tests {
             seq: 0,
             at_ms: 0,
             method: method.parse().unwrap(),
-            uri: target.parse().unwrap(),
+            uri: Target::of(&target.parse().unwrap()),
             headers,
             body: Bytes::from_static(br#"{"name":"a","n":{"x":1}}"#),
             body_size: 24,
@@ -516,6 +553,14 @@ pub(crate) mod tests {
         );
         let (u, h) = detach(&uri, &headers);
         assert_eq!((u.path(), u.query()), ("/x/1", Some("q=2")));
+        for (text, path, query) in [
+            ("/a", "/a", None),
+            ("/a?", "/a", Some("")),
+            ("http://h/b?c", "/b", Some("c")),
+        ] {
+            let t = Target::of(&text.parse().unwrap());
+            assert_eq!((t.path(), t.query()), (path, query), "{text}");
+        }
         assert_eq!(h, headers);
         let auth = &h[http::header::AUTHORIZATION];
         assert!(auth.is_sensitive());
