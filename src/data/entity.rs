@@ -150,10 +150,7 @@ impl<'a> Entity<'a> {
                 cond,
                 then,
                 otherwise,
-            } => {
-                let holds = self.holds(cond);
-                self.constant(if holds { then } else { otherwise })
-            }
+            } => self.constant(if self.holds(cond) { then } else { otherwise }),
             _ => None,
         }
     }
@@ -226,20 +223,11 @@ impl<'a> Entity<'a> {
                 then,
                 otherwise,
             } => {
-                let holds = self.holds(cond);
-                let branch = if holds { then } else { otherwise };
+                let branch = if self.holds(cond) { then } else { otherwise };
                 self.eval(branch, rpath, gkey, node)
             }
-            // The kinds that draw (listed, so that a new kind is placed by the compiler).
-            Gen::Uuid
-            | Gen::Template(_)
-            | Gen::Fake(_)
-            | Gen::OneOf { .. }
-            | Gen::Bool(_)
-            | Gen::Int { .. }
-            | Gen::Timestamp { .. }
-            | Gen::Array { .. }
-            | Gen::UniqueOf { .. } => self.eval_with(fg, self.rng(rpath), rpath, gkey, node),
+            // The kinds that draw ([`Gen::draws`]).
+            _ => self.eval_drawn(fg, self.rng(rpath), rpath, gkey, node),
         }
     }
 
@@ -271,6 +259,22 @@ impl<'a> Entity<'a> {
         if fg.null_rate > 0.0 && rng.random::<f64>() < fg.null_rate {
             return Some(Value::Null);
         }
+        if !fg.kind.draws() {
+            return self.eval_derived(fg, rpath, gkey, node);
+        }
+        self.eval_drawn(fg, rng, rpath, gkey, node)
+    }
+
+    /// A generator that draws from its stream ([`Gen::draws`]); `None` for the others, which
+    /// [`Entity::eval_derived`] answers (and which never come here).
+    fn eval_drawn(
+        &self,
+        fg: &FieldGen,
+        mut rng: ChaCha8Rng,
+        rpath: &str,
+        gkey: &str,
+        node: &Node,
+    ) -> Option<Value> {
         Some(match &fg.kind {
             Gen::Uuid => Value::String(uuid(&mut rng)),
             Gen::Template(t) => Value::String(self.render(t, &mut rng)),
@@ -321,14 +325,7 @@ impl<'a> Entity<'a> {
                 chosen.sort_unstable();
                 Value::Array(chosen.into_iter().map(|i| values[i].clone()).collect())
             }
-            Gen::Index
-            | Gen::SameAs(_)
-            | Gen::Const(_)
-            | Gen::Omit
-            | Gen::Auto
-            | Gen::Object(_)
-            | Gen::If { .. }
-            | Gen::MemberOf { .. } => return self.eval_derived(fg, rpath, gkey, node),
+            _ => return None,
         })
     }
 
