@@ -84,9 +84,9 @@ where
             at_ms: journal::wall_ms(),
             method: req.method().clone(),
             kept: journal.on().then(|| {
-                let (uri, headers) = journal::detach(req.uri(), req.headers());
+                let (target, headers) = journal::detach(req.uri(), req.headers());
                 (
-                    uri,
+                    target,
                     headers,
                     journal::cut(req.body(), journal.limits().body),
                     req.body().len(),
@@ -122,14 +122,14 @@ fn observe(engine: &Engine, seen: Seen, resp: &HttpResponse) {
     if engine.access_log() && tracing::enabled!(target: ACCESS_TARGET, tracing::Level::INFO) {
         access_line(engine, &seen, status, latency, answered, op.as_deref());
     }
-    if let Some((uri, headers, body, body_size)) = seen.kept {
+    if let Some((target, headers, body, body_size)) = seen.kept {
         let journal = engine.journal();
         let pacing = resp.extensions().get::<Pacing>();
         journal.record(Exchange {
             seq: 0,
             at_ms: seen.at_ms,
             method: seen.method,
-            uri,
+            target,
             headers,
             body,
             body_size,

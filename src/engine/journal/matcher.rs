@@ -241,7 +241,10 @@ impl Matcher {
             || self.status.is_some_and(|s| !s.matches(e.status))
             || self.unmatched.is_some_and(|u| u != e.unmatched())
             || self.session.as_deref().is_some_and(|s| s != e.session())
-            || self.path.as_ref().is_some_and(|p| !p.matches(e.uri.path()))
+            || self
+                .path
+                .as_ref()
+                .is_some_and(|p| !p.matches(e.target.path()))
         {
             return false;
         }
@@ -263,7 +266,7 @@ impl Matcher {
         }
         if !self.query.is_empty() {
             let given: Vec<(String, String)> =
-                form_urlencoded::parse(e.uri.query().unwrap_or("").as_bytes())
+                form_urlencoded::parse(e.target.query().unwrap_or("").as_bytes())
                     .into_owned()
                     .collect();
             if !self.query.iter().all(|q| given.contains(q)) {

@@ -60,7 +60,7 @@ pub struct Exchange {
     pub at_ms: i64,
     pub method: http::Method,
     /// The request's path and query.
-    pub uri: Target,
+    pub target: Target,
     pub headers: http::HeaderMap,
     /// The request body, cut to the journal's body limit.
     pub body: Bytes,
@@ -110,13 +110,12 @@ impl Exchange {
             + self.response_body.len()
             + headers(&self.headers)
             + headers(&self.response_headers)
-            + self.uri.path().len()
-            + self.uri.query().map_or(0, str::len)
+            + self.target.text.len()
     }
 }
 
 /// What an entry holds besides its bodies and headers: the [`Exchange`] and its `Arc`, the
-/// two header maps' tables, the URI, the ring's slot (measured, with the allocator's rounding).
+/// two header maps' tables, the ring's slot (measured, with the allocator's rounding).
 const ENTRY_BYTES: usize = 768;
 
 /// What a header costs besides its name and value: its slot in the map, and the allocation a
@@ -139,10 +138,10 @@ pub struct Target {
 
 impl Target {
     pub fn of(uri: &http::Uri) -> Target {
-        let path = uri.path();
-        let mut text = String::with_capacity(path.len() + uri.query().map_or(0, |q| q.len() + 1));
+        let (path, query) = (uri.path(), uri.query());
+        let mut text = String::with_capacity(path.len() + query.map_or(0, |q| q.len() + 1));
         text.push_str(path);
-        if let Some(q) = uri.query() {
+        if let Some(q) = query {
             text.push('?');
             text.push_str(q);
         }
@@ -381,8 +380,8 @@ pub fn entry_json(e: &Exchange, engine: &Engine, near_misses: bool) -> Value {
         "at": crate::data::entity::format_millis(e.at_ms),
         "session": e.session(),
         "method": e.method.as_str(),
-        "path": e.uri.path(),
-        "query": r.query(e.uri.query().unwrap_or("")),
+        "path": e.target.path(),
+        "query": r.query(e.target.query().unwrap_or("")),
         "headers": r.headers(&e.headers),
         "body": body_json(&e.body, e.body_size, r),
         "status": e.status,
@@ -413,7 +412,7 @@ pub fn entry_json(e: &Exchange, engine: &Engine, near_misses: bool) -> Value {
     {
         o.insert(
             "near_misses".into(),
-            engine.near_misses_json(e.method.as_str(), e.uri.path()),
+            engine.near_misses_json(e.method.as_str(), e.target.path()),
         );
     }
     v
@@ -436,7 +435,7 @@ pub(crate) mod tests {
             seq: 0,
             at_ms: 0,
             method: method.parse().unwrap(),
-            uri: Target::of(&target.parse().unwrap()),
+            target: Target::of(&target.parse().unwrap()),
             headers,
             body: Bytes::from_static(br#"{"name":"a","n":{"x":1}}"#),
             body_size: 24,
@@ -465,7 +464,7 @@ pub(crate) mod tests {
         assert_eq!((f.entries, f.evicted), (3, 2));
         assert!(j.get(2).is_none(), "evicted");
         assert_eq!(
-            j.get(5).map(|e| e.uri.path().to_string()),
+            j.get(5).map(|e| e.target.path().to_string()),
             Some("/x/4".into())
         );
         assert_eq!(j.get(3).map(|e| e.seq), Some(3));
@@ -497,11 +496,11 @@ pub(crate) mod tests {
         assert_eq!(j.fill().entries, 2);
         // Ids still find their entries across the gap.
         assert_eq!(
-            j.get(2).map(|e| e.uri.path().to_string()),
+            j.get(2).map(|e| e.target.path().to_string()),
             Some("/b".into())
         );
         assert_eq!(
-            j.get(3).map(|e| e.uri.path().to_string()),
+            j.get(3).map(|e| e.target.path().to_string()),
             Some("/c".into())
         );
         assert!(j.get(1).is_none());
