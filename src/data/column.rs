@@ -343,35 +343,44 @@ impl Column {
         let n = self.len();
         let cell = |i: u32| self.get(i as usize).unwrap_or(Cell::Null);
         // Each string read once; sorted by (16-byte prefix, index), then runs of one prefix by
-        // their text (read from `text`, not through the column again).
+        // their text (read from `text`, not through the column again). The prefix is taken
+        // after the bytes every string shares (`202` of timestamps, `agent-` of ids), so that
+        // it separates as many strings as it can.
         let mut text: Vec<&str> = Vec::with_capacity(n);
-        let (mut strings, mut before, mut after, mut nulls) =
+        let (mut at_strings, mut before, mut after, mut nulls) =
             (Vec::with_capacity(n), Vec::new(), Vec::new(), Vec::new());
+        let mut shared: Option<&[u8]> = None;
         for i in 0..n as u32 {
             let s = match cell(i) {
-                Cell::Str(s) => {
-                    strings.push((prefix(s), i));
-                    s
-                }
-                Cell::Json(Value::String(s)) => {
-                    strings.push((prefix(s), i));
-                    s.as_str()
-                }
+                Cell::Str(s) => Some(s),
+                Cell::Json(Value::String(s)) => Some(s.as_str()),
                 Cell::Json(Value::Bool(_) | Value::Number(_)) => {
                     before.push(i);
-                    ""
+                    None
                 }
                 Cell::Json(Value::Null) | Cell::Null => {
                     nulls.push(i);
-                    ""
+                    None
                 }
                 Cell::Json(_) => {
                     after.push(i);
-                    ""
+                    None
                 }
             };
-            text.push(s);
+            if let Some(s) = s {
+                at_strings.push(i);
+                let b = s.as_bytes();
+                shared = Some(match shared {
+                    None => b,
+                    Some(p) => &p[..common_len(p, b)],
+                });
+            }
+            text.push(s.unwrap_or(""));
         }
+        let skip = shared.map_or(0, <[u8]>::len);
+        let mut strings: Vec<(u128, u32)> = (at_strings.into_iter())
+            .map(|i| (prefix(&text[i as usize].as_bytes()[skip..]), i))
+            .collect();
         strings.sort_unstable();
         let mut sorted: Vec<u32> = Vec::with_capacity(strings.len());
         let mut at = 0;
@@ -446,11 +455,16 @@ fn ranks(n: usize, cmp: impl Fn(usize, usize) -> Ordering) -> Vec<u32> {
 
 /// The first 16 bytes of `s` as a big-endian integer (zero-padded): integers in this order
 /// are strings in byte order, except that equal prefixes say nothing.
-fn prefix(s: &str) -> u128 {
+fn prefix(s: &[u8]) -> u128 {
     let mut b = [0u8; 16];
     let n = s.len().min(16);
-    b[..n].copy_from_slice(&s.as_bytes()[..n]);
+    b[..n].copy_from_slice(&s[..n]);
     u128::from_be_bytes(b)
+}
+
+/// How many leading bytes `a` and `b` share.
+fn common_len(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
 /// [`super::compare`] on cells.
@@ -578,7 +592,31 @@ mod tests {
             1 | 2 => json!(format!("a-long-shared-prefix-{:07}", (i * 7919) % n)),
             _ => json!(format!("v{:07}", (i * 7919) % n)),
         };
-        let values: Vec<Value> = (0..n).map(value).collect();
+        arena_ranks_as_a_dictionary((0..n).map(value).collect());
+    }
+
+    /// Strings that all begin alike (timestamps, prefixed ids) rank by what follows, including
+    /// strings equal past the shared bytes and the first 16 after them.
+    #[test]
+    fn strings_sharing_their_first_bytes_rank_as_values_do() {
+        let n = 2 * DICT_LIMIT;
+        let value = |i: usize| match i % 5 {
+            0 if i.is_multiple_of(20) => Value::Null,
+            // Equal to the shared bytes themselves.
+            1 if i % 1000 == 1 => json!("2024-"),
+            2 => json!(format!(
+                "2024-{:07}-same-sixteen-{:05}",
+                i % 97,
+                (i * 31) % n
+            )),
+            _ => json!(format!("2024-{:07}T{:07}", (i * 7919) % n, i % 13)),
+        };
+        arena_ranks_as_a_dictionary((0..n).map(value).collect());
+    }
+
+    /// `values` become an arena that reads them back, and rank as a dictionary of them does.
+    fn arena_ranks_as_a_dictionary(values: Vec<Value>) {
+        let n = values.len();
         let c = Column::encode(values.clone());
         assert!(matches!(c, Column::Str { .. }), "still a dictionary");
         assert_eq!(c.len(), n);

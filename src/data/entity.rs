@@ -17,7 +17,7 @@ use siphasher::sip::SipHasher13;
 use super::generator::{
     DEFAULT_FROM_MS, DEFAULT_TO_MS, FieldGen, Gen, IntArg, TimeArg, parse_time,
 };
-use super::model::CollectionModel;
+use super::model::{CollectionModel, Slot};
 use super::template::{Part, Template, case_words};
 use crate::spec::schema::{Kind, Node};
 
@@ -31,7 +31,9 @@ const DEFAULT_NULL_RATE: f64 = 0.1;
 pub struct Entity<'a> {
     model: &'a CollectionModel,
     index: u64,
-    cache: RefCell<super::FastMap<String, Option<Value>>>,
+    /// The values of the paths generators read, once computed, by [`Slot::kept`] (a few per
+    /// entity: a short list beats a map).
+    cache: RefCell<Vec<(usize, Option<Value>)>>,
     depth: RefCell<u32>,
     /// The hash of (seed, API, collection, index) that every field's stream continues.
     stream: SipHasher13,
@@ -45,7 +47,7 @@ impl<'a> Entity<'a> {
         Entity {
             model,
             index,
-            cache: RefCell::new(super::FastMap::default()),
+            cache: RefCell::new(Vec::new()),
             depth: RefCell::new(0),
             stream: {
                 let mut h = SipHasher13::new_with_keys(seed, 0x756e_6465_7273_7475);
@@ -90,6 +92,11 @@ impl<'a> Entity<'a> {
 
     /// One field by dotted path (`None` when the field is omitted or the path is unknown).
     pub fn field(&self, path: &str) -> Option<Value> {
+        self.field_in(path, self.model.slots.get(path))
+    }
+
+    /// [`Entity::field`] with the path's slot (if it has one) already looked up.
+    fn field_in(&self, path: &str, slot: Option<&Slot>) -> Option<Value> {
         if let Some(rows) = &self.model.rows {
             let row = usize::try_from(self.index).ok().and_then(|i| rows.get(i))?;
             return Some(super::path::extract(row, path)).filter(|v| !v.is_null());
@@ -97,8 +104,9 @@ impl<'a> Entity<'a> {
         if let Some(v) = self.pinned_at(path) {
             return v;
         }
-        if let Some(v) = self.cache.borrow().get(path) {
-            return v.clone();
+        let kept = slot.and_then(|s| s.kept);
+        if let Some(v) = kept.and_then(|k| self.kept(k, Option::clone)) {
+            return v;
         }
         {
             let mut d = self.depth.borrow_mut();
@@ -107,17 +115,34 @@ impl<'a> Entity<'a> {
             }
             *d += 1;
         }
-        let v = match self.model.node.at_path(path) {
-            Some(node) => self.gen_at(path, path, node),
-            None => None,
+        let v = match slot {
+            // Resolved at load: the generator `gen_at` would look up by the same path.
+            Some(s) => s.node.as_ref().and_then(|node| match &s.generator {
+                Some(fg) => self.eval(fg, path, path, node),
+                None => self.auto(path, path, node, true),
+            }),
+            None => match self.model.node.at_path(path) {
+                Some(node) => self.gen_at(path, path, node),
+                None => None,
+            },
         };
         *self.depth.borrow_mut() -= 1;
         // Kept only when another generator reads it: the value is a pure function of the
         // path, so keeping the rest would only cost a copy each.
-        if self.model.referenced.contains(path) {
-            self.cache.borrow_mut().insert(path.to_string(), v.clone());
+        if let Some(k) = kept {
+            let mut cache = self.cache.borrow_mut();
+            match cache.iter_mut().find(|(at, _)| *at == k) {
+                Some((_, old)) => *old = v.clone(),
+                None => cache.push((k, v.clone())),
+            }
         }
         v
+    }
+
+    /// `read` of the value kept at `k` ([`Slot::kept`]), once computed.
+    fn kept<T>(&self, k: usize, read: impl FnOnce(&Option<Value>) -> T) -> Option<T> {
+        let cache = self.cache.borrow();
+        cache.iter().find(|(at, _)| *at == k).map(|(_, v)| read(v))
     }
 
     /// [`Entity::field`] for a top-level field, borrowed from the model when its generator
@@ -125,16 +150,18 @@ impl<'a> Entity<'a> {
     /// large constant (ids inside fixed objects) then reads it in place instead of copying it
     /// for every entity. The same value as `field` either way.
     pub fn field_cow(&self, path: &str) -> Option<Cow<'a, Value>> {
+        let slot = self.model.slots.get(path);
         if self.model.rows.is_none() && self.pinned.is_none() {
-            let fg = (self.model.fields.get(path))
+            let fg = (slot.filter(|s| s.node.is_some()))
+                .and_then(|s| s.generator.as_ref())
                 .filter(|fg| matches!(fg.kind, Gen::Const(_) | Gen::If { .. }));
-            if let Some(fg) = fg.filter(|_| self.model.node.at_path(path).is_some())
+            if let Some(fg) = fg
                 && let Some(found) = self.constant(fg)
             {
                 return found.map(Cow::Borrowed);
             }
         }
-        self.field(path).map(Cow::Owned)
+        self.field_in(path, slot).map(Cow::Owned)
     }
 
     /// The constant `fg` gives this entity (`Some(None)`: the field is omitted), following its
@@ -239,13 +266,15 @@ impl<'a> Entity<'a> {
     /// Whether the field at `path` (null when absent) is one of `vals`: read in place when it
     /// is kept, rather than through a copy.
     fn is_one_of(&self, path: &str, vals: &[Value]) -> bool {
+        let slot = self.model.slots.get(path);
         if self.model.rows.is_none()
             && self.pinned.is_none()
-            && let Some(v) = self.cache.borrow().get(path)
+            && let Some(k) = slot.and_then(|s| s.kept)
+            && let Some(found) = self.kept(k, |v| vals.contains(v.as_ref().unwrap_or(&Value::Null)))
         {
-            return vals.contains(v.as_ref().unwrap_or(&Value::Null));
+            return found;
         }
-        vals.contains(&self.field(path).unwrap_or(Value::Null))
+        vals.contains(&self.field_in(path, slot).unwrap_or(Value::Null))
     }
 
     fn eval_with(
@@ -550,7 +579,7 @@ pub fn eval_free(fg: &FieldGen, rng: ChaCha8Rng) -> Option<Value> {
         name: String::new(),
         node: Node::any(),
         fields: Default::default(),
-        referenced: Default::default(),
+        slots: Default::default(),
         key: String::new(),
         order_key: String::new(),
         count: 0,
@@ -629,31 +658,51 @@ pub fn uuid(rng: &mut ChaCha8Rng) -> String {
 
 /// Epoch milliseconds as RFC 3339 UTC with milliseconds (`2025-04-09T15:01:17.414Z`).
 pub fn format_millis(ms: i64) -> String {
-    use chrono::{Datelike, Timelike};
-    let t = chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
-    let Ok(year) = u32::try_from(t.year()) else {
-        return t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
-    };
-    if year > 9999 {
-        return t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    // Years 0 to 9999: formatted by hand from civil-from-days arithmetic (chrono's format
+    // strings are parsed on every call, and each of its field getters converts the instant
+    // again; a million entities have millions of timestamps). Outside, chrono as before.
+    const FIRST: i64 = -62_167_219_200_000; // 0000-01-01T00:00:00.000Z
+    const LAST: i64 = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
+    if !(FIRST..=LAST).contains(&ms) {
+        return chrono::DateTime::from_timestamp_millis(ms)
+            .unwrap_or_default()
+            .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+            .to_string();
     }
-    // Formatted by hand: chrono's format strings are parsed on every call, and a million
-    // entities have millions of timestamps.
+    let (days, in_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    let (year, month, day) = civil_from_days(days);
     let mut b = *b"0000-00-00T00:00:00.000Z";
-    let mut put = |at: usize, width: usize, mut v: u32| {
+    let mut put = |at: usize, width: usize, mut v: i64| {
         for k in (at..at + width).rev() {
             b[k] = b'0' + (v % 10) as u8;
             v /= 10;
         }
     };
     put(0, 4, year);
-    put(5, 2, t.month());
-    put(8, 2, t.day());
-    put(11, 2, t.hour());
-    put(14, 2, t.minute());
-    put(17, 2, t.second());
-    put(20, 3, t.timestamp_subsec_millis().min(999));
-    String::from_utf8_lossy(&b).into_owned()
+    put(5, 2, month);
+    put(8, 2, day);
+    put(11, 2, in_day / 3_600_000);
+    put(14, 2, in_day / 60_000 % 60);
+    put(17, 2, in_day / 1000 % 60);
+    put(20, 3, in_day % 1000);
+    // Digits and ASCII marks only: the check cannot fail.
+    std::str::from_utf8(&b)
+        .map(str::to_owned)
+        .unwrap_or_default()
+}
+
+/// The proleptic Gregorian (year, month, day) of a count of days since 1970-01-01 (Howard
+/// Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
 }
 
 fn default_string(rng: &mut ChaCha8Rng, format: Option<&str>, gkey: &str) -> String {
@@ -780,7 +829,28 @@ mod tests {
             assert_eq!(format_millis(ms), strftime(ms), "{ms}");
             ms += 7_777_777_777;
         }
-        for ms in [0, 1, 999, 1_704_067_200_000, 1_782_777_600_123, -1] {
+        // Every day of the default window, at a time of day that moves.
+        let mut ms = DEFAULT_FROM_MS - 86_400_000;
+        while ms < DEFAULT_TO_MS + 86_400_000 {
+            assert_eq!(format_millis(ms), strftime(ms), "{ms}");
+            ms += 86_399_999;
+        }
+        for ms in [
+            0,
+            1,
+            999,
+            1_704_067_200_000,
+            1_782_777_600_123,
+            -1,
+            -62_167_219_200_000,
+            -62_167_219_200_001,
+            253_402_300_799_999,
+            253_402_300_800_000,
+            951_782_400_000,   // 2000-02-29
+            4_107_542_400_000, // 2100-03-01
+            i64::MAX,
+            i64::MIN,
+        ] {
             assert_eq!(format_millis(ms), strftime(ms), "{ms}");
         }
         assert_eq!(format_millis(1_704_067_200_005), "2024-01-01T00:00:00.005Z");

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::generator::{self, FieldGen};
 use crate::error::{Error, Result};
 use crate::spec::ext::CollectionExt;
-use crate::spec::schema::{Compiler, Node};
+use crate::spec::schema::{Compiler, Kind, Node};
 
 /// What a collection's entities look like and how each field is generated.
 #[derive(Debug)]
@@ -18,9 +18,8 @@ pub struct CollectionModel {
     pub name: String,
     pub node: Node,
     pub fields: super::FastMap<String, FieldGen>,
-    /// The field paths some generator reads (`same-as`, `{ref:..}`, `$field` arguments,
-    /// `if` conditions): the only ones an entity being generated keeps once computed.
-    pub referenced: super::FastSet<String>,
+    /// The field paths entities are asked for by name, resolved once.
+    pub slots: Slots,
     pub key: String,
     pub order_key: String,
     pub count: u64,
@@ -30,13 +29,77 @@ pub struct CollectionModel {
     pub rows: Option<Vec<Value>>,
 }
 
-/// Every field path that a generator of `fields` reads.
-pub fn referenced(fields: &super::FastMap<String, FieldGen>) -> super::FastSet<String> {
+/// Every field path that a generator of `fields` reads, sorted, once each.
+fn referenced(fields: &super::FastMap<String, FieldGen>) -> Vec<String> {
     let mut out = Vec::new();
     for g in fields.values() {
         g.refs(&mut out);
     }
-    out.into_iter().collect()
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// The field paths entities are asked for by name (the top-level fields, the paths with a
+/// generator and the paths generators read), each resolved once at load: asking an entity for
+/// one is a single lookup rather than a walk of the schema and three lookups by path.
+#[derive(Debug, Default)]
+pub struct Slots {
+    by_path: super::FastMap<String, Slot>,
+    /// How many paths an entity keeps once computed.
+    kept: usize,
+}
+
+/// One path of [`Slots`].
+#[derive(Debug)]
+pub struct Slot {
+    /// Its schema node (`None`: the path names no field).
+    pub node: Option<Node>,
+    /// Its generator, if one is declared.
+    pub generator: Option<FieldGen>,
+    /// Where an entity keeps its value, for the paths some generator reads (`same-as`,
+    /// `{ref:..}`, `$field` arguments, `if` conditions): the only ones kept once computed.
+    pub kept: Option<usize>,
+}
+
+impl Slots {
+    pub fn new(node: &Node, fields: &super::FastMap<String, FieldGen>) -> Slots {
+        let mut by_path = super::FastMap::default();
+        let mut slot = |path: &str, kept: Option<usize>| {
+            let s = by_path.entry(path.to_string()).or_insert_with(|| Slot {
+                node: node.at_path(path).cloned(),
+                generator: fields.get(path).cloned(),
+                kept: None,
+            });
+            s.kept = s.kept.or(kept);
+        };
+        let read = referenced(fields);
+        for (k, path) in read.iter().enumerate() {
+            slot(path, Some(k));
+        }
+        for path in fields.keys() {
+            slot(path, None);
+        }
+        if let Kind::Object { props, .. } = &*node.kind {
+            for (name, _) in props {
+                slot(name, None);
+            }
+        }
+        Slots {
+            by_path,
+            kept: read.len(),
+        }
+    }
+
+    /// The slot of `path`, if it has one.
+    pub fn get(&self, path: &str) -> Option<&Slot> {
+        self.by_path.get(path)
+    }
+
+    /// How many paths an entity keeps once computed ([`Slot::kept`] is below it).
+    pub fn kept(&self) -> usize {
+        self.kept
+    }
 }
 
 /// Models built so far, for `member-of` references to static collections.
@@ -113,8 +176,8 @@ impl CollectionModel {
         let model = CollectionModel {
             api: api.to_string(),
             name: name.to_string(),
+            slots: Slots::new(&node, &fields),
             node,
-            referenced: referenced(&fields),
             fields,
             key: ext.key.clone(),
             order_key: ext.order_key.clone().unwrap_or_else(|| ext.key.clone()),
@@ -141,8 +204,8 @@ impl CollectionModel {
             // The API is named after its file, as every model of it is.
             api: crate::spec::api_name(file),
             name: name.to_string(),
+            slots: Slots::new(&node, &fields),
             node,
-            referenced: referenced(&fields),
             fields,
             key: String::new(),
             order_key: String::new(),
@@ -260,11 +323,12 @@ impl CollectionModel {
             .flatten()
             .map(|(k, v)| (k.clone(), generator::parse(v).expect("a test generator")))
             .collect();
+        let node = c.compile(schema, "x").expect("a test schema");
         CollectionModel {
             api: "t".into(),
             name: "c".into(),
-            node: c.compile(schema, "x").expect("a test schema"),
-            referenced: referenced(&fields),
+            slots: Slots::new(&node, &fields),
+            node,
             fields,
             key: "id".into(),
             order_key: "id".into(),
@@ -308,4 +372,48 @@ fn parse_fields(
         out.insert(path.clone(), fg);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn slots_resolve_fields_generators_and_the_paths_kept() {
+        let m = CollectionModel::for_tests(
+            &json!({"type": "object", "properties": {
+                "id": {"type": "string"},
+                "name": {"type": "string"},
+                "llm": {"type": "object", "properties": {"model": {"type": "string"}}},
+                "alias": {"type": "string"}
+            }}),
+            &json!({
+                "alias": {"same-as": "llm.model"},
+                "llm.model": {"one-of": ["a", "b"]},
+                "name": {"template": "{ref:id}-x"}
+            }),
+            3,
+        );
+        let s = &m.slots;
+        assert_eq!(s.kept(), 2, "llm.model and id are read by generators");
+        let model = s.get("llm.model").expect("a generated nested path");
+        assert!(model.kept.is_some() && model.generator.is_some() && model.node.is_some());
+        let id = s.get("id").expect("a field generators read");
+        assert!(id.kept.is_some() && id.generator.is_none());
+        assert_ne!(model.kept, id.kept);
+        let alias = s.get("alias").expect("a generated field");
+        assert!(alias.kept.is_none() && alias.generator.is_some());
+        let llm = s.get("llm").expect("every top-level field");
+        assert!(llm.kept.is_none() && llm.generator.is_none() && llm.node.is_some());
+        assert!(s.get("llm.other").is_none() && s.get("nope").is_none());
+        // Entities read through the slots: the alias is the model it copies.
+        let e = crate::data::entity::Entity::new(&m, 7, 1);
+        assert_eq!(e.field("alias"), e.field("llm.model"));
+        assert_eq!(
+            e.field("name").and_then(|v| v.as_str().map(str::to_owned)),
+            e.field("id")
+                .and_then(|v| v.as_str().map(|id| format!("{id}-x")))
+        );
+    }
 }

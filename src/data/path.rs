@@ -5,7 +5,10 @@ use serde_json::{Map, Value};
 
 /// The root field of a path: `identities` for `identities[].id`, `a` for `a.b`.
 pub fn root_of(path: &str) -> &str {
-    let end = path.find(['.', '[']).unwrap_or(path.len());
+    // A byte scan: both marks are ASCII, so the cut is a character boundary.
+    let end = (path.bytes())
+        .position(|b| b == b'.' || b == b'[')
+        .unwrap_or(path.len());
     &path[..end]
 }
 
