@@ -512,8 +512,9 @@ pub fn compare(a: &Value, b: &Value) -> Ordering {
     }
 }
 
-/// Entities generated per step of a [`scan`].
-const WARM_CHUNK: u64 = 1 << 16;
+/// Entities a worker generates per step of a [`scan`] (a chunk's rows are held until encoded:
+/// at most about one per worker plus the one being encoded).
+const WARM_CHUNK: u64 = 1 << 15;
 
 /// The value at `path` of an entity (only the root field's subtree is generated; a constant
 /// one is read in place).
@@ -582,44 +583,61 @@ fn scan(
             paths.iter().filter(|q| path::root_of(q) == root).count() > 1
         })
         .collect();
-    // One thread encodes a chunk while the workers generate the next.
+    // Workers that live for the whole pass (one per core) generate chunks in turn: worker `t`
+    // takes chunks `t`, `t + workers`, ... This thread encodes them in order, each while the
+    // workers generate the next ones. Long-lived workers keep their allocator heaps for the
+    // whole pass rather than handing them back at every chunk.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
+    let chunks = count.div_ceil(WARM_CHUNK);
     std::thread::scope(|s| {
-        // A rendezvous: at most one chunk encoded while the next is generated.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Row>>(0);
-        let (keys, encoders, serial) = (&mut keys, &mut encoders, &mut serial);
-        s.spawn(move || {
-            for rows in rx {
-                let t = std::time::Instant::now();
-                for (key, values) in rows {
-                    if let (Some((strs, all)), Some(k)) = (&mut *keys, key) {
-                        match k {
-                            Value::String(s) => strs.push(&s),
-                            other => {
-                                *all = false;
-                                strs.push(&CollectionModel::key_text(&other));
-                            }
+        let mut from = Vec::new();
+        for t in 0..workers.min(chunks) {
+            // A rendezvous: a worker hands over a chunk only when it is encoded next.
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Row>>(0);
+            from.push(rx);
+            let shared = &shared;
+            s.spawn(move || {
+                let mut c = t;
+                while c < chunks {
+                    let lo = c * WARM_CHUNK;
+                    let rows: Vec<Row> = (lo..count.min(lo + WARM_CHUNK))
+                        .map(|i| {
+                            let e = Entity::new(model, seed, i);
+                            let key = with_keys.then(|| e.field(&model.key).unwrap_or(Value::Null));
+                            (key, row_values(&e, paths, shared))
+                        })
+                        .collect();
+                    if tx.send(rows).is_err() {
+                        return;
+                    }
+                    c += workers;
+                }
+            });
+        }
+        for c in 0..chunks {
+            // A worker that stopped early panicked: the scope passes the panic on.
+            let Some(Ok(rows)) = from.get((c % workers) as usize).map(|rx| rx.recv()) else {
+                break;
+            };
+            let t = std::time::Instant::now();
+            for (key, values) in rows {
+                if let (Some((strs, all)), Some(k)) = (&mut keys, key) {
+                    match k {
+                        Value::String(s) => strs.push(&s),
+                        other => {
+                            *all = false;
+                            strs.push(&CollectionModel::key_text(&other));
                         }
                     }
-                    for (enc, v) in encoders.iter_mut().zip(values) {
-                        enc.push(v);
-                    }
                 }
-                *serial += t.elapsed();
+                for (enc, v) in encoders.iter_mut().zip(values) {
+                    enc.push(v);
+                }
             }
-        });
-        let mut lo = 0;
-        while lo < count {
-            let len = WARM_CHUNK.min(count - lo);
-            let rows: Vec<Row> = par_map(len, |j| {
-                let e = Entity::new(model, seed, lo + j);
-                let key = with_keys.then(|| e.field(&model.key).unwrap_or(Value::Null));
-                (key, row_values(&e, paths, &shared))
-            });
-            if tx.send(rows).is_err() {
-                break;
-            }
-            lo += len;
+            serial += t.elapsed();
         }
+        // Workers still waiting to hand over a chunk (after a panic) see the receivers gone.
+        drop(from);
     });
     tracing::debug!("scan of {paths:?}: {} ms encoding", serial.as_millis());
     if let Some((strs, _)) = &mut keys {
@@ -629,36 +647,6 @@ fn scan(
         keys,
         encoders.into_iter().map(column::Encoder::finish).collect(),
     )
-}
-
-/// Map `f` over `0..count` on all cores, keeping order.
-fn par_map<T: Send>(count: u64, f: impl Fn(u64) -> T + Sync) -> Vec<T> {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get() as u64)
-        .unwrap_or(1);
-    if count < 4096 || threads < 2 {
-        return (0..count).map(f).collect();
-    }
-    let chunk = count.div_ceil(threads);
-    let f = &f;
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let lo = t * chunk;
-                let hi = ((t + 1) * chunk).min(count);
-                s.spawn(move || (lo..hi).map(f).collect::<Vec<T>>())
-            })
-            .collect();
-        let mut out = Vec::with_capacity(count as usize);
-        for h in handles {
-            // A panic in a worker is a bug in generation; surface it rather than lose data.
-            match h.join() {
-                Ok(part) => out.extend(part),
-                Err(e) => std::panic::resume_unwind(e),
-            }
-        }
-        out
-    })
 }
 
 #[cfg(test)]
@@ -697,11 +685,5 @@ mod tests {
         assert_eq!(by_values.perm, by_ranks.perm);
         assert_eq!(by_values.rank, by_ranks.rank);
         assert_eq!(by_ranks.perm, vec![5, 3, 2, 4, 0, 1]);
-    }
-
-    #[test]
-    fn par_map_keeps_order() {
-        let v = par_map(10_000, |i| i * 2);
-        assert!(v.iter().enumerate().all(|(i, x)| *x == i as u64 * 2));
     }
 }
