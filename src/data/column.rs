@@ -163,6 +163,23 @@ impl Encoder {
 
     /// Append the value of the next entity.
     pub fn push(&mut self, v: Value) {
+        let h = match self.state {
+            Building::Dict { .. } => hash_value(&v),
+            Building::Str { .. } => 0,
+        };
+        self.push_hashed(h, &v);
+    }
+
+    /// Whether values are no longer looked up by hash (the column became a string arena):
+    /// [`Encoder::push_hashed`] then ignores the hash, so its caller need not compute it.
+    pub fn is_arena(&self) -> bool {
+        matches!(self.state, Building::Str { .. })
+    }
+
+    /// Append the value of the next entity, given its [`hash_value`] (computed elsewhere, such
+    /// as on the thread that generated it; any number once [`Encoder::is_arena`]). The value
+    /// is copied only when the column keeps it: a value seen before is not.
+    pub fn push_hashed(&mut self, h: u64, v: &Value) {
         match &mut self.state {
             Building::Dict {
                 dict,
@@ -170,14 +187,13 @@ impl Encoder {
                 codes,
                 text,
             } => {
-                let h = hash_value(&v);
                 let code = match seen.get(&h) {
-                    Some(&c) if dict[c as usize] == v => c,
+                    Some(&c) if dict[c as usize] == *v => c,
                     found => {
                         // On a hash collision the value is stored again rather than chained.
                         let fresh = found.is_none();
                         *text &= matches!(v, Value::String(_) | Value::Null);
-                        dict.push(v);
+                        dict.push(v.clone());
                         let c = (dict.len() - 1) as u32;
                         if fresh {
                             seen.insert(h, c);
@@ -208,7 +224,7 @@ impl Encoder {
         let mut nulls = Vec::with_capacity(self.capacity.div_ceil(64));
         let mut others = BTreeMap::new();
         for c in codes {
-            push_str(&mut strs, &mut nulls, &mut others, dict[c as usize].clone());
+            push_str(&mut strs, &mut nulls, &mut others, &dict[c as usize]);
         }
         self.state = Building::Str {
             strs,
@@ -243,13 +259,13 @@ impl Encoder {
 }
 
 /// Append `v` to a string column being built.
-fn push_str(strs: &mut Strs, nulls: &mut Vec<u64>, others: &mut BTreeMap<u32, Value>, v: Value) {
+fn push_str(strs: &mut Strs, nulls: &mut Vec<u64>, others: &mut BTreeMap<u32, Value>, v: &Value) {
     let i = strs.len();
     if i.is_multiple_of(64) {
         nulls.push(0);
     }
     match v {
-        Value::String(s) => strs.push(&s),
+        Value::String(s) => strs.push(s),
         Value::Null => {
             strs.push("");
             if let Some(w) = nulls.last_mut() {
@@ -258,7 +274,7 @@ fn push_str(strs: &mut Strs, nulls: &mut Vec<u64>, others: &mut BTreeMap<u32, Va
         }
         other => {
             strs.push("");
-            others.insert(i as u32, other);
+            others.insert(i as u32, other.clone());
         }
     }
 }
@@ -489,7 +505,7 @@ pub fn compare_cells(a: Cell, b: Cell) -> Ordering {
 }
 
 /// A structural hash of a JSON value (equal values hash equally).
-fn hash_value(v: &Value) -> u64 {
+pub fn hash_value(v: &Value) -> u64 {
     fn feed(v: &Value, h: &mut impl Hasher) {
         match v {
             Value::Null => h.write_u8(0),

@@ -41,6 +41,7 @@ pub(crate) mod write;
 use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
@@ -512,9 +513,9 @@ pub fn compare(a: &Value, b: &Value) -> Ordering {
     }
 }
 
-/// Entities a worker generates per step of a [`scan`] (a chunk's rows are held until encoded:
-/// at most about one per worker plus the one being encoded).
-const WARM_CHUNK: u64 = 1 << 15;
+/// Entities a worker generates per step of a [`scan`] (a chunk's rows are held until encoded
+/// and freed: at most about two per worker plus the one being encoded).
+const WARM_CHUNK: u64 = 1 << 14;
 
 /// The value at `path` of an entity (only the root field's subtree is generated; a constant
 /// one is read in place).
@@ -568,6 +569,11 @@ fn scan(
     with_keys: bool,
 ) -> (Option<(Strs, bool)>, Vec<Column>) {
     type Row = (Option<Value>, Vec<Value>);
+    /// Generated rows, with the hash of each value (by row, then path) for its dictionary.
+    struct Chunk {
+        rows: Vec<Row>,
+        hashes: Vec<u64>,
+    }
     let mut keys = with_keys.then(|| (Strs::with_capacity(count as usize), true));
     let mut encoders: Vec<column::Encoder> = paths
         .iter()
@@ -585,29 +591,48 @@ fn scan(
         .collect();
     // Workers that live for the whole pass (one per core) generate chunks in turn: worker `t`
     // takes chunks `t`, `t + workers`, ... This thread encodes them in order, each while the
-    // workers generate the next ones. Long-lived workers keep their allocator heaps for the
-    // whole pass rather than handing them back at every chunk.
+    // workers generate the next ones. What can be done beside the encoding is done in the
+    // workers: they hash each value for its dictionary (until the column becomes an arena,
+    // which needs no hash), and free their chunks once encoded (the thread that allocated a
+    // value frees it at less cost).
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
     let chunks = count.div_ceil(WARM_CHUNK);
+    let arena: Vec<AtomicBool> = paths.iter().map(|_| AtomicBool::new(false)).collect();
     std::thread::scope(|s| {
-        let mut from = Vec::new();
+        let mut lanes = Vec::new();
         for t in 0..workers.min(chunks) {
             // A rendezvous: a worker hands over a chunk only when it is encoded next.
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Row>>(0);
-            from.push(rx);
-            let shared = &shared;
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(0);
+            let (done_tx, done) = std::sync::mpsc::channel::<Chunk>();
+            lanes.push((rx, done_tx));
+            let (shared, arena) = (&shared, &arena);
             s.spawn(move || {
                 let mut c = t;
                 while c < chunks {
+                    while let Ok(old) = done.try_recv() {
+                        drop(old);
+                    }
                     let lo = c * WARM_CHUNK;
-                    let rows: Vec<Row> = (lo..count.min(lo + WARM_CHUNK))
-                        .map(|i| {
-                            let e = Entity::new(model, seed, i);
-                            let key = with_keys.then(|| e.field(&model.key).unwrap_or(Value::Null));
-                            (key, row_values(&e, paths, shared))
-                        })
-                        .collect();
-                    if tx.send(rows).is_err() {
+                    let hi = count.min(lo + WARM_CHUNK);
+                    let mut chunk = Chunk {
+                        rows: Vec::with_capacity((hi - lo) as usize),
+                        hashes: Vec::with_capacity((hi - lo) as usize * paths.len()),
+                    };
+                    for i in lo..hi {
+                        let e = Entity::new(model, seed, i);
+                        let key = with_keys.then(|| e.field(&model.key).unwrap_or(Value::Null));
+                        let values = row_values(&e, paths, shared);
+                        for (v, arena) in values.iter().zip(arena) {
+                            let h = if arena.load(Relaxed) {
+                                0
+                            } else {
+                                column::hash_value(v)
+                            };
+                            chunk.hashes.push(h);
+                        }
+                        chunk.rows.push((key, values));
+                    }
+                    if tx.send(chunk).is_err() {
                         return;
                     }
                     c += workers;
@@ -616,12 +641,16 @@ fn scan(
         }
         for c in 0..chunks {
             // A worker that stopped early panicked: the scope passes the panic on.
-            let Some(Ok(rows)) = from.get((c % workers) as usize).map(|rx| rx.recv()) else {
+            let Some((rx, done)) = lanes.get((c % workers) as usize) else {
+                break;
+            };
+            let Ok(mut chunk) = rx.recv() else {
                 break;
             };
             let t = std::time::Instant::now();
-            for (key, values) in rows {
-                if let (Some((strs, all)), Some(k)) = (&mut keys, key) {
+            let mut hashes = chunk.hashes.iter();
+            for (key, values) in &mut chunk.rows {
+                if let (Some((strs, all)), Some(k)) = (&mut keys, key.take()) {
                     match k {
                         Value::String(s) => strs.push(&s),
                         other => {
@@ -630,14 +659,21 @@ fn scan(
                         }
                     }
                 }
-                for (enc, v) in encoders.iter_mut().zip(values) {
-                    enc.push(v);
+                for ((enc, v), h) in encoders.iter_mut().zip(values.iter()).zip(&mut hashes) {
+                    enc.push_hashed(*h, v);
+                }
+            }
+            for (enc, arena) in encoders.iter().zip(&arena) {
+                if enc.is_arena() {
+                    arena.store(true, Relaxed);
                 }
             }
             serial += t.elapsed();
+            // Back to its worker to be freed (or freed here if the worker is gone).
+            let _ = done.send(chunk);
         }
         // Workers still waiting to hand over a chunk (after a panic) see the receivers gone.
-        drop(from);
+        drop(lanes);
     });
     tracing::debug!("scan of {paths:?}: {} ms encoding", serial.as_millis());
     if let Some((strs, _)) = &mut keys {
@@ -665,6 +701,51 @@ mod tests {
             ),
             Ordering::Less
         );
+    }
+
+    /// A scan over several chunks and workers gives each entity's own values in index order,
+    /// in a column that stays a dictionary and in one that becomes an arena midway (after
+    /// which the workers stop hashing its values).
+    #[test]
+    fn a_scan_agrees_with_each_entity() {
+        let model = CollectionModel::for_tests(
+            &json!({"type": "object", "properties": {
+                "id": {"type": "string"},
+                "n": {"type": "integer"},
+                "t": {"type": "string", "format": "date-time"}
+            }}),
+            &json!({
+                "id": {"template": "e-{index:6}"},
+                "n": {"int": {"min": 0, "max": 5}},
+                "t": {"timestamp": {}}
+            }),
+            0,
+        );
+        let count = column::DICT_LIMIT as u64 + 3 * WARM_CHUNK + 7;
+        let (keys, cols) = scan(&model, 9, count, &["n", "t"], true);
+        let (keys, all) = keys.expect("keys asked for");
+        assert!(all, "every key is a string");
+        assert_eq!(keys.len() as u64, count);
+        assert!(matches!(cols[0], Column::Dict { .. }));
+        assert!(
+            matches!(cols[1], Column::Str { .. }),
+            "distinct timestamps: an arena"
+        );
+        for i in (0..count).step_by(331).chain([count - 1]) {
+            let e = Entity::new(&model, 9, i);
+            assert_eq!(
+                keys.get(i as usize),
+                Some(format!("e-{:06}", i + 1).as_str())
+            );
+            for (col, path) in cols.iter().zip(["n", "t"]) {
+                let want = e.field(path).unwrap_or(Value::Null);
+                assert_eq!(
+                    col.get(i as usize).map(|c| c.to_value()),
+                    Some(want),
+                    "{path} of {i}"
+                );
+            }
+        }
     }
 
     #[test]
