@@ -172,14 +172,14 @@ impl Encoder {
 
     /// Whether values are no longer looked up by hash (the column became a string arena):
     /// [`Encoder::push_hashed`] then ignores the hash, so its caller need not compute it.
-    pub fn is_arena(&self) -> bool {
+    pub(crate) fn is_arena(&self) -> bool {
         matches!(self.state, Building::Str { .. })
     }
 
     /// Append the value of the next entity, given its [`hash_value`] (computed elsewhere, such
     /// as on the thread that generated it; any number once [`Encoder::is_arena`]). The value
     /// is copied only when the column keeps it: a value seen before is not.
-    pub fn push_hashed(&mut self, h: u64, v: &Value) {
+    pub(crate) fn push_hashed(&mut self, h: u64, v: &Value) {
         match &mut self.state {
             Building::Dict {
                 dict,
@@ -399,23 +399,30 @@ impl Column {
             .collect();
         strings.sort_unstable();
         let mut sorted: Vec<u32> = Vec::with_capacity(strings.len());
+        // The entities that begin a run of one prefix: each differs from the string before it
+        // without comparing their text.
+        let mut opens_run = vec![false; n];
         let mut at = 0;
         while at < strings.len() {
             let p = strings[at].0;
             let run = strings[at..].partition_point(|(q, _)| *q == p);
             let start = sorted.len();
+            opens_run[strings[at].1 as usize] = true;
             sorted.extend(strings[at..at + run].iter().map(|(_, i)| *i));
             if run > 1 {
+                opens_run[strings[at].1 as usize] = false;
                 sorted[start..].sort_unstable_by(|&a, &b| {
                     text[a as usize].cmp(text[b as usize]).then(a.cmp(&b))
                 });
+                opens_run[sorted[start] as usize] = true;
             }
             at += run;
         }
         drop(strings);
         before.sort_by(|&a, &b| compare_cells(cell(a), cell(b)));
         let by_cells = |a: u32, b: u32| compare_cells(cell(a), cell(b)) == Ordering::Equal;
-        let by_text = |a: u32, b: u32| text[a as usize] == text[b as usize];
+        let by_text =
+            |a: u32, b: u32| !opens_run[b as usize] && text[a as usize] == text[b as usize];
         // Ranks in that order: a new rank where a value differs from the one before it (and
         // at every change of kind: booleans and numbers, strings, the rest, nulls).
         let mut rank = vec![0u32; n];
@@ -505,7 +512,7 @@ pub fn compare_cells(a: Cell, b: Cell) -> Ordering {
 }
 
 /// A structural hash of a JSON value (equal values hash equally).
-pub fn hash_value(v: &Value) -> u64 {
+pub(crate) fn hash_value(v: &Value) -> u64 {
     fn feed(v: &Value, h: &mut impl Hasher) {
         match v {
             Value::Null => h.write_u8(0),
@@ -628,6 +635,22 @@ mod tests {
             _ => json!(format!("2024-{:07}T{:07}", (i * 7919) % n, i % 13)),
         };
         arena_ranks_as_a_dictionary((0..n).map(value).collect());
+    }
+
+    /// Strings whose shared bytes end inside a character (`é` and `ê` share their first byte)
+    /// rank by their text, as they would as values.
+    #[test]
+    fn a_shared_prefix_may_end_inside_a_character() {
+        let words = ["éb", "êa", "é", "éa", "ê", "éaa"];
+        let mut strs = Strs::with_capacity(words.len());
+        for w in words {
+            strs.push(w);
+        }
+        let arena = Column::strings(Arc::new(strs));
+        let dict = Column::encode(words.iter().map(|w| json!(w)).collect());
+        assert!(matches!(dict, Column::Dict { .. }));
+        assert_eq!(arena.entity_ranks(), dict.entity_ranks());
+        assert_eq!(arena.entity_ranks(), [3, 5, 0, 1, 4, 2]);
     }
 
     /// `values` become an arena that reads them back, and rank as a dictionary of them does.

@@ -31,8 +31,9 @@ const DEFAULT_NULL_RATE: f64 = 0.1;
 pub struct Entity<'a> {
     model: &'a CollectionModel,
     index: u64,
-    /// The values of the paths generators read, once computed, by [`Slot::kept`] (a few per
-    /// entity: a short list beats a map).
+    /// The values of the paths generators read, once computed, by [`Slot::keep_as`]: the few
+    /// an entity computes, in a short list (a slot for every path read would cost more to
+    /// make, for each entity, than the searches it saves).
     cache: RefCell<Vec<(usize, Option<Value>)>>,
     depth: RefCell<u32>,
     /// The hash of (seed, API, collection, index) that every field's stream continues.
@@ -104,8 +105,8 @@ impl<'a> Entity<'a> {
         if let Some(v) = self.pinned_at(path) {
             return v;
         }
-        let kept = slot.and_then(|s| s.kept);
-        if let Some(v) = kept.and_then(|k| self.kept(k, Option::clone)) {
+        let keep_as = slot.and_then(|s| s.keep_as);
+        if let Some(v) = keep_as.and_then(|k| self.read_kept(k, Option::clone)) {
             return v;
         }
         {
@@ -129,7 +130,7 @@ impl<'a> Entity<'a> {
         *self.depth.borrow_mut() -= 1;
         // Kept only when another generator reads it: the value is a pure function of the
         // path, so keeping the rest would only cost a copy each.
-        if let Some(k) = kept {
+        if let Some(k) = keep_as {
             let mut cache = self.cache.borrow_mut();
             match cache.iter_mut().find(|(at, _)| *at == k) {
                 Some((_, old)) => *old = v.clone(),
@@ -139,8 +140,8 @@ impl<'a> Entity<'a> {
         v
     }
 
-    /// `read` of the value kept at `k` ([`Slot::kept`]), once computed.
-    fn kept<T>(&self, k: usize, read: impl FnOnce(&Option<Value>) -> T) -> Option<T> {
+    /// `read` of the value kept as `k` ([`Slot::keep_as`]), once computed.
+    fn read_kept<T>(&self, k: usize, read: impl FnOnce(&Option<Value>) -> T) -> Option<T> {
         let cache = self.cache.borrow();
         cache.iter().find(|(at, _)| *at == k).map(|(_, v)| read(v))
     }
@@ -269,8 +270,9 @@ impl<'a> Entity<'a> {
         let slot = self.model.slots.get(path);
         if self.model.rows.is_none()
             && self.pinned.is_none()
-            && let Some(k) = slot.and_then(|s| s.kept)
-            && let Some(found) = self.kept(k, |v| vals.contains(v.as_ref().unwrap_or(&Value::Null)))
+            && let Some(k) = slot.and_then(|s| s.keep_as)
+            && let Some(found) =
+                self.read_kept(k, |v| vals.contains(v.as_ref().unwrap_or(&Value::Null)))
         {
             return found;
         }

@@ -595,7 +595,8 @@ fn scan(
     // workers: they hash each value for its dictionary (until the column becomes an arena,
     // which needs no hash), and free their chunks once encoded (the thread that allocated a
     // value frees it at less cost).
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
+    // At most 8: each holds up to two chunks (one being made, one encoded and not yet freed).
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(8) as u64);
     let chunks = count.div_ceil(WARM_CHUNK);
     let arena: Vec<AtomicBool> = paths.iter().map(|_| AtomicBool::new(false)).collect();
     std::thread::scope(|s| {
@@ -640,22 +641,22 @@ fn scan(
             });
         }
         for c in 0..chunks {
-            // A worker that stopped early panicked: the scope passes the panic on.
             let Some((rx, done)) = lanes.get((c % workers) as usize) else {
                 break;
             };
-            let Ok(mut chunk) = rx.recv() else {
+            // A worker that stopped early panicked: the scope passes the panic on.
+            let Ok(chunk) = rx.recv() else {
                 break;
             };
             let t = std::time::Instant::now();
             let mut hashes = chunk.hashes.iter();
-            for (key, values) in &mut chunk.rows {
-                if let (Some((strs, all)), Some(k)) = (&mut keys, key.take()) {
+            for (key, values) in &chunk.rows {
+                if let (Some((strs, all)), Some(k)) = (&mut keys, key) {
                     match k {
-                        Value::String(s) => strs.push(&s),
+                        Value::String(s) => strs.push(s),
                         other => {
                             *all = false;
-                            strs.push(&CollectionModel::key_text(&other));
+                            strs.push(&CollectionModel::key_text(other));
                         }
                     }
                 }
@@ -731,6 +732,15 @@ mod tests {
             matches!(cols[1], Column::Str { .. }),
             "distinct timestamps: an arena"
         );
+        // No entity, and fewer than one chunk.
+        let (no_keys, empty) = scan(&model, 9, 0, &["n"], true);
+        assert_eq!(no_keys.map(|(k, _)| k.len()), Some(0));
+        assert_eq!(empty.iter().map(Column::len).collect::<Vec<_>>(), [0]);
+        let (_, few) = scan(&model, 9, 5, &["n"], false);
+        for i in 0..5 {
+            let want = Entity::new(&model, 9, i).field("n").unwrap_or(Value::Null);
+            assert_eq!(few[0].get(i as usize).map(|c| c.to_value()), Some(want));
+        }
         for i in (0..count).step_by(331).chain([count - 1]) {
             let e = Entity::new(&model, 9, i);
             assert_eq!(

@@ -18,8 +18,9 @@ pub struct CollectionModel {
     pub name: String,
     pub node: Node,
     pub fields: super::FastMap<String, FieldGen>,
-    /// The field paths entities are asked for by name, resolved once.
-    pub slots: Slots,
+    /// The field paths entities are asked for by name, resolved once from `node` and `fields`
+    /// (which do not change after the model is built).
+    pub(crate) slots: Slots,
     pub key: String,
     pub order_key: String,
     pub count: u64,
@@ -44,34 +45,34 @@ fn referenced(fields: &super::FastMap<String, FieldGen>) -> Vec<String> {
 /// generator and the paths generators read), each resolved once at load: asking an entity for
 /// one is a single lookup rather than a walk of the schema and three lookups by path.
 #[derive(Debug, Default)]
-pub struct Slots {
+pub(crate) struct Slots {
     by_path: super::FastMap<String, Slot>,
-    /// How many paths an entity keeps once computed.
-    kept: usize,
 }
 
-/// One path of [`Slots`].
+/// One path of [`Slots`]. Its node and generator are copies of the model's (generators are
+/// small: a static collection's values for `member-of` are its few rows).
 #[derive(Debug)]
-pub struct Slot {
+pub(crate) struct Slot {
     /// Its schema node (`None`: the path names no field).
-    pub node: Option<Node>,
+    pub(crate) node: Option<Node>,
     /// Its generator, if one is declared.
-    pub generator: Option<FieldGen>,
-    /// Where an entity keeps its value, for the paths some generator reads (`same-as`,
-    /// `{ref:..}`, `$field` arguments, `if` conditions): the only ones kept once computed.
-    pub kept: Option<usize>,
+    pub(crate) generator: Option<FieldGen>,
+    /// For the paths some generator reads (`same-as`, `{ref:..}`, `$field` arguments, `if`
+    /// conditions), the only ones an entity keeps once computed: a number of its own, which
+    /// the entity keeps the value under.
+    pub(crate) keep_as: Option<usize>,
 }
 
 impl Slots {
-    pub fn new(node: &Node, fields: &super::FastMap<String, FieldGen>) -> Slots {
+    pub(crate) fn new(node: &Node, fields: &super::FastMap<String, FieldGen>) -> Slots {
         let mut by_path = super::FastMap::default();
-        let mut slot = |path: &str, kept: Option<usize>| {
+        let mut slot = |path: &str, keep_as: Option<usize>| {
             let s = by_path.entry(path.to_string()).or_insert_with(|| Slot {
                 node: node.at_path(path).cloned(),
                 generator: fields.get(path).cloned(),
-                kept: None,
+                keep_as: None,
             });
-            s.kept = s.kept.or(kept);
+            s.keep_as = s.keep_as.or(keep_as);
         };
         let read = referenced(fields);
         for (k, path) in read.iter().enumerate() {
@@ -85,20 +86,12 @@ impl Slots {
                 slot(name, None);
             }
         }
-        Slots {
-            by_path,
-            kept: read.len(),
-        }
+        Slots { by_path }
     }
 
     /// The slot of `path`, if it has one.
-    pub fn get(&self, path: &str) -> Option<&Slot> {
+    pub(crate) fn get(&self, path: &str) -> Option<&Slot> {
         self.by_path.get(path)
-    }
-
-    /// How many paths an entity keeps once computed ([`Slot::kept`] is below it).
-    pub fn kept(&self) -> usize {
-        self.kept
     }
 }
 
@@ -386,30 +379,36 @@ mod tests {
                 "id": {"type": "string"},
                 "name": {"type": "string"},
                 "llm": {"type": "object", "properties": {"model": {"type": "string"}}},
-                "alias": {"type": "string"}
+                "alias": {"type": "string"},
+                "stray": {"type": "string"}
             }}),
             &json!({
                 "alias": {"same-as": "llm.model"},
+                "stray": {"same-as": "nope.deep"},
                 "llm.model": {"one-of": ["a", "b"]},
                 "name": {"template": "{ref:id}-x"}
             }),
             3,
         );
         let s = &m.slots;
-        assert_eq!(s.kept(), 2, "llm.model and id are read by generators");
         let model = s.get("llm.model").expect("a generated nested path");
-        assert!(model.kept.is_some() && model.generator.is_some() && model.node.is_some());
+        assert!(model.keep_as.is_some() && model.generator.is_some() && model.node.is_some());
         let id = s.get("id").expect("a field generators read");
-        assert!(id.kept.is_some() && id.generator.is_none());
-        assert_ne!(model.kept, id.kept);
+        assert!(id.keep_as.is_some() && id.generator.is_none());
+        assert_ne!(model.keep_as, id.keep_as);
         let alias = s.get("alias").expect("a generated field");
-        assert!(alias.kept.is_none() && alias.generator.is_some());
+        assert!(alias.keep_as.is_none() && alias.generator.is_some());
         let llm = s.get("llm").expect("every top-level field");
-        assert!(llm.kept.is_none() && llm.generator.is_none() && llm.node.is_some());
+        assert!(llm.keep_as.is_none() && llm.generator.is_none() && llm.node.is_some());
         assert!(s.get("llm.other").is_none() && s.get("nope").is_none());
+        // A path read that names no field (refused at load in a spec) is kept as absent.
+        let nope = s.get("nope.deep").expect("a path generators read");
+        assert!(nope.keep_as.is_some() && nope.node.is_none());
         // Entities read through the slots: the alias is the model it copies.
         let e = crate::data::entity::Entity::new(&m, 7, 1);
         assert_eq!(e.field("alias"), e.field("llm.model"));
+        assert!(e.field("alias").is_some());
+        assert_eq!(e.field("stray"), None);
         assert_eq!(
             e.field("name").and_then(|v| v.as_str().map(str::to_owned)),
             e.field("id")

@@ -25,8 +25,12 @@ pub fn extract(v: &Value, path: &str) -> Value {
 /// [`extract`] from the value of `path`'s root field (`value` of `identities` for
 /// `identities[].id`), without building the object around it.
 pub fn extract_in(value: &Value, path: &str) -> Value {
-    let segs: Vec<&str> = path.split('.').filter(|s| !s.is_empty()).collect();
     let root = root_of(path);
+    if root == path && !path.is_empty() {
+        // The root field itself.
+        return value.clone();
+    }
+    let segs: Vec<&str> = path.split('.').filter(|s| !s.is_empty()).collect();
     let Some((first, rest)) = segs.split_first() else {
         // No segment (`.`): the object around the root is what `extract` finds.
         let mut m = Map::new();
