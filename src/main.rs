@@ -26,6 +26,15 @@ use understudy::spec::{self, Api};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Hand back to the system the memory a warm-up freed. Its workers, which have ended, freed
+/// their chunks of generated rows, and the orders their sort buffers: at a million entities
+/// mimalloc otherwise keeps about 150 MB of it resident until it happens to reuse it.
+fn release_freed_memory() {
+    // SAFETY: `mi_collect` takes a flag and touches only mimalloc's own state (the global
+    // allocator above); it is safe to call from any thread at any time.
+    unsafe { libmimalloc_sys::mi_collect(true) };
+}
+
 fn load_specs(args: &SpecArgs) -> anyhow::Result<Vec<Api>> {
     load_spec_paths(args, &[])
 }
@@ -544,6 +553,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 std::thread::spawn(move || {
                     let t = std::time::Instant::now();
                     warm.warm();
+                    release_freed_memory();
                     tracing::info!("indexes ready in {} ms", t.elapsed().as_millis());
                 });
                 for m in engine.mounts() {
