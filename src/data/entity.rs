@@ -134,7 +134,13 @@ impl<'a> Entity<'a> {
             let mut cache = self.cache.borrow_mut();
             match cache.iter_mut().find(|(at, _)| *at == k) {
                 Some((_, old)) => *old = v.clone(),
-                None => cache.push((k, v.clone())),
+                None => {
+                    if cache.capacity() == 0 {
+                        // Room for what an entity usually keeps, in one allocation.
+                        cache.reserve_exact(16);
+                    }
+                    cache.push((k, v.clone()));
+                }
             }
         }
         v
@@ -224,7 +230,7 @@ impl<'a> Entity<'a> {
         if fg.null_rate <= 0.0 && !fg.kind.draws() {
             return self.eval_derived(fg, rpath, gkey, node);
         }
-        self.eval_with(fg, self.rng(rpath), rpath, gkey, node)
+        self.eval_with(fg, &mut self.rng(rpath), rpath, gkey, node)
     }
 
     /// A generator that draws nothing from its stream ([`Gen::draws`]), so none is seeded
@@ -255,7 +261,7 @@ impl<'a> Entity<'a> {
                 self.eval(branch, rpath, gkey, node)
             }
             // The kinds that draw ([`Gen::draws`]).
-            _ => self.eval_drawn(fg, self.rng(rpath), rpath, gkey, node),
+            _ => self.eval_drawn(fg, &mut self.rng(rpath), rpath, gkey, node),
         }
     }
 
@@ -279,10 +285,12 @@ impl<'a> Entity<'a> {
         vals.contains(&self.field_in(path, slot).unwrap_or(Value::Null))
     }
 
+    /// (The stream is borrowed, not moved: a ChaCha8 generator with its buffer is about 300
+    /// bytes.)
     fn eval_with(
         &self,
         fg: &FieldGen,
-        mut rng: ChaCha8Rng,
+        rng: &mut ChaCha8Rng,
         rpath: &str,
         gkey: &str,
         node: &Node,
@@ -301,16 +309,16 @@ impl<'a> Entity<'a> {
     fn eval_drawn(
         &self,
         fg: &FieldGen,
-        mut rng: ChaCha8Rng,
+        rng: &mut ChaCha8Rng,
         rpath: &str,
         gkey: &str,
         node: &Node,
     ) -> Option<Value> {
         Some(match &fg.kind {
-            Gen::Uuid => Value::String(uuid(&mut rng)),
-            Gen::Template(t) => Value::String(self.render(t, &mut rng)),
-            Gen::Fake(k) => Value::String(k.draw(&mut rng)),
-            Gen::OneOf { values, weights } => pick_weighted(&mut rng, values, weights.as_deref()),
+            Gen::Uuid => Value::String(uuid(rng)),
+            Gen::Template(t) => Value::String(self.render(t, rng)),
+            Gen::Fake(k) => Value::String(k.draw(rng)),
+            Gen::OneOf { values, weights } => pick_weighted(rng, values, weights.as_deref()),
             Gen::Bool(p) => Value::Bool(rng.random_bool(*p)),
             Gen::Int { min, max } => {
                 let lo = self.int_arg(min);
@@ -383,7 +391,7 @@ impl<'a> Entity<'a> {
     }
 
     fn render(&self, t: &Template, rng: &mut ChaCha8Rng) -> String {
-        let mut out = String::new();
+        let mut out = String::with_capacity(t.size_hint());
         for part in &t.parts {
             match part {
                 Part::Lit(s) => out.push_str(s),
@@ -589,7 +597,8 @@ pub fn eval_free(fg: &FieldGen, rng: ChaCha8Rng) -> Option<Value> {
         rows: None,
     });
     let e = Entity::new(model, 0, 0);
-    e.eval_with(fg, rng, "", "", &ANY)
+    let mut rng = rng;
+    e.eval_with(fg, &mut rng, "", "", &ANY)
 }
 
 static ANY: std::sync::LazyLock<Node> = std::sync::LazyLock::new(Node::any);

@@ -29,6 +29,20 @@ pub enum Part {
 const MAX_WIDTH: usize = 256;
 
 impl Template {
+    /// About how long a rendering is (exact for literals, UUIDs and fixed widths; a guess for
+    /// the rest), so that rendering allocates once.
+    pub fn size_hint(&self) -> usize {
+        (self.parts.iter())
+            .map(|p| match p {
+                Part::Lit(s) => s.len(),
+                Part::Uuid => 36,
+                Part::Hex(n) | Part::Digits(n) | Part::Alnum(n) | Part::Index(n) => *n,
+                Part::Pick(opts) => opts.iter().map(String::len).max().unwrap_or(0),
+                Part::Fake(_) | Part::Ref(_) | Part::Slug(_) | Part::Snake(_) => 16,
+            })
+            .sum()
+    }
+
     /// Parse `text`; `{{` and `}}` stand for literal braces.
     pub fn parse(text: &str) -> Result<Template, String> {
         let mut parts = Vec::new();
@@ -186,6 +200,14 @@ pub fn case_words(text: &str, sep: char) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn size_hints_are_exact_for_fixed_widths() {
+        let hint = |t: &str| Template::parse(t).map(|t| t.size_hint());
+        assert_eq!(hint("agent-{uuid}"), Ok(42));
+        assert_eq!(hint("{hex:8}-{digits:3}{alnum:2}"), Ok(14));
+        assert_eq!(hint("{pick:a|bcd}!"), Ok(4));
+    }
 
     #[test]
     fn parses_placeholders_and_literals() {
