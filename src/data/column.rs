@@ -407,15 +407,13 @@ impl Column {
             let p = strings[at].0;
             let run = strings[at..].partition_point(|(q, _)| *q == p);
             let start = sorted.len();
-            opens_run[strings[at].1 as usize] = true;
             sorted.extend(strings[at..at + run].iter().map(|(_, i)| *i));
             if run > 1 {
-                opens_run[strings[at].1 as usize] = false;
                 sorted[start..].sort_unstable_by(|&a, &b| {
                     text[a as usize].cmp(text[b as usize]).then(a.cmp(&b))
                 });
-                opens_run[sorted[start] as usize] = true;
             }
+            opens_run[sorted[start] as usize] = true;
             at += run;
         }
         drop(strings);

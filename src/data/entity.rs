@@ -117,15 +117,10 @@ impl<'a> Entity<'a> {
             *d += 1;
         }
         let v = match slot {
-            // Resolved at load: the generator `gen_at` would look up by the same path.
-            Some(s) => s.node.as_ref().and_then(|node| match &s.generator {
-                Some(fg) => self.eval(fg, path, path, node),
-                None => self.auto(path, path, node, true),
-            }),
-            None => match self.model.node.at_path(path) {
-                Some(node) => self.gen_at(path, path, node),
-                None => None,
-            },
+            // Resolved at load: the node and generator `gen_at` would look up by the path.
+            Some(s) => (s.node.as_ref())
+                .and_then(|node| self.gen_with(s.generator.as_ref(), path, path, node)),
+            None => (self.model.node.at_path(path)).and_then(|node| self.gen_at(path, path, node)),
         };
         *self.depth.borrow_mut() -= 1;
         // Kept only when another generator reads it: the value is a pure function of the
@@ -220,7 +215,18 @@ impl<'a> Entity<'a> {
         if let Some(v) = self.pinned_at(rpath) {
             return v;
         }
-        match self.model.fields.get(gkey) {
+        self.gen_with(self.model.fields.get(gkey), rpath, gkey, node)
+    }
+
+    /// Generate the value at `rpath` with its generator `fg`, or from the schema without one.
+    fn gen_with(
+        &self,
+        fg: Option<&FieldGen>,
+        rpath: &str,
+        gkey: &str,
+        node: &Node,
+    ) -> Option<Value> {
+        match fg {
             Some(fg) => self.eval(fg, rpath, gkey, node),
             None => self.auto(rpath, gkey, node, true),
         }
