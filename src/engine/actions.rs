@@ -53,7 +53,7 @@ impl Engine {
         let pristine = |c: &str| session.is_none_or(|s| s.overlay(&r.mount.api.name, c).is_none());
         // An answer from the schema is a pure function of the request too.
         let from_schema = r.op.bound.is_none() || r.mount.fallback.contains(&r.op_index);
-        let cacheable = req.method == "GET"
+        let cacheable = req.method() == "GET"
             && req.body.is_empty()
             && !r.op.params.iter().any(|p| p.location == ParamIn::Header)
             && (from_schema
@@ -66,18 +66,19 @@ impl Engine {
             return self.serve(r, req, session, request_id);
         }
         // The host too: next-page URLs and links name it.
-        let key = (
-            r.op_index,
-            r.variant_tag(),
-            [req.header_value("host").unwrap_or(""), req.path.as_str()].concat(),
-            req.query.clone(),
-        );
+        let key = render::AnswerLookup {
+            op: r.op_index,
+            variant: r.variant_tag(),
+            host: req.header_named(&http::header::HOST).unwrap_or(""),
+            path: req.path(),
+            query: req.query(),
+        };
         if let Some(hit) = r.mount.answers.get(&key) {
             return Ok(hit);
         }
         let resp = self.serve(r, req, session, request_id)?;
         if resp.status == 200 {
-            r.mount.answers.insert(key, resp.clone());
+            r.mount.answers.insert(key.owned(), resp.clone());
         }
         Ok(resp)
     }
@@ -90,7 +91,7 @@ impl Engine {
         request_id: &str,
     ) -> Result<Response, ApiError> {
         let api = &r.mount.api;
-        let query: Vec<(String, String)> = form_urlencoded::parse(req.query.as_bytes())
+        let query: Vec<(String, String)> = form_urlencoded::parse(req.query().as_bytes())
             .into_owned()
             .collect();
         let bad = bad_request(r);
@@ -220,7 +221,7 @@ impl Engine {
                 if (declared || (items_ptr.is_empty() && list.paging != Paging::None))
                     && let Some(link) = page.link_header()
                 {
-                    resp.headers.push(("link".into(), link));
+                    resp.add_header_owned(http::header::LINK, link);
                 }
                 Ok(resp)
             }
@@ -253,7 +254,7 @@ impl Engine {
     ) -> Result<(Params, Option<Value>), ApiError> {
         let bad = bad_request(r);
         let lenient = |e: &ApiError| r.op.response(e.status).is_none();
-        let params = match params::parse(&r.op.params, query, &r.path_params, &req.headers, bad) {
+        let params = match params::parse(&r.op.params, query, &r.path_params, req.headers(), bad) {
             Ok(p) => p,
             Err(e) if lenient(&e) => {
                 // Each parameter on its own: the ones that parse are kept.
@@ -263,7 +264,7 @@ impl Engine {
                         std::slice::from_ref(p),
                         query,
                         &r.path_params,
-                        &req.headers,
+                        req.headers(),
                         bad,
                     ) {
                         ok.extend(one);
@@ -313,7 +314,7 @@ impl Engine {
             h.write(v.as_bytes());
             h.write_u8(0);
         }
-        h.write(req.query.as_bytes());
+        h.write(req.query().as_bytes());
         let seed = h.finish();
         let (content_type, body) = match &g.body {
             GeneratedBody::Empty => (None, bytes::Bytes::new()),
@@ -348,7 +349,7 @@ impl Engine {
         let mut resp = Response::bytes(g.status, body);
         resp.headers.clear();
         if let Some(t) = content_type {
-            resp.headers.push(("content-type".into(), t));
+            resp.add_header("content-type", &t);
         }
         Ok(resp)
     }

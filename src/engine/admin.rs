@@ -84,13 +84,10 @@ impl Guard {
         // a browser opening them cannot send a header, so they need no token (the page takes
         // it from its address's `#token=` part, which no server sees, and sends it as a
         // header on every call).
-        let page = matches!(method, "GET" | "HEAD") && route_is_ui(&req.path);
+        let page = matches!(method, "GET" | "HEAD") && route_is_ui(req.path());
         if self.token.is_some() && !page && !token_shown {
             let mut r = error(401, "the admin API needs the admin token (--admin-token)");
-            r.headers.push((
-                "www-authenticate".into(),
-                "Bearer realm=\"understudy admin\"".into(),
-            ));
+            r.add_header("www-authenticate", "Bearer realm=\"understudy admin\"");
             return Some(r);
         }
         if method != "GET" && method != "HEAD" {
@@ -137,9 +134,9 @@ fn route_is_ui(path: &str) -> bool {
 
 /// Answer an admin request.
 pub fn handle(engine: &Engine, req: &Request) -> Response {
-    let rest = req.path[PREFIX.len()..].trim_end_matches('/');
+    let rest = req.path()[PREFIX.len()..].trim_end_matches('/');
     let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
-    let method = req.method.to_ascii_uppercase();
+    let method = req.method().to_ascii_uppercase();
     // Probes (a load balancer's, Kubernetes') reach a replica by its address and carry no
     // token: health and readiness say nothing a client could use, so they answer any host.
     match (method.as_str(), segs.as_slice()) {
@@ -266,7 +263,7 @@ pub fn handle(engine: &Engine, req: &Request) -> Response {
         ("GET", ["requests", id]) if !matches!(*id, "count" | "find") => {
             super::journal_api::one(engine, id)
         }
-        ("GET", ["sessions", id, "export"]) => export(engine, id, &req.query),
+        ("GET", ["sessions", id, "export"]) => export(engine, id, req.query()),
         (
             _,
             ["scenarios"]
@@ -287,10 +284,10 @@ pub fn handle(engine: &Engine, req: &Request) -> Response {
                 ["requests", _] => "GET",
                 _ => "POST",
             };
-            r.headers.push(("allow".into(), allow.into()));
+            r.add_header("allow", allow);
             r
         }
-        _ => error(404, format!("no admin endpoint {}", req.path)),
+        _ => error(404, format!("no admin endpoint {}", req.path())),
     }
 }
 
@@ -339,11 +336,11 @@ fn export(engine: &Engine, id: &str, query: &str) -> Response {
         return error(404, format!("no collection {api}/{cname}"));
     };
     match crate::scenario::export::export(&s, api, cname, coll, engine.seed()) {
-        Some(yaml) => Response {
-            headers: vec![("content-type".into(), "application/yaml".into())],
-            ..Response::json(200, &Value::Null)
+        Some(yaml) => {
+            let mut r = Response::bytes(200, yaml.into());
+            r.set_header("content-type", "application/yaml");
+            r
         }
-        .with_body(yaml),
         None => error(
             404,
             format!("session '{id}' changed nothing in {api}/{cname}"),
@@ -457,10 +454,7 @@ fn metrics(engine: &Engine) -> Response {
         journal_bytes: fill.bytes,
     });
     let mut r = Response::bytes(200, bytes::Bytes::from(text));
-    r.headers
-        .retain(|(k, _)| !k.eq_ignore_ascii_case("content-type"));
-    r.headers
-        .push(("content-type".into(), super::metrics::CONTENT_TYPE.into()));
+    r.set_header("content-type", super::metrics::CONTENT_TYPE);
     r
 }
 

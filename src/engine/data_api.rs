@@ -82,7 +82,7 @@ pub(super) fn collection(
         };
     }
     let (mut offset, mut limit) = (0usize, 20usize);
-    for (k, v) in form_urlencoded::parse(req.query.as_bytes()) {
+    for (k, v) in form_urlencoded::parse(req.query().as_bytes()) {
         let n = v.parse::<usize>();
         match (&*k, n) {
             ("offset", Ok(n)) => offset = n,

@@ -44,7 +44,7 @@ fn journal_json(engine: &Engine) -> Value {
 /// `GET /requests[?api&operation&method&path&status&session&unmatched&scripted&since&limit]`:
 /// newest first.
 pub(super) fn list(engine: &Engine, req: &Request) -> Response {
-    let (mut m, limit) = match Matcher::from_query(&req.query) {
+    let (mut m, limit) = match Matcher::from_query(req.query()) {
         Ok(x) => x,
         Err(e) => return error(400, e.to_string()),
     };
@@ -79,7 +79,7 @@ pub(super) fn one(engine: &Engine, id: &str) -> Response {
 
 /// `DELETE /requests[?session=S]`: forget the scoped session's requests, or all.
 pub(super) fn clear(engine: &Engine, req: &Request) -> Response {
-    let session = form_urlencoded::parse(req.query.as_bytes())
+    let session = form_urlencoded::parse(req.query().as_bytes())
         .find(|(k, _)| k == "session")
         .map(|(_, v)| v.into_owned())
         .or_else(|| req.header_value(SESSION_HEADER).map(str::to_string));

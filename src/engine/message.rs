@@ -4,58 +4,161 @@
 use bytes::Bytes;
 use serde_json::Value;
 
-/// An HTTP request as the engine sees it.
+/// An HTTP request as the engine sees it: the `http` crate's method, URI and headers, moved in
+/// from the server without copying. Header values that are not UTF-8 are replaced by their
+/// lossy reading when the request is made, so [`Request::header_value`] can always borrow.
 #[derive(Debug, Clone, Default)]
 pub struct Request {
-    pub method: String,
-    /// The path, still percent-encoded.
-    pub path: String,
-    /// The raw query string (without `?`).
-    pub query: String,
-    /// Headers with lower-case names.
-    pub headers: Vec<(String, String)>,
+    method: http::Method,
+    /// The target: the path still percent-encoded, and the raw query.
+    uri: http::Uri,
+    /// Header names are lower-case (the `http` crate keeps them so).
+    headers: http::HeaderMap,
     pub body: Bytes,
 }
 
 impl Request {
-    /// A GET request for `target` (`/path?query`), for tests and tools.
-    pub fn get(target: &str) -> Self {
-        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    /// The request the server read: the HTTP/2 `:authority` becomes `host` where there is no
+    /// `Host` header, and a header value that is not UTF-8 is read lossily.
+    pub fn from_http(req: http::Request<Bytes>) -> Self {
+        let (parts, body) = req.into_parts();
+        let mut headers = parts.headers;
+        for v in headers.values_mut() {
+            if !v.as_bytes().is_ascii() && std::str::from_utf8(v.as_bytes()).is_err() {
+                let lossy = String::from_utf8_lossy(v.as_bytes()).into_owned();
+                if let Ok(x) = http::HeaderValue::from_bytes(lossy.as_bytes()) {
+                    *v = x;
+                }
+            }
+        }
+        if !headers.contains_key(http::header::HOST)
+            && let Some(a) = parts.uri.authority()
+            && let Ok(v) = http::HeaderValue::from_str(a.as_str())
+        {
+            headers.insert(http::header::HOST, v);
+        }
         Request {
-            method: "GET".into(),
-            path: path.into(),
-            query: query.into(),
+            method: parts.method,
+            uri: parts.uri,
+            headers,
+            body,
+        }
+    }
+
+    /// A request of only a method and target (no headers, no body).
+    pub fn line(method: http::Method, uri: http::Uri) -> Self {
+        Request {
+            method,
+            uri,
             ..Request::default()
         }
     }
 
-    /// A request with another method.
+    /// A GET request for `target` (`/path?query`), for tests and tools. Bytes a request
+    /// target cannot carry (spaces, non-ASCII) are percent-encoded.
+    pub fn get(target: &str) -> Self {
+        let uri = http::Uri::try_from(target).unwrap_or_else(|_| {
+            const UNSAFE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+                .add(b' ')
+                .add(b'"')
+                .add(b'<')
+                .add(b'>')
+                .add(b'`')
+                .add(b'{')
+                .add(b'}')
+                .add(b'|')
+                .add(b'\\')
+                .add(b'^')
+                .add(b'#');
+            let encoded = percent_encoding::utf8_percent_encode(target, UNSAFE).to_string();
+            let encoded = if encoded.starts_with('/') {
+                encoded
+            } else {
+                format!("/{encoded}")
+            };
+            http::Uri::try_from(encoded).unwrap_or_else(|_| http::Uri::from_static("/"))
+        });
+        Request {
+            uri,
+            ..Request::default()
+        }
+    }
+
+    /// A request with another method (upper-cased).
     pub fn with_method(mut self, method: &str) -> Self {
-        self.method = method.to_ascii_uppercase();
+        if let Ok(m) = http::Method::from_bytes(method.to_ascii_uppercase().as_bytes()) {
+            self.method = m;
+        }
         self
     }
 
-    /// Add a header (name lower-cased).
+    /// Add a header (a name or value the `http` crate refuses is left out).
     pub fn header(mut self, name: &str, value: &str) -> Self {
-        self.headers
-            .push((name.to_ascii_lowercase(), value.to_string()));
+        if let (Ok(k), Ok(v)) = (
+            http::HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()),
+            http::HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            self.headers.append(k, v);
+        }
         self
     }
 
-    /// The first header with this (lower-case) name.
+    /// The method, as sent (`GET`).
+    pub fn method(&self) -> &str {
+        self.method.as_str()
+    }
+
+    /// The path, still percent-encoded.
+    pub fn path(&self) -> &str {
+        self.uri.path()
+    }
+
+    /// The raw query string (without `?`; empty when there is none).
+    pub fn query(&self) -> &str {
+        self.uri.query().unwrap_or("")
+    }
+
+    /// The headers (lower-case names).
+    pub fn headers(&self) -> &http::HeaderMap {
+        &self.headers
+    }
+
+    /// The first header with this name, looked up by its hash (for names known in advance).
+    pub fn header_named(&self, name: &http::HeaderName) -> Option<&str> {
+        self.headers.get(name).and_then(text)
+    }
+
+    /// The headers as text pairs, in order (what `--state` keeps).
+    pub fn header_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str(), text(v)?)))
+    }
+
+    /// The first header with this (lower-case) name. A request has few headers: a scan
+    /// costs less than parsing `name` into a header name to hash it.
     pub fn header_value(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+            .find(|(k, _)| k.as_str() == name)
+            .and_then(|(_, v)| text(v))
     }
+}
+
+/// A header value as text (every value of a [`Request`] is UTF-8; see [`Request::from_http`]).
+fn text(v: &http::HeaderValue) -> Option<&str> {
+    v.to_str()
+        .ok()
+        .or_else(|| std::str::from_utf8(v.as_bytes()).ok())
 }
 
 /// An HTTP response as the engine produces it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Response {
     pub status: u16,
-    pub headers: Vec<(String, String)>,
+    /// Header names are lower-case; [`Response::add_header`] leaves out what the `http`
+    /// crate refuses.
+    pub headers: http::HeaderMap,
     pub body: Bytes,
     /// Added latency before the response is sent (scenario rules).
     pub delay: Option<std::time::Duration>,
@@ -78,12 +181,67 @@ pub struct Answered {
     pub refused: bool,
 }
 
+/// The `content-type` of JSON answers.
+const JSON: http::HeaderValue = http::HeaderValue::from_static("application/json");
+
+/// A header map holding only `content-type: application/json`.
+fn json_headers() -> http::HeaderMap {
+    let mut h = http::HeaderMap::with_capacity(4);
+    h.insert(http::header::CONTENT_TYPE, JSON);
+    h
+}
+
 impl Response {
+    /// Add a header after those of the same name (a name or value the `http` crate refuses is
+    /// left out rather than failing the answer).
+    pub fn add_header(&mut self, name: &str, value: &str) {
+        if let (Ok(k), Ok(v)) = (
+            http::HeaderName::from_bytes(name.as_bytes()),
+            http::HeaderValue::from_str(value),
+        ) {
+            self.headers.append(k, v);
+        }
+    }
+
+    /// Add a header with a value already owned (no copy of its text).
+    pub fn add_header_owned(&mut self, name: http::HeaderName, value: String) {
+        if let Ok(v) = http::HeaderValue::try_from(value) {
+            self.headers.append(name, v);
+        }
+    }
+
+    /// Add each of `pairs` as [`Response::add_header`] does.
+    pub fn add_headers(&mut self, pairs: &[(String, String)]) {
+        for (k, v) in pairs {
+            self.add_header(k, v);
+        }
+    }
+
+    /// Set a header, replacing those of the same name.
+    pub fn set_header(&mut self, name: &str, value: &str) {
+        if let (Ok(k), Ok(v)) = (
+            http::HeaderName::from_bytes(name.as_bytes()),
+            http::HeaderValue::from_str(value),
+        ) {
+            self.headers.insert(k, v);
+        }
+    }
+
+    /// Whether the answer has a header of this name (any case).
+    pub fn has_header(&self, name: &str) -> bool {
+        self.headers.contains_key(name)
+    }
+
+    /// The first value of a header, as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
     /// A JSON response from bytes already serialized.
     pub fn bytes(status: u16, body: Bytes) -> Self {
         Response {
             status,
-            headers: vec![("content-type".into(), "application/json".into())],
+            headers: json_headers(),
             body,
             delay: None,
             drop: false,
@@ -101,7 +259,7 @@ impl Response {
     pub fn json(status: u16, body: &Value) -> Self {
         Response {
             status,
-            headers: vec![("content-type".into(), "application/json".into())],
+            headers: json_headers(),
             body: Bytes::from(crate::data::json::to_vec(body)),
             delay: None,
             drop: false,

@@ -73,9 +73,15 @@ pub const SCAN_THRESHOLD: usize = 20_000;
 
 /// The header that selects a scenario session.
 pub const SESSION_HEADER: &str = "x-understudy-session";
+/// [`SESSION_HEADER`] as a header name.
+pub(crate) const SESSION: http::HeaderName = http::HeaderName::from_static(SESSION_HEADER);
+/// [`spec::VARIANT_HEADER`] as a header name.
+const VARIANT: http::HeaderName = http::HeaderName::from_static(spec::VARIANT_HEADER);
 
 /// The header every answer names its request id in.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// [`REQUEST_ID_HEADER`] as a header name.
+pub(crate) const REQUEST_ID: http::HeaderName = http::HeaderName::from_static(REQUEST_ID_HEADER);
 
 /// One API mounted at a prefix, with its dataset.
 pub struct Mount {
@@ -154,7 +160,7 @@ impl Mount {
     /// the API's bad request.
     fn variant_for(&self, req: &Request) -> Result<Option<&MountVariant>, ApiError> {
         let name = req
-            .header_value(spec::VARIANT_HEADER)
+            .header_named(&VARIANT)
             .or(self.default_variant.as_deref());
         match name {
             None => Ok(None),
@@ -654,9 +660,9 @@ impl Engine {
         }
         tracing::error!(
             "contract violation: {} {}?{} -> {}: {}",
-            req.method,
-            req.path,
-            req.query,
+            req.method(),
+            req.path(),
+            req.query(),
             status,
             problems.join("; ")
         );
@@ -672,8 +678,7 @@ impl Engine {
             request_id,
         );
         if !request_id.is_empty() {
-            r.headers
-                .push((REQUEST_ID_HEADER.into(), request_id.to_string()));
+            r.add_header(REQUEST_ID_HEADER, request_id);
         }
         Some(r)
     }
@@ -777,7 +782,7 @@ impl Engine {
             Some(m) => error_response(&m.api, &ApiError::new(status, message), &request_id),
             None => Response::json(status, &json!({ "error": message })),
         };
-        resp.headers.push((REQUEST_ID_HEADER.into(), request_id));
+        resp.add_header_owned(REQUEST_ID, request_id);
         resp
     }
 
@@ -876,12 +881,8 @@ impl Engine {
         let Some(answered) = &resp.answered else {
             return resp;
         };
-        let has = |h: &str| resp.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(h));
-        let request_id = resp
-            .headers
-            .iter()
-            .find(|(k, _)| k == REQUEST_ID_HEADER)
-            .map_or("", |(_, v)| v.as_str());
+        let has = |h: &str| resp.has_header(h);
+        let request_id = resp.header(REQUEST_ID_HEADER).unwrap_or("");
         match self.enforce(req, resp.status, &has, &resp.body, answered, request_id) {
             // The replacement keeps the scenario's delay or dropped connection.
             Some(r) => Response {
@@ -896,14 +897,14 @@ impl Engine {
     /// Answer a request, as the operation (or the admin API, or a scenario) would: no
     /// `--strict` check (see [`Engine::enforce`]). Never panics on any input.
     pub fn answer(&self, req: &Request) -> Response {
-        if route::under(&req.path, admin::PREFIX).is_some() {
+        if route::under(req.path(), admin::PREFIX).is_some() {
             return admin::handle(self, req);
         }
-        let session_id = req.header_value(SESSION_HEADER);
+        let session_id = req.header_named(&SESSION);
         if let Some(sid) = session_id
             && let Err(m) = session::check_id(sid)
         {
-            return self.error_for_path(&req.path, 400, &m);
+            return self.error_for_path(req.path(), 400, &m);
         }
         // A write needs the session it lands in: the default one when the request names none.
         let route = self.route(req);
@@ -936,8 +937,8 @@ impl Engine {
                 }
             }
         };
-        if !resp.headers.iter().any(|(k, _)| k == REQUEST_ID_HEADER) {
-            resp.headers.push((REQUEST_ID_HEADER.into(), request_id));
+        if !resp.headers.contains_key(REQUEST_ID) {
+            resp.add_header_owned(REQUEST_ID, request_id);
         }
         resp
     }
@@ -954,14 +955,13 @@ impl Engine {
             return resp;
         }
         let entry = crate::state::Entry {
-            method: req.method.clone(),
-            path: req.path.clone(),
-            query: req.query.clone(),
+            method: req.method().to_string(),
+            path: req.path().to_string(),
+            query: req.query().to_string(),
             headers: req
-                .headers
-                .iter()
-                .filter(|(k, _)| k != SESSION_HEADER)
-                .cloned()
+                .header_pairs()
+                .filter(|(k, _)| *k != SESSION_HEADER)
+                .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             body: String::from_utf8_lossy(&req.body).into_owned(),
         };
@@ -970,7 +970,7 @@ impl Engine {
             Err(m) => {
                 tracing::error!("--state: a change could not be kept: {m}");
                 self.error_for_path(
-                    &req.path,
+                    req.path(),
                     500,
                     &format!("understudy --state: the change could not be kept: {m}"),
                 )
@@ -995,13 +995,18 @@ impl Engine {
     ) -> usize {
         let mut failed = 0;
         for e in entries {
-            let req = Request {
-                method: e.method.clone(),
-                path: e.path.clone(),
-                query: e.query.clone(),
-                headers: e.headers.clone(),
-                body: bytes::Bytes::from(e.body.clone()),
+            let target = if e.query.is_empty() {
+                e.path.clone()
+            } else {
+                format!("{}?{}", e.path, e.query)
             };
+            let mut req = e
+                .headers
+                .iter()
+                .fold(Request::get(&target).with_method(&e.method), |r, (k, v)| {
+                    r.header(k, v)
+                });
+            req.body = bytes::Bytes::from(e.body.clone());
             let resp = self.answer(&req);
             if !(200..300).contains(&resp.status) {
                 failed += 1;
@@ -1034,7 +1039,7 @@ impl Engine {
                 let header = |h: &str| req.header_value(h);
                 let presented = crate::auth::Presented {
                     header: &header,
-                    query: &req.query,
+                    query: req.query(),
                 };
                 // Refused before the operation runs: still the operation's request (for the
                 // journal and metrics), not its answer (for --strict).
@@ -1104,12 +1109,11 @@ impl Engine {
                 // The headers the response documents, where the answer has none of that name.
                 if let Some(def) = r.op.response(resp.status) {
                     if def.request_id_uuid {
-                        resp.headers
-                            .push((REQUEST_ID_HEADER.into(), uuid_of(request_id)));
+                        resp.add_header_owned(REQUEST_ID, uuid_of(request_id));
                     }
                     for (k, v) in &def.headers {
-                        if !resp.headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(k)) {
-                            resp.headers.push((k.clone(), v.clone()));
+                        if !resp.has_header(k) {
+                            resp.add_header(k, v);
                         }
                     }
                 }
@@ -1122,7 +1126,7 @@ impl Engine {
                 });
                 if let Some(x) = &rule {
                     if x.status.is_none() {
-                        resp.headers.extend(x.headers.iter().cloned());
+                        resp.add_headers(&x.headers);
                     }
                     resp.delay = x.delay;
                     resp.drop = x.drop;
@@ -1131,21 +1135,21 @@ impl Engine {
             }
             Route::MethodNotAllowed(m, allow) => {
                 let mut e =
-                    ApiError::new(405, format!("method {} is not allowed here", req.method));
+                    ApiError::new(405, format!("method {} is not allowed here", req.method()));
                 e.headers.push(("allow".into(), allow.join(", ")));
                 error_response(&m.api, &e, request_id)
             }
             // `/` stays understudy's index, even with an API mounted at the root.
-            _ if req.path == "/" || req.path.is_empty() => self.index(req),
+            _ if req.path() == "/" || req.path().is_empty() => self.index(req),
             Route::NotFound(Some(m)) => error_response(
                 &m.api,
                 &ApiError::new(
                     404,
                     format!(
                         "no route for {} {}{}",
-                        req.method,
-                        req.path,
-                        self.near_misses_text(&req.method, &req.path)
+                        req.method(),
+                        req.path(),
+                        self.near_misses_text(req.method(), req.path())
                     ),
                 ),
                 request_id,
@@ -1175,21 +1179,21 @@ impl Engine {
                 })
             })
             .collect();
-        if (req.path == "/" || req.path.is_empty()) && req.method != "GET" {
+        if (req.path() == "/" || req.path().is_empty()) && req.method() != "GET" {
             let mut r = Response::json(
                 405,
-                &json!({ "error": format!("method {} is not allowed here", req.method) }),
+                &json!({ "error": format!("method {} is not allowed here", req.method()) }),
             );
-            r.headers.push(("allow".into(), "GET, HEAD".into()));
+            r.add_header("allow", "GET, HEAD");
             r
-        } else if req.path == "/" || req.path.is_empty() {
+        } else if req.path() == "/" || req.path().is_empty() {
             Response::json(200, &json!({ "service": "understudy", "apis": apis }))
         } else {
             Response::json(
                 404,
                 &json!({
-                    "error": format!("no API is mounted at {}", req.path),
-                    "near_misses": self.near_misses_json(&req.method, &req.path),
+                    "error": format!("no API is mounted at {}", req.path()),
+                    "near_misses": self.near_misses_json(req.method(), req.path()),
                     "apis": apis,
                 }),
             )
@@ -1248,7 +1252,7 @@ pub fn op_error_response(
         && let Some(body) = api_error::documented(api, def, e, request_id)
     {
         let mut r = Response::json(e.status, &body);
-        r.headers.extend(e.headers.iter().cloned());
+        r.add_headers(&e.headers);
         return r;
     }
     error_response(api, e, request_id)
@@ -1258,13 +1262,13 @@ pub fn op_error_response(
 pub fn error_response(api: &Api, e: &ApiError, request_id: &str) -> Response {
     let body = api_error::render(&api.root.errors, e, request_id);
     let mut r = Response::json(e.status, &body);
-    r.headers.extend(e.headers.iter().cloned());
+    r.add_headers(&e.headers);
     r
 }
 
 /// Whether a request, routed to `route`, would run a write action (and so change its session).
 fn writes(req: &Request, route: &Route<'_>) -> bool {
-    if matches!(req.method.as_str(), "GET" | "HEAD" | "OPTIONS") {
+    if matches!(req.method(), "GET" | "HEAD" | "OPTIONS") {
         return false;
     }
     match route {

@@ -51,9 +51,9 @@ impl Page {
             // Absolute, as a URL field's format wants it (HTTP/1.0 without Host: localhost).
             let origin = format!("http://{}", req.header_value("host").unwrap_or("localhost"));
             if qs.is_empty() {
-                format!("{origin}{}", req.path)
+                format!("{origin}{}", req.path())
             } else {
-                format!("{origin}{}?{qs}", req.path)
+                format!("{origin}{}?{qs}", req.path())
             }
         };
         let int = |name: &str| params.get(name).and_then(Value::as_u64);

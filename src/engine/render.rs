@@ -28,8 +28,49 @@ impl quick_cache::Weighter<(usize, u64, u32), Bytes> for ByteWeight {
     }
 }
 
-/// Whole successful answers of unchanged data, by (operation, variant, path, query).
-pub type AnswerKey = (usize, u64, String, String);
+/// Whole successful answers of unchanged data, by operation, variant, host, path and query.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AnswerKey {
+    op: usize,
+    variant: u64,
+    host: String,
+    path: String,
+    query: String,
+}
+
+/// An [`AnswerKey`] borrowed from a request: a lookup copies nothing. It hashes as the owned
+/// key does (its fields in the same order; `str` hashes as `String`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AnswerLookup<'a> {
+    pub op: usize,
+    pub variant: u64,
+    pub host: &'a str,
+    pub path: &'a str,
+    pub query: &'a str,
+}
+
+impl AnswerLookup<'_> {
+    /// The key to keep an answer under.
+    pub fn owned(&self) -> AnswerKey {
+        AnswerKey {
+            op: self.op,
+            variant: self.variant,
+            host: self.host.to_string(),
+            path: self.path.to_string(),
+            query: self.query.to_string(),
+        }
+    }
+}
+
+impl quick_cache::Equivalent<AnswerKey> for AnswerLookup<'_> {
+    fn equivalent(&self, k: &AnswerKey) -> bool {
+        self.op == k.op
+            && self.variant == k.variant
+            && self.host == k.host
+            && self.path == k.path
+            && self.query == k.query
+    }
+}
 
 /// Weighs a cached answer by its size.
 #[derive(Clone)]
@@ -37,7 +78,7 @@ pub struct AnswerWeight;
 
 impl quick_cache::Weighter<AnswerKey, super::Response> for AnswerWeight {
     fn weight(&self, key: &AnswerKey, val: &super::Response) -> u64 {
-        (val.body.len() + key.2.len() + key.3.len() + 128) as u64
+        (val.body.len() + key.host.len() + key.path.len() + key.query.len() + 128) as u64
     }
 }
 

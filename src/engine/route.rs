@@ -5,6 +5,8 @@ use super::{Mount, MountVariant, Request};
 use crate::spec::{Operation, Segment};
 
 /// An operation whose path matches: (its index, operation, path parameters, literal segments).
+use smallvec::SmallVec;
+
 type Candidate<'a> = (usize, &'a Operation, usize);
 
 /// Where an operation was found.
@@ -107,11 +109,11 @@ impl Points {
 /// operation's own template; a tie goes to the longer mount point, then to the path as written.
 pub(super) fn route<'a>(mounts: &'a [Mount], points: &Points, req: &Request) -> Route<'a> {
     let upper;
-    let method = if req.method.bytes().any(|b| b.is_ascii_lowercase()) {
-        upper = req.method.to_ascii_uppercase();
+    let method = if req.method().bytes().any(|b| b.is_ascii_lowercase()) {
+        upper = req.method().to_ascii_uppercase();
         upper.as_str()
     } else {
-        req.method.as_str()
+        req.method()
     };
     let mut nearest: Option<Route<'a>> = None;
     let mut best: Option<((usize, usize), Route<'a>)> = None;
@@ -119,7 +121,7 @@ pub(super) fn route<'a>(mounts: &'a [Mount], points: &Points, req: &Request) -> 
         let Some(m) = mounts.get(p.mount) else {
             continue;
         };
-        let Some(rest) = under(&req.path, &p.at) else {
+        let Some(rest) = under(req.path(), &p.at) else {
             continue;
         };
         let readings = [
@@ -166,11 +168,12 @@ fn route_in<'a>(
     method: &str,
 ) -> (Route<'a>, usize) {
     // Decoded only where a segment has an escape: most paths allocate nothing here.
-    let segs: Vec<std::borrow::Cow<'_, str>> = rest
+    let escaped = rest.contains('%');
+    let segs: SmallVec<[std::borrow::Cow<'_, str>; 8]> = rest
         .split('/')
         .filter(|s| !s.is_empty())
         .map(|s| {
-            if s.contains('%') {
+            if escaped && s.contains('%') {
                 percent_encoding::percent_decode_str(s).decode_utf8_lossy()
             } else {
                 std::borrow::Cow::Borrowed(s)
@@ -178,7 +181,7 @@ fn route_in<'a>(
         })
         .collect();
     let ops = &mount.api.operations;
-    let mut candidates: Vec<Candidate> = lengths
+    let mut candidates: SmallVec<[Candidate; 4]> = lengths
         .get(segs.len())
         .map_or(&[][..], Vec::as_slice)
         .iter()

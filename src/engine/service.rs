@@ -42,49 +42,12 @@ pub struct Pacing {
     pub drop: bool,
 }
 
-/// The engine's own request, from an `http` request: lower-case header names, values that are
-/// not UTF-8 read lossily, the HTTP/2 `:authority` as `host` where there is no `Host` header.
-pub fn request_of(req: HttpRequest) -> Request {
-    let (parts, body) = req.into_parts();
-    let mut headers: Vec<(String, String)> = parts
-        .headers
-        .iter()
-        .map(|(k, v)| {
-            let v = match v.to_str() {
-                Ok(text) => text.to_string(),
-                Err(_) => String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            };
-            (k.as_str().to_string(), v)
-        })
-        .collect();
-    if !parts.headers.contains_key(http::header::HOST)
-        && let Some(a) = parts.uri.authority()
-    {
-        headers.push(("host".into(), a.as_str().to_string()));
-    }
-    Request {
-        method: parts.method.as_str().to_string(),
-        path: parts.uri.path().to_string(),
-        query: parts.uri.query().unwrap_or("").to_string(),
-        headers,
-        body,
-    }
-}
-
-/// An `http` response from the engine's, with [`Answered`] and [`Pacing`] as extensions. A
-/// header the `http` crate refuses is left out rather than failing the answer.
+/// An `http` response from the engine's, with [`Answered`] and [`Pacing`] as extensions.
 pub fn response_of(r: Response) -> HttpResponse {
     let mut out = http::Response::new(r.body);
     *out.status_mut() =
         http::StatusCode::from_u16(r.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-    for (k, v) in &r.headers {
-        if let (Ok(k), Ok(v)) = (
-            http::HeaderName::from_bytes(k.as_bytes()),
-            http::HeaderValue::from_str(v),
-        ) {
-            out.headers_mut().append(k, v);
-        }
-    }
+    *out.headers_mut() = r.headers;
     // Extensions only where there is something to say: most answers carry none.
     if r.delay.is_some() || r.drop {
         out.extensions_mut().insert(Pacing {
@@ -120,8 +83,8 @@ impl Handler {
 fn answer(engine: &Engine, req: &Request) -> Response {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.answer(req))).unwrap_or_else(
         |_| {
-            tracing::error!("handler panicked on {} {}", req.method, req.path);
-            engine.error_for_path(&req.path, 500, "internal error")
+            tracing::error!("handler panicked on {} {}", req.method(), req.path());
+            engine.error_for_path(req.path(), 500, "internal error")
         },
     )
 }
@@ -136,7 +99,7 @@ impl Service<HttpRequest> for Handler {
     }
 
     fn call(&mut self, req: HttpRequest) -> Answer {
-        let req = request_of(req);
+        let req = Request::from_http(req);
         if !self.engine.may_scan(&req) {
             let resp = response_of(answer(&self.engine, &req));
             return Box::pin(std::future::ready(Ok(resp)));
@@ -147,7 +110,7 @@ impl Service<HttpRequest> for Handler {
         Box::pin(async move {
             let permit = scans.acquire_owned().await.ok();
             let e = engine.clone();
-            let path = req.path.clone();
+            let path = req.path().to_string();
             let r = tokio::task::spawn_blocking(move || {
                 let resp = answer(&e, &req);
                 drop(permit);
@@ -205,12 +168,7 @@ where
 
     fn call(&mut self, req: HttpRequest) -> Answer {
         // What a violation's log line names.
-        let seen = Request {
-            method: req.method().as_str().to_string(),
-            path: req.uri().path().to_string(),
-            query: req.uri().query().unwrap_or("").to_string(),
-            ..Request::default()
-        };
+        let seen = Request::line(req.method().clone(), req.uri().clone());
         let engine = self.engine.clone();
         let fut = self.inner.call(req);
         Box::pin(async move {
@@ -232,10 +190,10 @@ where
             .unwrap_or_else(|_| {
                 tracing::error!(
                     "the --strict check panicked on {} {}",
-                    seen.method,
-                    seen.path
+                    seen.method(),
+                    seen.path()
                 );
-                Some(engine.error_for_path(&seen.path, 500, "internal error"))
+                Some(engine.error_for_path(seen.path(), 500, "internal error"))
             });
             Ok(match checked {
                 None => resp,
@@ -276,9 +234,9 @@ mod tests {
             .header("X-Raw", http::HeaderValue::from_bytes(b"a\xffb").unwrap())
             .body(Bytes::from_static(b"{}"))
             .unwrap();
-        let r = request_of(req);
+        let r = Request::from_http(req);
         assert_eq!(
-            (r.method.as_str(), r.path.as_str(), r.query.as_str()),
+            (r.method(), r.path(), r.query()),
             ("POST", "/v1/things", "limit=2&x=%20")
         );
         assert_eq!(r.header_value("x-thing"), Some("café"));
@@ -291,8 +249,8 @@ mod tests {
     #[test]
     fn a_response_carries_its_pacing_and_operation_as_extensions() {
         let mut r = Response::bytes(201, Bytes::from_static(b"[]"));
-        r.headers.push(("x-ok".into(), "1".into()));
-        r.headers.push(("bad name".into(), "dropped".into()));
+        r.add_header("x-ok", "1");
+        r.add_header("bad name", "dropped");
         r.delay = Some(Duration::from_millis(5));
         r.answered = Some(Answered {
             mount: 1,

@@ -20,21 +20,20 @@ pub(super) fn asset(name: &str) -> Option<Response> {
     };
     let mut r = Response::bytes(200, Bytes::from_static(body.as_bytes()));
     r.headers.clear();
-    r.headers.extend(
-        [
-            ("content-type", content_type),
-            // Only its own script and style, no frames around it, no sniffing.
-            (
-                "content-security-policy",
-                "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
-            ),
-            ("x-content-type-options", "nosniff"),
-            ("x-frame-options", "DENY"),
-            ("referrer-policy", "no-referrer"),
-            ("cache-control", "no-cache"),
-        ]
-        .map(|(k, v)| (k.to_string(), v.to_string())),
-    );
+    for (k, v) in [
+        ("content-type", content_type),
+        // Only its own script and style, no frames around it, no sniffing.
+        (
+            "content-security-policy",
+            "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+        ),
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+        ("cache-control", "no-cache"),
+    ] {
+        r.add_header(k, v);
+    }
     Some(r)
 }
 
@@ -50,12 +49,7 @@ mod tests {
                 .unwrap()
                 .contains("/__understudy/ui/app.js")
         );
-        let ct = |r: &Response| {
-            r.headers
-                .iter()
-                .find(|(k, _)| k == "content-type")
-                .map(|(_, v)| v.clone())
-        };
+        let ct = |r: &Response| r.header("content-type").map(str::to_string);
         assert_eq!(ct(&page).as_deref(), Some("text/html; charset=utf-8"));
         assert!(
             ct(&asset("app.js").unwrap())

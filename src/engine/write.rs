@@ -55,7 +55,7 @@ impl Engine {
         else {
             return self.serve(r, req, Some(session), request_id);
         };
-        let query: Vec<(String, String)> = form_urlencoded::parse(req.query.as_bytes())
+        let query: Vec<(String, String)> = form_urlencoded::parse(req.query().as_bytes())
             .into_owned()
             .collect();
         let (params, body) = self.prepare_with_body(r, req, &query, true)?;

@@ -302,16 +302,18 @@ fn refuse(shared: &Shared, req: &hyper::Request<Incoming>) -> Answer {
         503,
         "the server is at its connection limit; try again shortly",
     );
-    r.headers.push(("retry-after".into(), "1".into()));
-    r.headers.push(("connection".into(), "close".into()));
+    r.add_header("retry-after", "1");
+    r.add_header("connection", "close");
     (service::response_of(r).map(Full::new), None, false)
 }
 
 async fn handle(shared: &Arc<Shared>, req: hyper::Request<Incoming>) -> Answer {
     let (parts, body) = req.into_parts();
-    let path = parts.uri.path().to_string();
     let refuse = |status: u16, message: &str| {
-        let r = shared.live.engine().error_for_path(&path, status, message);
+        let r = shared
+            .live
+            .engine()
+            .error_for_path(parts.uri.path(), status, message);
         (service::response_of(r).map(Full::new), None, false)
     };
     let target = parts.uri.path_and_query().map_or(0, |p| p.as_str().len());

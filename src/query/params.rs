@@ -15,29 +15,32 @@ use crate::spec::{Param, ParamIn};
 pub type Params = HashMap<String, Value>;
 
 /// Parse the query and path parameters of a request against `params`.
-pub fn parse(
+pub fn parse<'a>(
     params: &[Param],
-    query: &[(String, String)],
-    path: &[(String, String)],
-    headers: &[(String, String)],
+    query: &'a [(String, String)],
+    path: &'a [(String, String)],
+    headers: &'a http::HeaderMap,
     status: u16,
 ) -> Result<Params, ApiError> {
     let mut out = Params::new();
     for p in params {
-        let pairs = match p.location {
-            ParamIn::Query => query,
-            ParamIn::Path => path,
-            ParamIn::Header => headers,
+        let from_pairs = |pairs: &'a [(String, String)]| -> Vec<&'a str> {
+            pairs
+                .iter()
+                .filter(|(k, _)| *k == p.name)
+                .map(|(_, v)| v.as_str())
+                .collect()
         };
-        let named = |k: &String| match p.location {
-            ParamIn::Header => k.eq_ignore_ascii_case(&p.name),
-            _ => *k == p.name,
+        let mut raw: Vec<&str> = match p.location {
+            ParamIn::Query => from_pairs(query),
+            ParamIn::Path => from_pairs(path),
+            // Header names are case-insensitive; a value that is not text is not sent.
+            ParamIn::Header => headers
+                .get_all(p.name.as_str())
+                .iter()
+                .filter_map(|v| std::str::from_utf8(v.as_bytes()).ok())
+                .collect(),
         };
-        let mut raw: Vec<&str> = pairs
-            .iter()
-            .filter(|(k, _)| named(k))
-            .map(|(_, v)| v.as_str())
-            .collect();
         let loc = p.location.as_str();
         // A nullable parameter sent as the literal `null` is treated as not sent.
         if p.null_is_absent && raw.len() == 1 && raw[0] == "null" {
@@ -203,19 +206,40 @@ mod tests {
             std::slice::from_ref(&p),
             &q(&[("ids", "1,2,3")]),
             &[],
-            &[],
+            &http::HeaderMap::new(),
             400,
         )
         .unwrap();
         assert_eq!(got["ids"], json!([1, 2, 3]));
-        let got = parse(&[p], &q(&[("ids", "")]), &[], &[], 400).unwrap();
+        let got = parse(&[p], &q(&[("ids", "")]), &[], &http::HeaderMap::new(), 400).unwrap();
         assert_eq!(got["ids"], json!([]));
         let pipes = Param {
             delimiter: Some('|'),
             ..param("t", json!({"type": "array", "items": {"type": "string"}}))
         };
-        let got = parse(&[pipes], &q(&[("t", "a,b|c")]), &[], &[], 400).unwrap();
+        let got = parse(
+            &[pipes],
+            &q(&[("t", "a,b|c")]),
+            &[],
+            &http::HeaderMap::new(),
+            400,
+        )
+        .unwrap();
         assert_eq!(got["t"], json!(["a,b", "c"]));
+    }
+
+    #[test]
+    fn header_parameters_match_names_in_any_case() {
+        let p = Param {
+            location: ParamIn::Header,
+            ..param("X-Request-Limit", json!({"type": "integer"}))
+        };
+        let mut h = http::HeaderMap::new();
+        h.insert("x-request-limit", http::HeaderValue::from_static("7"));
+        let got = parse(std::slice::from_ref(&p), &[], &[], &h, 400).unwrap();
+        assert_eq!(got["X-Request-Limit"], json!(7));
+        let got = parse(&[p], &[], &[], &http::HeaderMap::new(), 400).unwrap();
+        assert!(got.is_empty());
     }
 
     fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -249,7 +273,7 @@ mod tests {
                 ("x", "1"),
             ]),
             &[],
-            &[],
+            &http::HeaderMap::new(),
             400,
         )
         .unwrap();
@@ -274,7 +298,7 @@ mod tests {
             (("limit", "ten"), "'ten' is not an integer"),
             (("order", "up"), "'up' is not one of asc, desc"),
         ] {
-            let e = parse(&ps, &q(&[query]), &[], &[], 422).unwrap_err();
+            let e = parse(&ps, &q(&[query]), &[], &http::HeaderMap::new(), 422).unwrap_err();
             assert_eq!(e.status, 422);
             assert_eq!(e.param.as_deref(), Some(query.0));
             assert!(e.message.contains(want), "{}", e.message);
@@ -283,7 +307,7 @@ mod tests {
             &ps,
             &q(&[("order", "asc"), ("order", "desc")]),
             &[],
-            &[],
+            &http::HeaderMap::new(),
             400,
         )
         .unwrap_err();
