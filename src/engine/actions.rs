@@ -3,6 +3,7 @@
 //! schema and the API's list envelope.
 
 use std::hash::Hasher;
+use std::sync::Arc;
 
 use serde_json::Value;
 use siphasher::sip::SipHasher13;
@@ -74,11 +75,11 @@ impl Engine {
             query: req.query(),
         };
         if let Some(hit) = r.mount.answers.get(&key) {
-            return Ok(hit);
+            return Ok(hit.again());
         }
         let resp = self.serve(r, req, session, request_id)?;
         if resp.status == 200 {
-            r.mount.answers.insert(key.owned(), resp.clone());
+            r.mount.answers.insert(key.owned(), Arc::new(resp.again()));
         }
         Ok(resp)
     }

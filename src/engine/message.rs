@@ -123,9 +123,18 @@ impl Request {
         &self.headers
     }
 
-    /// The first header with this name, looked up by its hash (for names known in advance).
+    /// The first header with this name (for names known in advance). Most requests carry a
+    /// handful of headers: comparing names costs less than hashing one that is not standard.
     pub fn header_named(&self, name: &http::HeaderName) -> Option<&str> {
-        self.headers.get(name).and_then(text)
+        let value = if self.headers.len() <= 8 {
+            self.headers
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v)
+        } else {
+            self.headers.get(name)
+        };
+        value.and_then(text)
     }
 
     /// The headers as text pairs, in order (what `--state` keeps).
@@ -235,6 +244,24 @@ impl Response {
     /// The first value of a header, as text.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The same answer made again (a cached one), with room for the headers each answer adds
+    /// (its request id): a cloned header map has none, and the first header added would
+    /// reallocate it.
+    pub fn again(&self) -> Response {
+        let mut headers = http::HeaderMap::with_capacity(self.headers.len() + 3);
+        for (k, v) in &self.headers {
+            headers.append(k.clone(), v.clone());
+        }
+        Response {
+            status: self.status,
+            headers,
+            body: self.body.clone(),
+            delay: self.delay,
+            drop: self.drop,
+            answered: self.answered.clone(),
+        }
     }
 
     /// A JSON response from bytes already serialized.

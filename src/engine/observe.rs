@@ -57,7 +57,7 @@ struct Seen {
     uri: http::Uri,
     /// The path and query, headers and body (cut) copied for the journal, only when it keeps
     /// anything.
-    kept: Option<(journal::Target, http::HeaderMap, bytes::Bytes, usize)>,
+    kept: Option<(journal::Target, journal::Headers, bytes::Bytes, usize)>,
     session: Option<http::HeaderValue>,
 }
 
@@ -84,10 +84,9 @@ where
             at_ms: journal::wall_ms(),
             method: req.method().clone(),
             kept: journal.on().then(|| {
-                let (target, headers) = journal::detach(req.uri(), req.headers());
                 (
-                    target,
-                    headers,
+                    journal::Target::of(req.uri()),
+                    journal::Headers::of(req.headers()),
                     journal::cut(req.body(), journal.limits().body),
                     req.body().len(),
                 )
@@ -134,7 +133,7 @@ fn observe(engine: &Engine, seen: Seen, resp: &HttpResponse) {
             body,
             body_size,
             status,
-            response_headers: resp.headers().clone(),
+            response_headers: journal::Headers::of(resp.headers()),
             response_body: journal.cut_response(resp.body()),
             response_size: resp.body().len(),
             latency,

@@ -2,6 +2,7 @@
 //! appear only on request (`expand`, `include`), and list envelopes addressed by JSON pointer.
 
 use std::hash::Hasher;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use serde_json::{Map, Value};
@@ -76,14 +77,15 @@ impl quick_cache::Equivalent<AnswerKey> for AnswerLookup<'_> {
 #[derive(Clone)]
 pub struct AnswerWeight;
 
-impl quick_cache::Weighter<AnswerKey, super::Response> for AnswerWeight {
-    fn weight(&self, key: &AnswerKey, val: &super::Response) -> u64 {
+impl quick_cache::Weighter<AnswerKey, Arc<super::Response>> for AnswerWeight {
+    fn weight(&self, key: &AnswerKey, val: &Arc<super::Response>) -> u64 {
         (val.body.len() + key.host.len() + key.path.len() + key.query.len() + 128) as u64
     }
 }
 
 /// A cache of whole answers, bounded by bytes.
-pub type AnswerCache = quick_cache::sync::Cache<AnswerKey, super::Response, AnswerWeight>;
+/// A hit is shared (an `Arc`): each answer is made afresh from it ([`super::Response::again`]).
+pub type AnswerCache = quick_cache::sync::Cache<AnswerKey, Arc<super::Response>, AnswerWeight>;
 
 /// Bytes of whole answers kept per mounted API.
 pub const ANSWER_BYTES: u64 = 32 << 20;

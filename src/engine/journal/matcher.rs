@@ -274,11 +274,7 @@ impl Matcher {
             }
         }
         for (k, v) in &self.headers {
-            let found = e
-                .headers
-                .get_all(k.as_str())
-                .iter()
-                .any(|h| h.as_bytes() == v.as_bytes());
+            let found = e.headers.get_all(k).any(|h| h == v.as_bytes());
             if !found {
                 return false;
             }

@@ -61,13 +61,13 @@ pub struct Exchange {
     pub method: http::Method,
     /// The request's path and query.
     pub target: Target,
-    pub headers: http::HeaderMap,
+    pub headers: Headers,
     /// The request body, cut to the journal's body limit.
     pub body: Bytes,
     /// The request body's whole size.
     pub body_size: usize,
     pub status: u16,
-    pub response_headers: http::HeaderMap,
+    pub response_headers: Headers,
     /// The response body, cut to the journal's body limit.
     pub response_body: Bytes,
     pub response_size: usize,
@@ -86,10 +86,7 @@ pub struct Exchange {
 impl Exchange {
     /// The session the request was made in.
     pub fn session(&self) -> &str {
-        self.headers
-            .get(SESSION_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or(DEFAULT_SESSION)
+        self.headers.get(SESSION_HEADER).unwrap_or(DEFAULT_SESSION)
     }
 
     /// Whether no operation matched the request (a 404 or 405 understudy made itself).
@@ -100,27 +97,19 @@ impl Exchange {
     /// Roughly the bytes this entry holds (a body shared with the answer cache or with other
     /// entries is counted in full: the weight may overstate, never understate).
     fn weight(&self) -> usize {
-        let headers = |h: &http::HeaderMap| {
-            h.iter()
-                .map(|(k, v)| k.as_str().len() + v.len() + HEADER_BYTES)
-                .sum::<usize>()
-        };
         ENTRY_BYTES
             + self.body.len()
             + self.response_body.len()
-            + headers(&self.headers)
-            + headers(&self.response_headers)
+            + self.headers.size()
+            + self.response_headers.size()
             + self.target.text.len()
     }
 }
 
-/// What an entry holds besides its bodies and headers: the [`Exchange`] and its `Arc`, the
-/// two header maps' tables, the ring's slot (measured, with the allocator's rounding).
+/// What an entry holds besides its bodies, headers and target: the [`Exchange`] and its
+/// `Arc`, the ring's slot, the allocator's rounding of its buffers. An upper bound: it was
+/// measured when headers were kept as two header maps, which cost more than [`Headers`].
 const ENTRY_BYTES: usize = 768;
-
-/// What a header costs besides its name and value: its slot in the map, and the allocation a
-/// response header's value may have of its own.
-const HEADER_BYTES: usize = 112;
 
 /// A request body as the journal keeps it: a copy of at most its first `limit` bytes. Never a
 /// slice of the request's own buffer, which may be the connection's whole read buffer.
@@ -160,27 +149,63 @@ impl Target {
     }
 }
 
-/// A request's path, query and headers as the journal keeps them: copied into buffers of their
-/// own. The server's values are slices of the connection's read buffer (8 KiB or more), which a
-/// kept slice would keep alive for as long as the entry; the header values share one copy.
-pub fn detach(uri: &http::Uri, headers: &http::HeaderMap) -> (Target, http::HeaderMap) {
-    let mut text = bytes::BytesMut::with_capacity(headers.values().map(|v| v.len()).sum());
-    for v in headers.values() {
-        text.extend_from_slice(v.as_bytes());
-    }
-    let text = text.freeze();
-    // The map copied as it is (names and order), then each value swapped for its copy in place.
-    let mut out = headers.clone();
-    let mut at = 0;
-    for v in out.values_mut() {
-        let end = at + v.len();
-        if let Ok(mut copy) = http::HeaderValue::from_maybe_shared(text.slice(at..end)) {
-            copy.set_sensitive(v.is_sensitive());
-            *v = copy;
+/// Headers as the journal keeps them: a copy of their own, in one allocation (`name:value\n`
+/// per header, in order; a header value holds neither `\n` nor `\r`, a name no `:`). The
+/// server's values are slices of the connection's read buffer (8 KiB or more), which a kept
+/// slice would keep alive for as long as the entry; and a copied `HeaderMap` costs three
+/// allocations and its hash table, on every request, for entries that are mostly never read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Headers(Box<[u8]>);
+
+impl Headers {
+    /// A copy of `h`.
+    pub fn of(h: &http::HeaderMap) -> Headers {
+        let size = h.iter().map(|(k, v)| k.as_str().len() + v.len() + 2).sum();
+        let mut text = Vec::with_capacity(size);
+        for (k, v) in h {
+            text.extend_from_slice(k.as_str().as_bytes());
+            text.push(b':');
+            text.extend_from_slice(v.as_bytes());
+            text.push(b'\n');
         }
-        at = end;
+        Headers(text.into_boxed_slice())
     }
-    (Target::of(uri), out)
+
+    /// Each header's (lower-case) name and value, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.0.split(|&b| b == b'\n').filter_map(|line| {
+            let colon = line.iter().position(|&b| b == b':')?;
+            let name = std::str::from_utf8(&line[..colon]).ok()?;
+            Some((name, &line[colon + 1..]))
+        })
+    }
+
+    /// The values of the headers named `name` (lower-case), in order.
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.iter().filter(move |(k, _)| *k == name).map(|(_, v)| v)
+    }
+
+    /// The first value of the header named `name` (lower-case), as text.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.iter()
+            .find(|(k, _)| *k == name)
+            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+    }
+
+    /// How many headers there are.
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The bytes kept.
+    fn size(&self) -> usize {
+        self.0.len()
+    }
 }
 
 /// The wall clock now, as Unix milliseconds (what the journal and reload records carry).
@@ -382,7 +407,7 @@ pub fn entry_json(e: &Exchange, engine: &Engine, near_misses: bool) -> Value {
         "method": e.method.as_str(),
         "path": e.target.path(),
         "query": r.query(e.target.query().unwrap_or("")),
-        "headers": r.headers(&e.headers),
+        "headers": r.headers(e.headers.iter()),
         "body": body_json(&e.body, e.body_size, r),
         "status": e.status,
         "latency_ms": e.latency.as_secs_f64() * 1000.0,
@@ -402,7 +427,7 @@ pub fn entry_json(e: &Exchange, engine: &Engine, near_misses: bool) -> Value {
         })),
         "matched": !e.unmatched(),
         "response": {
-            "headers": r.headers(&e.response_headers),
+            "headers": r.headers(e.response_headers.iter()),
             "body": body_json(&e.response_body, e.response_size, r),
         },
     });
@@ -436,11 +461,11 @@ pub(crate) mod tests {
             at_ms: 0,
             method: method.parse().unwrap(),
             target: Target::of(&target.parse().unwrap()),
-            headers,
+            headers: Headers::of(&headers),
             body: Bytes::from_static(br#"{"name":"a","n":{"x":1}}"#),
             body_size: 24,
             status,
-            response_headers: http::HeaderMap::new(),
+            response_headers: Headers::default(),
             response_body: Bytes::new(),
             response_size: 0,
             latency: Duration::from_millis(1),
@@ -538,19 +563,24 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_detached_head_is_equal_and_owns_its_bytes() {
+    fn kept_headers_and_targets_are_copies_in_order() {
         let buf = Bytes::from_static(b"/x/1?q=2 secret-token s1");
         let uri = http::Uri::from_maybe_shared(buf.slice(0..8)).unwrap();
         let mut headers = http::HeaderMap::new();
-        let mut auth = http::HeaderValue::from_maybe_shared(buf.slice(9..21)).unwrap();
-        auth.set_sensitive(true);
-        headers.insert(http::header::AUTHORIZATION, auth);
+        headers.insert(
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_maybe_shared(buf.slice(9..21)).unwrap(),
+        );
         headers.append("x-tag", http::HeaderValue::from_static("a"));
         headers.append(
             "x-tag",
             http::HeaderValue::from_maybe_shared(buf.slice(22..24)).unwrap(),
         );
-        let (u, h) = detach(&uri, &headers);
+        headers.append(
+            "x-raw",
+            http::HeaderValue::from_bytes(b"caf\xe9:1").unwrap(),
+        );
+        let (u, h) = (Target::of(&uri), Headers::of(&headers));
         assert_eq!((u.path(), u.query()), ("/x/1", Some("q=2")));
         for (text, path, query) in [
             ("/a", "/a", None),
@@ -560,16 +590,24 @@ pub(crate) mod tests {
             let t = Target::of(&text.parse().unwrap());
             assert_eq!((t.path(), t.query()), (path, query), "{text}");
         }
-        assert_eq!(h, headers);
-        let auth = &h[http::header::AUTHORIZATION];
-        assert!(auth.is_sensitive());
-        let inside = |p: *const u8| buf.as_ptr_range().contains(&p);
-        assert!(!inside(auth.as_bytes().as_ptr()));
-        assert!(
-            h.get_all("x-tag")
-                .iter()
-                .all(|v| !inside(v.as_bytes().as_ptr()))
+        let kept: Vec<(&str, &[u8])> = h.iter().collect();
+        assert_eq!(
+            kept,
+            [
+                ("authorization", &b"secret-token"[..]),
+                ("x-tag", b"a"),
+                ("x-tag", b"s1"),
+                ("x-raw", b"caf\xe9:1"),
+            ]
         );
+        assert_eq!(h.len(), 4);
+        assert_eq!(h.get("authorization"), Some("secret-token"));
+        assert_eq!(h.get_all("x-tag").collect::<Vec<_>>(), [&b"a"[..], b"s1"]);
+        assert_eq!(h.get("x-raw"), None, "not UTF-8");
+        assert_eq!(h.get("x-none"), None);
+        assert!(Headers::default().is_empty());
+        let inside = |p: *const u8| buf.as_ptr_range().contains(&p);
+        assert!(!inside(h.0.as_ptr()));
         assert!(!inside(u.path().as_ptr()));
     }
 }
