@@ -6,6 +6,7 @@
 //! comma-separated list of permissions (`things:read`); a token without a list may do
 //! everything (`*`), and `-` grants nothing. Blank lines and `#` comments are ignored.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -105,25 +106,31 @@ pub fn check(
         return Ok(());
     }
     let mut offered = false;
-    let mut found: Option<Option<String>> = None;
+    let mut found: Option<Option<Cow<'_, str>>> = None;
     'alts: for alt in &op.security {
         let mut token = None;
         for name in alt {
             let Some(scheme) = api.schemes.get(name) else {
                 continue 'alts;
             };
-            let raw = match &scheme.kind {
+            // Headers are read in place; a query value or cookie is decoded into a copy.
+            let raw: Option<Cow<'_, str>> = match &scheme.kind {
                 SchemeKind::Bearer | SchemeKind::Basic => {
-                    (presented.header)("authorization").map(str::to_string)
+                    (presented.header)("authorization").map(Cow::Borrowed)
                 }
-                SchemeKind::Header(h) => (presented.header)(h).map(str::to_string),
-                SchemeKind::Query(q) => presented.query_value(q),
-                SchemeKind::Cookie(c) => presented.cookie(c),
+                SchemeKind::Header(h) => (presented.header)(h).map(Cow::Borrowed),
+                SchemeKind::Query(q) => presented.query_value(q).map(Cow::Owned),
+                SchemeKind::Cookie(c) => presented.cookie(c).map(Cow::Owned),
                 SchemeKind::Unchecked(_) => continue,
             };
             let Some(raw) = raw else { continue 'alts };
             offered = true;
-            match extract(&scheme.kind, scheme.token_pattern.as_ref(), &raw) {
+            let pattern = scheme.token_pattern.as_ref();
+            let t = match raw {
+                Cow::Borrowed(r) => extract(&scheme.kind, pattern, r),
+                Cow::Owned(r) => extract(&scheme.kind, pattern, &r).map(|t| t.into_owned().into()),
+            };
+            match t {
                 Some(t) => {
                     token.get_or_insert(t);
                 }
@@ -197,18 +204,19 @@ pub fn credentials(api: &Api, op: &Operation, token: &str) -> Credentials {
 }
 
 /// The token carried by a credential value, if well-formed for the scheme.
-fn extract(kind: &SchemeKind, pattern: Option<&Regex>, raw: &str) -> Option<String> {
+fn extract<'a>(kind: &SchemeKind, pattern: Option<&Regex>, raw: &'a str) -> Option<Cow<'a, str>> {
     use base64::Engine as _;
     let raw = raw.trim();
     if let Some(re) = pattern {
         let caps = re.captures(raw)?;
-        return Some(caps.get(1).or(caps.get(0))?.as_str().to_string());
+        return Some(Cow::Borrowed(caps.get(1).or(caps.get(0))?.as_str()));
     }
     match kind {
         SchemeKind::Bearer => {
             let (scheme, token) = raw.split_once(' ')?;
             let token = token.trim();
-            (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_string())
+            (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty())
+                .then_some(Cow::Borrowed(token))
         }
         SchemeKind::Basic => {
             let (scheme, b64) = raw.split_once(' ')?;
@@ -224,10 +232,10 @@ fn extract(kind: &SchemeKind, pattern: Option<&Regex>, raw: &str) -> Option<Stri
             [user, password]
                 .into_iter()
                 .find(|s| !s.is_empty())
-                .map(str::to_string)
+                .map(|t| Cow::Owned(t.to_string()))
         }
         SchemeKind::Header(_) | SchemeKind::Query(_) | SchemeKind::Cookie(_) => {
-            (!raw.is_empty()).then(|| raw.to_string())
+            (!raw.is_empty()).then_some(Cow::Borrowed(raw))
         }
         SchemeKind::Unchecked(_) => None,
     }
