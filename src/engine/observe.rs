@@ -53,12 +53,11 @@ struct Seen {
     start: Instant,
     at_ms: i64,
     method: http::Method,
-    /// The request's URI, while it is answered.
-    uri: http::Uri,
     /// The path and query, headers and body (cut) copied for the journal, only when it keeps
     /// anything.
     kept: Option<(journal::Target, journal::Headers, bytes::Bytes, usize)>,
-    session: Option<http::HeaderValue>,
+    /// For the access log, only when it is on: the request's URI and its session header.
+    access: Option<(http::Uri, Option<http::HeaderValue>)>,
 }
 
 impl<S> Service<HttpRequest> for Observe<S>
@@ -91,13 +90,12 @@ where
                     req.body().len(),
                 )
             }),
-            uri: req.uri().clone(),
-            // Only the access log reads it apart from the journal's own copy of the headers.
-            session: self
-                .engine
-                .access_log()
-                .then(|| req.headers().get(SESSION_HEADER).cloned())
-                .flatten(),
+            access: self.engine.access_log().then(|| {
+                (
+                    req.uri().clone(),
+                    req.headers().get(SESSION_HEADER).cloned(),
+                )
+            }),
         };
         let engine = self.engine.clone();
         let fut = self.inner.call(req);
@@ -118,8 +116,17 @@ fn observe(engine: &Engine, seen: Seen, resp: &HttpResponse) {
         .metrics()
         .observe(answered, status, latency.as_secs_f64());
     let op = answered.and_then(|a| engine.op_name(a));
-    if engine.access_log() && tracing::enabled!(target: ACCESS_TARGET, tracing::Level::INFO) {
-        access_line(engine, &seen, status, latency, answered, op.as_deref());
+    if let Some((uri, session)) = &seen.access
+        && tracing::enabled!(target: ACCESS_TARGET, tracing::Level::INFO)
+    {
+        let line = Line {
+            method: &seen.method,
+            uri,
+            session: session.as_ref(),
+            status,
+            latency,
+        };
+        access_line(engine, &line, answered, op.as_deref());
     }
     if let Some((target, headers, body, body_size)) = seen.kept {
         let journal = engine.journal();
@@ -145,20 +152,22 @@ fn observe(engine: &Engine, seen: Seen, resp: &HttpResponse) {
     }
 }
 
-/// The access-log line of one request: structured fields, credentials redacted.
-fn access_line(
-    engine: &Engine,
-    seen: &Seen,
+/// What an access-log line says of the request and its answer.
+struct Line<'a> {
+    method: &'a http::Method,
+    uri: &'a http::Uri,
+    session: Option<&'a http::HeaderValue>,
     status: u16,
     latency: std::time::Duration,
-    answered: Option<&Answered>,
-    op: Option<&OpName>,
-) {
+}
+
+/// The access-log line of one request: structured fields, credentials redacted.
+fn access_line(engine: &Engine, seen: &Line<'_>, answered: Option<&Answered>, op: Option<&OpName>) {
+    let (status, latency) = (seen.status, seen.latency);
     let operation = op.map(OpName::label);
     let query = engine.redactor().query(seen.uri.query().unwrap_or(""));
     let session = seen
         .session
-        .as_ref()
         .and_then(|v| v.to_str().ok())
         .unwrap_or(crate::scenario::session::DEFAULT_SESSION);
     tracing::info!(

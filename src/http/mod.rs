@@ -344,20 +344,19 @@ async fn handle(shared: &Arc<Shared>, req: hyper::Request<Incoming>) -> Answer {
     if declared.is_some_and(|n| n > MAX_BODY) {
         return refuse(413, too_large);
     }
-    // Most requests have no body: no timer for those.
+    // Most requests have no body: no timer and no collecting for those.
     let body = if hyper::body::Body::is_end_stream(&body) {
-        Ok(Ok(http_body_util::Collected::default()))
+        Bytes::new()
     } else {
         let read = Limited::new(body, MAX_BODY).collect();
-        tokio::time::timeout(shared.opts.timeouts.body, read).await
-    };
-    let body = match body {
-        Ok(Ok(b)) => b.to_bytes(),
-        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            return refuse(413, too_large);
+        match tokio::time::timeout(shared.opts.timeouts.body, read).await {
+            Ok(Ok(b)) => b.to_bytes(),
+            Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
+                return refuse(413, too_large);
+            }
+            Ok(Err(_)) => return refuse(400, "the request body is not valid HTTP framing"),
+            Err(_) => return refuse(408, "the request body did not arrive in time"),
         }
-        Ok(Err(_)) => return refuse(400, "the request body is not valid HTTP framing"),
-        Err(_) => return refuse(408, "the request body did not arrive in time"),
     };
     // HEAD is answered as GET, without the body.
     let head = parts.method == hyper::Method::HEAD;
