@@ -42,7 +42,7 @@ impl Engine {
 
     /// [`Engine::serve`], through the mount's cache of whole answers: a successful `GET` of
     /// an operation whose collections the session has not changed is a pure function of
-    /// (operation, variant, query), so it is computed once. Request ids, credentials, scenario
+    /// (operation, variant, host, path, query), so it is computed once. Request ids, credentials, scenario
     /// rules and strict checks still apply to every request.
     pub(super) fn serve_cached(
         &self,
@@ -79,7 +79,7 @@ impl Engine {
         }
         let resp = self.serve(r, req, session, request_id)?;
         if resp.status == 200 {
-            r.mount.answers.insert(key.owned(), Arc::new(resp.again()));
+            r.mount.answers.insert(key.owned(), Arc::new(resp.clone()));
         }
         Ok(resp)
     }

@@ -1,12 +1,12 @@
 //! Routing: which mounted API and which operation a request is for, with its path parameters;
 //! or why none is (no API at that path, no such path, or another method).
 
+use smallvec::SmallVec;
+
 use super::{Mount, MountVariant, Request};
 use crate::spec::{Operation, Segment};
 
 /// An operation whose path matches: (its index, operation, path parameters, literal segments).
-use smallvec::SmallVec;
-
 type Candidate<'a> = (usize, &'a Operation, usize);
 
 /// Where an operation was found.

@@ -4,9 +4,9 @@
 //! (`POST /__understudy/requests/count` and `.../find`).
 //!
 //! The journal is written by the observing layer around the handler ([`super::service`]),
-//! never by the engine itself; admin calls are not journaled. What it keeps is cheap to take
-//! (the `http` types' own buffers, bodies cut to a documented size); credentials are redacted
-//! when an entry is shown, not when it is kept.
+//! never by the engine itself; admin calls are not journaled. What it keeps is a copy of its
+//! own, cheap to take (the target and the headers in one buffer each, bodies cut to a
+//! documented size); credentials are redacted when an entry is shown, not when it is kept.
 //!
 //! In three parts: this file keeps the ring and shows entries; [`matcher`] selects them;
 //! [`redact`] hides credentials.
@@ -190,16 +190,6 @@ impl Headers {
         self.iter()
             .find(|(k, _)| *k == name)
             .and_then(|(_, v)| std::str::from_utf8(v).ok())
-    }
-
-    /// How many headers there are.
-    pub fn len(&self) -> usize {
-        self.iter().count()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 
     /// The bytes kept.
@@ -600,12 +590,12 @@ pub(crate) mod tests {
                 ("x-raw", b"caf\xe9:1"),
             ]
         );
-        assert_eq!(h.len(), 4);
+        assert_eq!(h.iter().count(), 4);
         assert_eq!(h.get("authorization"), Some("secret-token"));
         assert_eq!(h.get_all("x-tag").collect::<Vec<_>>(), [&b"a"[..], b"s1"]);
         assert_eq!(h.get("x-raw"), None, "not UTF-8");
         assert_eq!(h.get("x-none"), None);
-        assert!(Headers::default().is_empty());
+        assert_eq!(Headers::default().iter().count(), 0);
         let inside = |p: *const u8| buf.as_ptr_range().contains(&p);
         assert!(!inside(h.0.as_ptr()));
         assert!(!inside(u.path().as_ptr()));
