@@ -7,6 +7,8 @@ use super::fakes::FakeKind;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Template {
     pub parts: Vec<Part>,
+    /// About how long a rendering is, worked out at parse ([`Template::size_hint`]).
+    hint: usize,
 }
 
 /// One piece of a template.
@@ -32,7 +34,11 @@ impl Template {
     /// About how long a rendering is (exact for literals, UUIDs and fixed widths; a guess for
     /// the rest), so that rendering allocates once.
     pub fn size_hint(&self) -> usize {
-        (self.parts.iter())
+        self.hint
+    }
+
+    fn hint_of(parts: &[Part]) -> usize {
+        (parts.iter())
             .map(|p| match p {
                 Part::Lit(s) => s.len(),
                 Part::Uuid => 36,
@@ -81,7 +87,10 @@ impl Template {
         if !lit.is_empty() {
             parts.push(Part::Lit(lit));
         }
-        Ok(Template { parts })
+        Ok(Template {
+            hint: Template::hint_of(&parts),
+            parts,
+        })
     }
 
     fn placeholder(inner: &str) -> Result<Part, String> {

@@ -30,7 +30,8 @@ impl quick_cache::Weighter<(usize, u64, u32), Bytes> for ByteWeight {
 }
 
 /// Whole successful answers of unchanged data, by operation, variant, host, path and query.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// It hashes and compares as its borrowed form, [`AnswerLookup`], which a lookup uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AnswerKey {
     op: usize,
     variant: u64,
@@ -39,8 +40,7 @@ pub struct AnswerKey {
     query: String,
 }
 
-/// An [`AnswerKey`] borrowed from a request: a lookup copies nothing. It hashes as the owned
-/// key does (its fields in the same order; `str` hashes as `String`).
+/// An [`AnswerKey`] borrowed from a request: a lookup copies nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AnswerLookup<'a> {
     pub op: usize,
@@ -63,13 +63,27 @@ impl AnswerLookup<'_> {
     }
 }
 
+impl AnswerKey {
+    fn borrowed(&self) -> AnswerLookup<'_> {
+        AnswerLookup {
+            op: self.op,
+            variant: self.variant,
+            host: &self.host,
+            path: &self.path,
+            query: &self.query,
+        }
+    }
+}
+
+impl std::hash::Hash for AnswerKey {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.borrowed().hash(h);
+    }
+}
+
 impl quick_cache::Equivalent<AnswerKey> for AnswerLookup<'_> {
     fn equivalent(&self, k: &AnswerKey) -> bool {
-        self.op == k.op
-            && self.variant == k.variant
-            && self.host == k.host
-            && self.path == k.path
-            && self.query == k.query
+        *self == k.borrowed()
     }
 }
 
@@ -380,6 +394,30 @@ mod tests {
     use super::*;
     use crate::spec::schema::Compiler;
     use serde_json::json;
+
+    #[test]
+    fn a_borrowed_key_finds_what_its_owned_form_keeps() {
+        let cache = answer_cache();
+        let at = |path| AnswerLookup {
+            op: 2,
+            variant: 0,
+            host: "localhost:4010",
+            path,
+            query: "limit=2",
+        };
+        let kept = Arc::new(super::super::Response::bytes(
+            200,
+            Bytes::from_static(b"[]"),
+        ));
+        cache.insert(at("/v1/things").owned(), kept);
+        assert!(cache.get(&at("/v1/things")).is_some());
+        assert!(cache.get(&at("/v1/thing")).is_none());
+        let other_host = AnswerLookup {
+            host: "127.0.0.1:4010",
+            ..at("/v1/things")
+        };
+        assert!(cache.get(&other_host).is_none());
+    }
 
     fn node(schema: Value) -> Node {
         let doc = Value::Null;

@@ -181,15 +181,15 @@ impl Headers {
     }
 
     /// The values of the headers named `name` (lower-case), in order.
-    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+    pub fn get_all<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a [u8]> {
         self.iter().filter(move |(k, _)| *k == name).map(|(_, v)| v)
     }
 
     /// The first value of the header named `name` (lower-case), as text.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.iter()
-            .find(|(k, _)| *k == name)
-            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+        self.get_all(name)
+            .next()
+            .and_then(|v| std::str::from_utf8(v).ok())
     }
 
     /// The bytes kept.
