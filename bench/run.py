@@ -967,8 +967,29 @@ def section_soak(ctx: Ctx, state: dict) -> str:
         log(f"soak: paced run, -t2 -c256 pausing {pause_ms} ms per connection, {m.paced_seconds} s")
         paced = run_wrk(ctx, paced_args, m.paced_seconds)
         notes = problems_note([s])
+        detail = s.get_ok(f"/everruns/v1/agents/{ids['everruns']}", {"Authorization": "Bearer t"})
     finally:
         rc, stop_secs = s.stop()
+    # The same three runs against bare hyper answering every request with an Everruns detail:
+    # what this machine and wrk give a server that does no work, under the same protocol.
+    body_file = ctx.next_name("body.json")
+    body_file.write_bytes(detail)
+    bare = Bare(ctx, body_file)
+    try:
+        def at_bare(args: list[str]) -> list[str]:
+            return [f"http://127.0.0.1:{bare.port}" if a == url else a for a in args]
+
+        bare_seconds = min(m.soak_seconds, 2 * m.idle_seconds)
+        log(f"soak: bare hyper, idle ({m.idle_seconds} s), saturated ({bare_seconds} s) and paced")
+        b_idle = run_wrk(ctx, at_bare(idle_args), m.idle_seconds)
+        b_sat_args = at_bare(soak_args)
+        b_sat_args[2] = f"-d{bare_seconds}s"
+        b_sat = run_wrk(ctx, b_sat_args, bare_seconds)
+        b_pause_ms = max(1, round(256 / (max(b_sat.rps, 1.0) / 2) * 1000))
+        b_paced_args = [*at_bare(paced_args)[:-1], str(b_pause_ms)]
+        b_paced = run_wrk(ctx, b_paced_args, m.paced_seconds)
+    finally:
+        bare.stop()
 
     warm = [x for x in samples if x[0] >= 0.1 * m.soak_seconds]
     first, last = warm[0], warm[-1]
@@ -1002,6 +1023,10 @@ def section_soak(ctx: Ctx, state: dict) -> str:
          f"{paced.requests:,} ({fmt_rps(paced.rps)} req/s, {paced.rps / soak.rps:.0%} of saturated)", ""],
         ["paced run p50 / p99", f"{fmt_ms(paced.p50)} / {fmt_ms(paced.p99)}", ""],
         ["paced p99 / idle p99", f"{p99_ratio:.1f}", f"<= 2 {verdict(p99_ratio <= 2)}"],
+        ["bare hyper, the same protocol: idle p99; saturated req/s; paced (pausing "
+         f"{b_pause_ms} ms) req/s and p99",
+         f"{fmt_ms(b_idle.p99)}; {fmt_rps(b_sat.rps)}; {fmt_rps(b_paced.rps)}, {fmt_ms(b_paced.p99)}", ""],
+        ["bare hyper: paced p99 / idle p99 (the reference)", f"{b_paced.p99 / b_idle.p99:.1f}", ""],
         ["SIGTERM after the soak", f"exit status {rc} in {stop_secs:.2f} s", "0"],
     ]
     out = [
@@ -1015,7 +1040,10 @@ def section_soak(ctx: Ctx, state: dict) -> str:
         f"comparison is the first sample after {0.1 * m.soak_seconds:.0f} s (10% warm-up) vs the last. "
         "Its latency is the queue's (Little's law), whatever the code does. The p99 target is "
         "measured by the paced run after it: the same 256 connections, each pausing after an "
-        "answer so that together they offer about half the saturated rate.",
+        "answer so that together they offer about half the saturated rate. The same three runs "
+        "against bare hyper (answering every request with an Everruns detail, saturated for "
+        f"{min(m.soak_seconds, 2 * m.idle_seconds)} s) show what the protocol gives a server that "
+        "does no work: the ratio that the target can be read against.",
         "",
         table(["measure", "value", "target"], rows),
         "",
@@ -1035,6 +1063,7 @@ def section_soak(ctx: Ctx, state: dict) -> str:
             + "   # meanwhile every 2 s: VmRSS from /proc/PID/status, ls /proc/PID/fd | wc -l",
             show(["wrk", *[rel(Path(a)) if a == str(SOAK_LUA) else a for a in paced_args]])
             + "   # pause: 256 / (saturated req/s / 2), in ms",
+            bare.cmd + "   # BODY_FILE: the Everruns detail; then the three wrk runs against it",
         ]),
     ]
     text = "\n".join(out)

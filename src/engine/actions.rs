@@ -426,14 +426,11 @@ impl Engine {
 /// A generated object names what its path names: a top-level string property named like a
 /// path parameter (`{name}` -> `name`, `{thing_id}` -> `thing_id`) takes its value, and the
 /// last parameter fills `id` (the usual key).
-fn echo_path_params(body: &mut Value, path_params: &[(String, String)]) {
+fn echo_path_params(body: &mut Value, path_params: &[(&str, String)]) {
     let Value::Object(m) = body else { return };
     for (i, (name, value)) in path_params.iter().enumerate() {
         let last = i + 1 == path_params.len();
-        for field in [Some(name.as_str()), last.then_some("id")]
-            .into_iter()
-            .flatten()
-        {
+        for field in [Some(*name), last.then_some("id")].into_iter().flatten() {
             if let Some(slot @ Value::String(_)) = m.get_mut(field) {
                 *slot = Value::String(value.clone());
             }

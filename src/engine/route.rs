@@ -1,13 +1,14 @@
 //! Routing: which mounted API and which operation a request is for, with its path parameters;
 //! or why none is (no API at that path, no such path, or another method).
 
+use std::borrow::Cow;
+
 use smallvec::SmallVec;
 
 use super::{Mount, MountVariant, Request};
 use crate::spec::{Operation, Segment};
 
-/// An operation whose path matches: (its index, operation, path parameters, literal segments).
-type Candidate<'a> = (usize, &'a Operation, usize);
+mod tree;
 
 /// Where an operation was found.
 pub(super) struct Routed<'a> {
@@ -16,7 +17,8 @@ pub(super) struct Routed<'a> {
     pub(super) mount_index: usize,
     pub(super) op: &'a Operation,
     pub(super) op_index: usize,
-    pub(super) path_params: Vec<(String, String)>,
+    /// Each path parameter's name (in the template) and value (decoded).
+    pub(super) path_params: SmallVec<[(&'a str, String); 2]>,
     /// The variant the request is answered in (set after routing).
     pub(super) variant: Option<&'a MountVariant>,
 }
@@ -56,10 +58,9 @@ pub(super) fn under<'p>(path: &'p str, prefix: &str) -> Option<&'p str> {
 }
 
 /// Every mount point of every API (`/NAME`, and `""` for an API alone at the root), longest
-/// first, with the segments it and its API's server path consume; and each mount's operations
-/// by their number of path segments (a path is matched only against the templates of its
-/// length): made once, read by every request.
-pub(super) struct Points(Vec<Point>, Vec<Vec<Vec<usize>>>);
+/// first, with the segments it and its API's server path consume; and each mount's path
+/// templates as a tree: made once, read by every request.
+pub(super) struct Points(Vec<Point>, Vec<tree::Tree>);
 
 struct Point {
     mount: usize,
@@ -84,22 +85,21 @@ impl Points {
             })
             .collect();
         points.sort_by_key(|p| std::cmp::Reverse(p.at.len()));
-        let lengths = mounts
+        let trees = mounts
             .iter()
-            .map(|m| {
-                let mut by: Vec<Vec<usize>> = Vec::new();
-                for (i, op) in m.api.operations.iter().enumerate() {
-                    let n = op.segments.len();
-                    if by.len() <= n {
-                        by.resize(n + 1, Vec::new());
-                    }
-                    by[n].push(i);
-                }
-                by
-            })
+            .map(|m| tree::Tree::new(m.api.operations.iter().map(|op| op.segments.as_slice())))
             .collect();
-        Points(points, lengths)
+        Points(points, trees)
     }
+}
+
+/// What routing found below one mount point.
+enum Within {
+    /// An operation: its index and the literal segments its template matched.
+    Found(usize, usize),
+    /// Templates match the path, but none has the method: the methods they have.
+    Method(Vec<String>),
+    NotFound,
 }
 
 /// Route a request. Each API answers under each of its mount points (`/NAME`, and the root
@@ -115,107 +115,109 @@ pub(super) fn route<'a>(mounts: &'a [Mount], points: &Points, req: &Request) -> 
     } else {
         req.method()
     };
+    let path = req.path();
+    // The path's segments, split once: a reading below a mount point (and server path) is
+    // the tail after the segments they consume. Decoded only when the path has an escape.
+    let segs: SmallVec<[&str; 8]> = path.split('/').filter(|s| !s.is_empty()).collect();
+    if path.as_bytes().contains(&b'%') {
+        let decoded: SmallVec<[Cow<'_, str>; 8]> = segs
+            .iter()
+            .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy())
+            .collect();
+        return route_segments(mounts, points, method, path, &decoded);
+    }
+    route_segments(mounts, points, method, path, &segs)
+}
+
+/// [`route`] with the path's segments (decoded).
+fn route_segments<'a, S: AsRef<str>>(
+    mounts: &'a [Mount],
+    points: &Points,
+    method: &str,
+    path: &str,
+    segs: &[S],
+) -> Route<'a> {
     let mut nearest: Option<Route<'a>> = None;
-    let mut best: Option<((usize, usize), Route<'a>)> = None;
+    // ((score), mount index, operation index, segments consumed before the template)
+    let mut best: Option<((usize, usize), usize, usize, usize)> = None;
     for p in &points.0 {
         let Some(m) = mounts.get(p.mount) else {
             continue;
         };
-        let Some(rest) = under(req.path(), &p.at) else {
+        let Some(rest) = under(path, &p.at) else {
             continue;
         };
         let readings = [
-            Some((rest, p.at_segments)),
-            (!m.base.is_empty())
-                .then(|| under(rest, &m.base))
-                .flatten()
-                .map(|r| (r, p.at_segments + p.base_segments)),
+            Some(p.at_segments),
+            (!m.base.is_empty() && under(rest, &m.base).is_some())
+                .then_some(p.at_segments + p.base_segments),
         ];
-        for (r, consumed) in readings.into_iter().flatten() {
-            let lengths = points.1.get(p.mount).map_or(&[][..], Vec::as_slice);
-            match route_in(m, p.mount, lengths, r, method) {
-                (found @ Route::Found(_), lits) => {
+        for consumed in readings.into_iter().flatten() {
+            let Some(tail) = segs.get(consumed..) else {
+                continue;
+            };
+            let Some(tree) = points.1.get(p.mount) else {
+                continue;
+            };
+            match route_in(m, tree, tail, method) {
+                Within::Found(op_index, lits) => {
                     let score = (consumed + lits, lits);
-                    if best.as_ref().is_none_or(|(s, _)| score > *s) {
-                        best = Some((score, found));
+                    if best.as_ref().is_none_or(|b| score > b.0) {
+                        best = Some((score, p.mount, op_index, consumed));
                     }
                 }
-                (other, _) => {
+                other => {
                     let better = matches!(
                         (&nearest, &other),
-                        (None, _) | (Some(Route::NotFound(_)), Route::MethodNotAllowed(..))
+                        (None, _) | (Some(Route::NotFound(_)), Within::Method(_))
                     );
                     if better {
-                        nearest = Some(other);
+                        nearest = Some(match other {
+                            Within::Method(allow) => Route::MethodNotAllowed(m, allow),
+                            _ => Route::NotFound(Some(m)),
+                        });
                     }
                 }
             }
         }
     }
-    match best {
-        Some((_, found)) => found,
-        None => nearest.unwrap_or(Route::NotFound(None)),
-    }
+    let found = best.and_then(|(_, mount_index, op_index, consumed)| {
+        let mount = mounts.get(mount_index)?;
+        let op = mount.api.operations.get(op_index)?;
+        Some(Route::Found(Routed {
+            mount,
+            mount_index,
+            op,
+            op_index,
+            path_params: path_params(&op.segments, segs.get(consumed..)?),
+            variant: None,
+        }))
+    });
+    found.or(nearest).unwrap_or(Route::NotFound(None))
 }
 
-/// Route `rest` (the path below a mount point) within one API; with a found operation, the
-/// number of literal segments its template matched.
-fn route_in<'a>(
-    mount: &'a Mount,
-    mount_index: usize,
-    lengths: &[Vec<usize>],
-    rest: &str,
-    method: &str,
-) -> (Route<'a>, usize) {
-    // Decoded only where a segment has an escape: most paths allocate nothing here.
-    let escaped = rest.contains('%');
-    let segs: SmallVec<[std::borrow::Cow<'_, str>; 8]> = rest
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            if escaped && s.contains('%') {
-                percent_encoding::percent_decode_str(s).decode_utf8_lossy()
-            } else {
-                std::borrow::Cow::Borrowed(s)
-            }
-        })
-        .collect();
+/// Route `segs` (the path below a mount point) within one API.
+fn route_in<S: AsRef<str>>(mount: &Mount, tree: &tree::Tree, segs: &[S], method: &str) -> Within {
     let ops = &mount.api.operations;
-    let mut candidates: SmallVec<[Candidate; 4]> = lengths
-        .get(segs.len())
-        .map_or(&[][..], Vec::as_slice)
-        .iter()
-        .filter_map(|&i| {
-            let op = ops.get(i)?;
-            literals_matched(&op.segments, &segs).map(|lits| (i, op, lits))
-        })
-        .collect();
+    let mut candidates = tree.matches(segs);
     if candidates.is_empty() {
-        return (Route::NotFound(Some(mount)), 0);
+        return Within::NotFound;
     }
     // The most specific template wins; if it lacks the method, a less specific one that has
-    // it answers (as path routers do), and only then is the method not allowed.
-    candidates.sort_by_key(|c| std::cmp::Reverse(c.2));
-    match candidates.iter().position(|c| c.1.method == method) {
-        Some(i) => {
-            let (op_index, op, lits) = candidates.swap_remove(i);
-            (
-                Route::Found(Routed {
-                    mount,
-                    mount_index,
-                    op,
-                    op_index,
-                    path_params: path_params(&op.segments, &segs),
-                    variant: None,
-                }),
-                lits,
-            )
-        }
+    // it answers (as path routers do), and only then is the method not allowed. Among as
+    // specific ones, the first in the document.
+    candidates.sort_by_key(|c| std::cmp::Reverse(c.1));
+    let has = |i: usize| ops.get(i).is_some_and(|op| op.method == method);
+    match candidates.iter().find(|c| has(c.0)) {
+        Some(&(op_index, lits)) => Within::Found(op_index, lits),
         None => {
-            let mut allow: Vec<String> = candidates.iter().map(|c| c.1.method.clone()).collect();
+            let mut allow: Vec<String> = candidates
+                .iter()
+                .filter_map(|c| ops.get(c.0).map(|op| op.method.clone()))
+                .collect();
             allow.sort();
             allow.dedup();
-            (Route::MethodNotAllowed(mount, allow), 0)
+            Within::Method(allow)
         }
     }
 }
@@ -237,11 +239,14 @@ pub(super) fn literals_matched<S: AsRef<str>>(tpl: &[Segment], segs: &[S]) -> Op
 }
 
 /// The path parameters of request segments that match a template.
-fn path_params<S: AsRef<str>>(tpl: &[Segment], segs: &[S]) -> Vec<(String, String)> {
+fn path_params<'t, S: AsRef<str>>(
+    tpl: &'t [Segment],
+    segs: &[S],
+) -> SmallVec<[(&'t str, String); 2]> {
     tpl.iter()
         .zip(segs)
         .filter_map(|(t, s)| match t {
-            Segment::Param(p) => Some((p.clone(), s.as_ref().to_string())),
+            Segment::Param(p) => Some((p.as_str(), s.as_ref().to_string())),
             Segment::Lit(_) => None,
         })
         .collect()
@@ -457,8 +462,8 @@ mod tests {
         let segs = ["things", "a b"];
         assert_eq!(literals_matched(&tpl, &segs), Some(1));
         assert_eq!(
-            path_params(&tpl, &segs),
-            vec![("id".to_string(), "a b".to_string())]
+            path_params(&tpl, &segs).as_slice(),
+            &[("id", "a b".to_string())]
         );
         assert_eq!(literals_matched(&tpl, &["things"]), None);
         assert_eq!(literals_matched(&tpl, &["other", "a"]), None);

@@ -18,22 +18,24 @@ pub type Params = HashMap<String, Value>;
 pub fn parse<'a>(
     params: &[Param],
     query: &'a [(String, String)],
-    path: &'a [(String, String)],
+    path: &'a [(&'a str, String)],
     headers: &'a http::HeaderMap,
     status: u16,
 ) -> Result<Params, ApiError> {
     let mut out = Params::new();
     for p in params {
-        let from_pairs = |pairs: &'a [(String, String)]| -> Vec<&'a str> {
-            pairs
-                .iter()
-                .filter(|(k, _)| *k == p.name)
-                .map(|(_, v)| v.as_str())
-                .collect()
-        };
+        let named = |k: &str| k == p.name;
         let mut raw: Vec<&str> = match p.location {
-            ParamIn::Query => from_pairs(query),
-            ParamIn::Path => from_pairs(path),
+            ParamIn::Query => query
+                .iter()
+                .filter(|(k, _)| named(k))
+                .map(|(_, v)| v.as_str())
+                .collect(),
+            ParamIn::Path => path
+                .iter()
+                .filter(|(k, _)| named(k))
+                .map(|(_, v)| v.as_str())
+                .collect(),
             // Header names are case-insensitive; a value that is not text is not sent.
             ParamIn::Header => headers
                 .get_all(p.name.as_str())
