@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tower::Service;
 
 use super::Engine;
-use super::service::{self, Answer, HttpRequest, HttpResponse, Stack};
+use super::service::{self, HttpRequest, HttpResponse, Stack, StackFuture};
 
 /// One engine and the request path built around it.
 pub struct Generation {
@@ -95,7 +95,7 @@ pub struct LiveService {
 impl Service<HttpRequest> for LiveService {
     type Response = HttpResponse;
     type Error = Infallible;
-    type Future = Answer;
+    type Future = StackFuture;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
@@ -103,8 +103,8 @@ impl Service<HttpRequest> for LiveService {
 
     /// The current stack is always ready (its handler does not apply back-pressure; the
     /// layers only delegate), so it is called without waiting on `poll_ready`, and its own
-    /// boxed future is the answer.
-    fn call(&mut self, req: HttpRequest) -> Answer {
+    /// future is the answer.
+    fn call(&mut self, req: HttpRequest) -> StackFuture {
         let mut service = self.live.current.load().service.clone();
         service.call(req)
     }

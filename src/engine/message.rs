@@ -180,9 +180,10 @@ pub struct Response {
 pub struct Answered {
     pub mount: usize,
     pub op: usize,
-    pub variant: Option<String>,
-    /// The scenario step whose rule made the answer, if one did.
-    pub scripted: Option<crate::scenario::session::Scripted>,
+    pub variant: Option<std::sync::Arc<str>>,
+    /// The scenario step whose rule made the answer, if one did (boxed: most answers have
+    /// none, and an answer is moved through every layer).
+    pub scripted: Option<Box<crate::scenario::session::Scripted>>,
     /// Refused before the operation ran (credentials, an unknown variant): the answer is the
     /// API's error, not the operation's, and `--strict` does not check it.
     pub refused: bool,

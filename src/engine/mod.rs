@@ -118,6 +118,8 @@ pub struct Mount {
 /// A variant of a mounted API: its shapes and, with `--strict`, their validators.
 pub struct MountVariant {
     pub variant: Arc<spec::Variant>,
+    /// Its name, shared by every answer made in it.
+    name: Arc<str>,
     contract: Option<Contract>,
     /// Mixed into render-cache keys, so variants never share cached items.
     tag: u64,
@@ -318,6 +320,7 @@ impl Engine {
                     vname.clone(),
                     MountVariant {
                         variant: v.clone(),
+                        name: vname.as_str().into(),
                         contract,
                         tag: h.finish(),
                     },
@@ -637,7 +640,7 @@ impl Engine {
         let m = self.mounts.get(answered.mount)?;
         let (c, api) = match &answered.variant {
             Some(name) => {
-                let v = m.variants.get(name)?;
+                let v = m.variants.get(&**name)?;
                 (v.contract.as_ref()?, &v.variant.api)
             }
             None => (m.contract.as_ref()?, &m.api),
@@ -1089,7 +1092,7 @@ impl Engine {
                         s.on_request(&r.mount.api.name, &r.op.method, &r.op.path, self.seed, self)
                 {
                     rule = Some(o.rule);
-                    scripted = Some(o.by);
+                    scripted = Some(Box::new(o.by));
                 }
                 let mut resp = match rule.as_ref().and_then(|x| x.status) {
                     Some(status) => {
@@ -1133,7 +1136,7 @@ impl Engine {
                 resp.answered = Some(Answered {
                     mount: r.mount_index,
                     op: r.op_index,
-                    variant: r.variant.map(|v| v.variant.name.clone()),
+                    variant: r.variant.map(|v| v.name.clone()),
                     scripted,
                     refused: false,
                 });

@@ -5,6 +5,8 @@
 //! these: the journal shows what clients of the APIs did.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -12,7 +14,7 @@ use std::time::Instant;
 use tower::{Layer, Service};
 
 use super::journal::{self, Exchange};
-use super::service::{Answer, HttpRequest, HttpResponse, Pacing};
+use super::service::{HttpRequest, HttpResponse};
 use super::{Answered, Engine, OpName, SESSION_HEADER, admin};
 
 /// The tracing target of access-log lines (`RUST_LOG=understudy::access=off` silences them).
@@ -63,19 +65,22 @@ struct Seen {
 impl<S> Service<HttpRequest> for Observe<S>
 where
     S: Service<HttpRequest, Response = HttpResponse, Error = Infallible>,
-    S::Future: Send + 'static,
+    S::Future: Unpin,
 {
     type Response = HttpResponse;
     type Error = Infallible;
-    type Future = Answer;
+    type Future = Observed<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: HttpRequest) -> Answer {
+    fn call(&mut self, req: HttpRequest) -> Observed<S::Future> {
         if super::route::under(req.uri().path(), admin::PREFIX).is_some() {
-            return Box::pin(self.inner.call(req));
+            return Observed {
+                inner: self.inner.call(req),
+                seen: None,
+            };
         }
         let journal = self.engine.journal();
         let seen = Seen {
@@ -97,13 +102,38 @@ where
                 )
             }),
         };
-        let engine = self.engine.clone();
-        let fut = self.inner.call(req);
-        Box::pin(async move {
-            let resp = fut.await?;
+        Observed {
+            inner: self.inner.call(req),
+            seen: Some((self.engine.clone(), seen)),
+        }
+    }
+}
+
+/// The future of [`Observe`]: the inner service's answer, recorded when it is ready (a
+/// struct rather than a boxed `async` block: one allocation less per request).
+pub struct Observed<F> {
+    inner: F,
+    /// What to record it with; taken when it is recorded (none for the admin API).
+    seen: Option<(Arc<Engine>, Seen)>,
+}
+
+impl<F> Future for Observed<F>
+where
+    F: Future<Output = Result<HttpResponse, Infallible>> + Unpin,
+{
+    type Output = Result<HttpResponse, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let resp = match Pin::new(&mut this.inner).poll(cx) {
+            Poll::Ready(Ok(resp)) => resp,
+            Poll::Ready(Err(never)) => match never {},
+            Poll::Pending => return Poll::Pending,
+        };
+        if let Some((engine, seen)) = this.seen.take() {
             observe(&engine, seen, &resp);
-            Ok(resp)
-        })
+        }
+        Poll::Ready(Ok(resp))
     }
 }
 
@@ -111,7 +141,8 @@ where
 fn observe(engine: &Engine, seen: Seen, resp: &HttpResponse) {
     let latency = seen.start.elapsed();
     let status = resp.status().as_u16();
-    let answered = resp.extensions().get::<Answered>();
+    let reply = resp.body();
+    let answered = reply.answered.as_ref();
     engine
         .metrics()
         .observe(answered, status, latency.as_secs_f64());
@@ -130,7 +161,6 @@ fn observe(engine: &Engine, seen: Seen, resp: &HttpResponse) {
     }
     if let Some((target, headers, body, body_size)) = seen.kept {
         let journal = engine.journal();
-        let pacing = resp.extensions().get::<Pacing>();
         journal.record(Exchange {
             seq: 0,
             at_ms: seen.at_ms,
@@ -141,11 +171,11 @@ fn observe(engine: &Engine, seen: Seen, resp: &HttpResponse) {
             body_size,
             status,
             response_headers: journal::Headers::of(resp.headers()),
-            response_body: journal.cut_response(resp.body()),
-            response_size: resp.body().len(),
+            response_body: journal.cut_response(&reply.bytes),
+            response_size: reply.bytes.len(),
             latency,
-            delay: pacing.and_then(|p| p.delay),
-            dropped: pacing.is_some_and(|p| p.drop),
+            delay: reply.pacing.delay,
+            dropped: reply.pacing.drop,
             answered: answered.cloned(),
             op,
         });

@@ -8,9 +8,10 @@
 //!   operation's contract is logged and replaced by a 500.
 //!
 //! Checks and records that hold for every answer are layers, not code inside the handler
-//! (the journal, metrics and access log: [`super::observe`]). A response carries what the layers and the server need in its
-//! extensions: [`Answered`] (which operation answered) and [`Pacing`] (a scenario's delay or
-//! dropped connection), each only when there is something to say.
+//! (the journal, metrics and access log: [`super::observe`]). A response's body is a [`Reply`]:
+//! its bytes, with what the layers and the server need beside them, typed: [`Answered`] (which
+//! operation answered) and [`Pacing`] (a scenario's delay or dropped connection). (The
+//! response's `http::Extensions` would carry them as well, at two allocations per answer.)
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -29,11 +30,40 @@ use super::{Answered, Engine, Request, Response};
 /// A request as the services take it.
 pub type HttpRequest = http::Request<Bytes>;
 /// A response as the services give it.
-pub type HttpResponse = http::Response<Bytes>;
-/// The future every service here returns.
+pub type HttpResponse = http::Response<Reply>;
+
+/// A response's body as the services give it: the bytes sent, and what the layers around the
+/// handler and the server read about the answer.
+#[derive(Debug, Clone, Default)]
+pub struct Reply {
+    pub bytes: Bytes,
+    /// Which operation answered, when one did.
+    pub answered: Option<Answered>,
+    /// How a scenario asked the answer to be delivered.
+    pub pacing: Pacing,
+}
+/// The future a service here returns when it must wait (a scan, a layer's check).
 pub type Answer = Pin<Box<dyn Future<Output = Result<HttpResponse, Infallible>> + Send>>;
 
-/// How a scenario asked the answer to be delivered (a response extension).
+/// The handler's future: most answers are made in the call itself and are ready at once (no
+/// box); an answer that scans a large collection waits for a blocking thread.
+pub enum Handled {
+    Now(std::future::Ready<Result<HttpResponse, Infallible>>),
+    Later(Answer),
+}
+
+impl Future for Handled {
+    type Output = Result<HttpResponse, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            Handled::Now(r) => Pin::new(r).poll(cx),
+            Handled::Later(f) => f.as_mut().poll(cx),
+        }
+    }
+}
+
+/// How a scenario asked the answer to be delivered.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Pacing {
     /// Wait this long before answering.
@@ -42,22 +72,20 @@ pub struct Pacing {
     pub drop: bool,
 }
 
-/// An `http` response from the engine's, with [`Answered`] and [`Pacing`] as extensions.
+/// An `http` response from the engine's, its body a [`Reply`].
 pub fn response_of(r: Response) -> HttpResponse {
-    let mut out = http::Response::new(r.body);
+    let reply = Reply {
+        bytes: r.body,
+        answered: r.answered,
+        pacing: Pacing {
+            delay: r.delay,
+            drop: r.drop,
+        },
+    };
+    let mut out = http::Response::new(reply);
     *out.status_mut() =
         http::StatusCode::from_u16(r.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     *out.headers_mut() = r.headers;
-    // Extensions only where there is something to say: most answers carry none.
-    if r.delay.is_some() || r.drop {
-        out.extensions_mut().insert(Pacing {
-            delay: r.delay,
-            drop: r.drop,
-        });
-    }
-    if let Some(a) = r.answered {
-        out.extensions_mut().insert(a);
-    }
     out
 }
 
@@ -92,22 +120,22 @@ fn answer(engine: &Engine, req: &Request) -> Response {
 impl Service<HttpRequest> for Handler {
     type Response = HttpResponse;
     type Error = Infallible;
-    type Future = Answer;
+    type Future = Handled;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: HttpRequest) -> Answer {
+    fn call(&mut self, req: HttpRequest) -> Handled {
         let req = Request::from_http(req);
         if !self.engine.may_scan(&req) {
             let resp = response_of(answer(&self.engine, &req));
-            return Box::pin(std::future::ready(Ok(resp)));
+            return Handled::Now(std::future::ready(Ok(resp)));
         }
         // A scan over a large collection: on a blocking thread, a bounded number at once, so
         // that one expensive query does not stall the cheap ones.
         let (engine, scans) = (self.engine.clone(), self.scans.clone());
-        Box::pin(async move {
+        Handled::Later(Box::pin(async move {
             let permit = scans.acquire_owned().await.ok();
             let e = engine.clone();
             let path = req.path().to_string();
@@ -119,7 +147,7 @@ impl Service<HttpRequest> for Handler {
             .await
             .unwrap_or_else(|_| engine.error_for_path(&path, 500, "internal error"));
             Ok(response_of(r))
-        })
+        }))
     }
 }
 
@@ -173,7 +201,7 @@ where
         let fut = self.inner.call(req);
         Box::pin(async move {
             let resp = fut.await?;
-            let Some(answered) = resp.extensions().get::<Answered>() else {
+            let Some(answered) = &resp.body().answered else {
                 return Ok(resp);
             };
             let headers = resp.headers();
@@ -185,7 +213,14 @@ where
             let status = resp.status().as_u16();
             // A panic in the check (a bug) is a 500 too, never a dropped connection.
             let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                engine.enforce(&seen, status, &has, resp.body(), answered, request_id)
+                engine.enforce(
+                    &seen,
+                    status,
+                    &has,
+                    &resp.body().bytes,
+                    answered,
+                    request_id,
+                )
             }))
             .unwrap_or_else(|_| {
                 tracing::error!(
@@ -200,7 +235,8 @@ where
                 Some(r) => {
                     // The replacement keeps the scenario's delay or dropped connection.
                     let mut out = response_of(r);
-                    *out.extensions_mut() = resp.extensions().clone();
+                    out.body_mut().pacing = resp.body().pacing;
+                    out.body_mut().answered = resp.body().answered.clone();
                     out
                 }
             })
@@ -210,6 +246,9 @@ where
 
 /// The request path the server runs.
 pub type Stack = super::observe::Observe<Either<Strict<Handler>, Handler>>;
+/// The future of [`Stack`].
+pub type StackFuture =
+    super::observe::Observed<tower::util::future::EitherResponseFuture<Answer, Handled>>;
 
 /// The handler, with `--strict` layered around it when the engine checks answers, and the
 /// journal, metrics and access log around both (so they record what the client was sent).
@@ -247,7 +286,7 @@ mod tests {
     }
 
     #[test]
-    fn a_response_carries_its_pacing_and_operation_as_extensions() {
+    fn a_response_carries_its_pacing_and_operation_beside_its_bytes() {
         let mut r = Response::bytes(201, Bytes::from_static(b"[]"));
         r.add_header("x-ok", "1");
         r.add_header("bad name", "dropped");
@@ -268,12 +307,13 @@ mod tests {
             "content-type and x-ok; the bad name is left out"
         );
         assert_eq!(
-            h.extensions().get::<Pacing>(),
-            Some(&Pacing {
+            h.body().pacing,
+            Pacing {
                 delay: Some(Duration::from_millis(5)),
                 drop: false
-            })
+            }
         );
-        assert_eq!(h.extensions().get::<Answered>().map(|a| a.op), Some(2));
+        assert_eq!(h.body().answered.as_ref().map(|a| a.op), Some(2));
+        assert_eq!(&h.body().bytes[..], b"[]");
     }
 }

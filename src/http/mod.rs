@@ -40,7 +40,7 @@ use conn::{Activity, Watched};
 
 use crate::engine::Engine;
 use crate::engine::live::{Live, LiveService};
-use crate::engine::service::{self, Pacing};
+use crate::engine::service;
 use crate::error::{Error, Result};
 
 /// Largest request body accepted.
@@ -304,7 +304,11 @@ fn refuse(shared: &Shared, req: &hyper::Request<Incoming>) -> Answer {
     );
     r.add_header("retry-after", "1");
     r.add_header("connection", "close");
-    (service::response_of(r).map(Full::new), None, false)
+    (
+        service::response_of(r).map(|b| Full::new(b.bytes)),
+        None,
+        false,
+    )
 }
 
 async fn handle(shared: &Arc<Shared>, req: hyper::Request<Incoming>) -> Answer {
@@ -314,7 +318,11 @@ async fn handle(shared: &Arc<Shared>, req: hyper::Request<Incoming>) -> Answer {
             .live
             .engine()
             .error_for_path(parts.uri.path(), status, message);
-        (service::response_of(r).map(Full::new), None, false)
+        (
+            service::response_of(r).map(|b| Full::new(b.bytes)),
+            None,
+            false,
+        )
     };
     let target = parts.uri.path_and_query().map_or(0, |p| p.as_str().len());
     if target > MAX_TARGET {
@@ -369,13 +377,8 @@ async fn handle(shared: &Arc<Shared>, req: hyper::Request<Incoming>) -> Answer {
         Ok(r) => r,
         Err(never) => match never {},
     };
-    let pacing = resp
-        .extensions()
-        .get::<Pacing>()
-        .copied()
-        .unwrap_or_default();
-    let (mut parts, body) = resp.into_parts();
-    parts.extensions.clear();
+    let (mut parts, reply) = resp.into_parts();
+    let (body, pacing) = (reply.bytes, reply.pacing);
     let body = if head {
         parts
             .headers
