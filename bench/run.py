@@ -14,7 +14,8 @@ Builds the release binaries (`cargo build --release --bins --examples`, skipped 
   sessions     1,000 sessions (100 with --quick) each starting a scenario, then RSS
   writes       creates, updates and deletes vs a detail read (req/s), and 1,000 sessions (100
                with --quick) each holding 100 written agents, then RSS
-  soak         wrk -t2 -c256 with bench/soak.lua: errors, RSS and fds over time; paced p99 vs idle p99
+  soak         wrk -t2 -c256 with bench/soak.lua: errors, RSS and fds over time; paced p99 vs idle p99,
+               and the same idle, saturated and paced runs against bare hyper (the reference)
 
 It prints one Markdown table per section (with date, machine and the exact commands) and with
 --out FILE writes the same Markdown to FILE. Every process it starts is stopped when it ends,
@@ -932,6 +933,7 @@ def section_soak(ctx: Ctx, state: dict) -> str:
     try:
         s.wait_answer()
         ids = first_ids(s)
+        detail = s.get_ok(f"/everruns/v1/agents/{ids['everruns']}", {"Authorization": "Bearer t"})
         for i in range(1, sessions // 2 + 1):
             status, data, _ = s.request("POST", f"/__understudy/scenarios/{SCENARIO}/start",
                                         {"Content-Type": "application/json",
@@ -967,7 +969,6 @@ def section_soak(ctx: Ctx, state: dict) -> str:
         log(f"soak: paced run, -t2 -c256 pausing {pause_ms} ms per connection, {m.paced_seconds} s")
         paced = run_wrk(ctx, paced_args, m.paced_seconds)
         notes = problems_note([s])
-        detail = s.get_ok(f"/everruns/v1/agents/{ids['everruns']}", {"Authorization": "Bearer t"})
     finally:
         rc, stop_secs = s.stop()
     # The same three runs against bare hyper answering every request with an Everruns detail:
@@ -1027,6 +1028,8 @@ def section_soak(ctx: Ctx, state: dict) -> str:
          f"{b_pause_ms} ms) req/s and p99",
          f"{fmt_ms(b_idle.p99)}; {fmt_rps(b_sat.rps)}; {fmt_rps(b_paced.rps)}, {fmt_ms(b_paced.p99)}", ""],
         ["bare hyper: paced p99 / idle p99 (the reference)", f"{b_paced.p99 / b_idle.p99:.1f}", ""],
+        ["bare hyper: non-2xx answers and socket errors in its three runs",
+         str(b_idle.errors() + b_sat.errors() + b_paced.errors()), ""],
         ["SIGTERM after the soak", f"exit status {rc} in {stop_secs:.2f} s", "0"],
     ]
     out = [
@@ -1063,7 +1066,11 @@ def section_soak(ctx: Ctx, state: dict) -> str:
             + "   # meanwhile every 2 s: VmRSS from /proc/PID/status, ls /proc/PID/fd | wc -l",
             show(["wrk", *[rel(Path(a)) if a == str(SOAK_LUA) else a for a in paced_args]])
             + "   # pause: 256 / (saturated req/s / 2), in ms",
-            bare.cmd + "   # BODY_FILE: the Everruns detail; then the three wrk runs against it",
+            bare.cmd + "   # BODY_FILE: the Everruns detail",
+            *(show(["wrk", *[rel(Path(a)) if a == str(SOAK_LUA) else a for a in args]])
+              for args in (at_bare(idle_args), b_sat_args)),
+            show(["wrk", *[rel(Path(a)) if a == str(SOAK_LUA) else a for a in b_paced_args]])
+            + "   # pause: 256 / (bare's saturated req/s / 2), in ms",
         ]),
     ]
     text = "\n".join(out)
@@ -1182,7 +1189,7 @@ def main(argv: list[str]) -> int:
     target = target if target.is_absolute() else ROOT / target
     understudy = target / "release" / "understudy"
     bare = target / "release" / "examples" / "bare_hyper"
-    for b in (understudy, bare) if "throughput" in keys else (understudy,):
+    for b in (understudy, bare) if keys & {"throughput", "soak"} else (understudy,):
         if not b.exists():
             print(f"error: {b} does not exist (run without --no-build)", file=sys.stderr)
             return 2

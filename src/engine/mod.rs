@@ -887,10 +887,12 @@ impl Engine {
         let has = |h: &str| resp.has_header(h);
         let request_id = resp.header(REQUEST_ID_HEADER).unwrap_or("");
         match self.enforce(req, resp.status, &has, &resp.body, answered, request_id) {
-            // The replacement keeps the scenario's delay or dropped connection.
+            // The replacement keeps the scenario's delay or dropped connection, and which
+            // operation answered (as the server's `--strict` layer does).
             Some(r) => Response {
                 delay: resp.delay,
                 drop: resp.drop,
+                answered: resp.answered,
                 ..r
             },
             None => resp,

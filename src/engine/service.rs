@@ -233,10 +233,12 @@ where
             Ok(match checked {
                 None => resp,
                 Some(r) => {
-                    // The replacement keeps the scenario's delay or dropped connection.
+                    // The replacement keeps the scenario's delay or dropped connection, and
+                    // which operation answered.
                     let mut out = response_of(r);
-                    out.body_mut().pacing = resp.body().pacing;
-                    out.body_mut().answered = resp.body().answered.clone();
+                    let was = resp.into_body();
+                    out.body_mut().pacing = was.pacing;
+                    out.body_mut().answered = was.answered;
                     out
                 }
             })
