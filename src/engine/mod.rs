@@ -942,8 +942,11 @@ impl Engine {
                 }
             }
         };
-        if !resp.headers.contains_key(REQUEST_ID) {
-            resp.add_header_owned(REQUEST_ID, request_id);
+        // One lookup: an answer that names its own request id (a scenario's header) keeps it.
+        if let http::header::Entry::Vacant(slot) = resp.headers.entry(REQUEST_ID)
+            && let Ok(v) = http::HeaderValue::try_from(request_id)
+        {
+            slot.insert(v);
         }
         resp
     }
