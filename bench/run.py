@@ -313,6 +313,13 @@ class Bare:
                     raise TimeoutError("bare_hyper did not listen within 30 s")
                 time.sleep(0.005)
 
+    @classmethod
+    def serving(cls, ctx: Ctx, body: bytes) -> "Bare":
+        """bare_hyper answering every request with `body` (saved to a file of the run)."""
+        body_file = ctx.next_name("body.json")
+        body_file.write_bytes(body)
+        return cls(ctx, body_file)
+
     def get(self, path, headers) -> bytes:
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         c.request("GET", path, headers=headers)
@@ -485,9 +492,7 @@ def compare(ctx: Ctx, server: Server, label: str, path: str, headers: dict, rati
     note = ""
     if server.get_ok(path, headers) != body:
         note = "understudy's body differs between two requests; bare serves the first"
-    body_file = ctx.next_name("body.json")
-    body_file.write_bytes(body)
-    bare = Bare(ctx, body_file)
+    bare = Bare.serving(ctx, body)
     try:
         if bare.get(path, headers) != body:
             raise RuntimeError("bare_hyper does not serve the same bytes")
@@ -926,6 +931,19 @@ def section_writes(ctx: Ctx, state: dict) -> str:
         table(["measure", "value"], mem_rows), "", notes, "", commands_block(cmds)])
 
 
+SOAK_CONNECTIONS = 256  # the soak's wrk -c
+
+
+def half_rate_pause_ms(saturated_rps: float) -> int:
+    """The pause after each answer with which the soak's connections offer half `saturated_rps`."""
+    return max(1, round(SOAK_CONNECTIONS / (max(saturated_rps, 1.0) / 2) * 1000))
+
+
+def wrk_cmd(args: list[str]) -> str:
+    """A wrk command line of the soak, its script named relative to the repository."""
+    return show(["wrk", *[rel(Path(a)) if a == str(SOAK_LUA) else a for a in args]])
+
+
 def section_soak(ctx: Ctx, state: dict) -> str:
     m = ctx.mode
     sessions = 8
@@ -933,7 +951,7 @@ def section_soak(ctx: Ctx, state: dict) -> str:
     try:
         s.wait_answer()
         ids = first_ids(s)
-        detail = s.get_ok(f"/everruns/v1/agents/{ids['everruns']}", {"Authorization": "Bearer t"})
+        detail = s.get_ok(f"/everruns/v1/agents/{ids['everruns']}", BEARER)
         for i in range(1, sessions // 2 + 1):
             status, data, _ = s.request("POST", f"/__understudy/scenarios/{SCENARIO}/start",
                                         {"Content-Type": "application/json",
@@ -946,7 +964,7 @@ def section_soak(ctx: Ctx, state: dict) -> str:
         url = f"http://127.0.0.1:{s.port}"
         tail = ["--", ids["everruns"], ids["vectara"], ids["letta"], ids["pipecat"], str(sessions)]
         idle_args = ["-t1", "-c1", f"-d{m.idle_seconds}s", "--latency", "-s", str(SOAK_LUA), url, *tail]
-        soak_args = ["-t2", "-c256", f"-d{m.soak_seconds}s", "--latency", "-s", str(SOAK_LUA), url, *tail]
+        soak_args = ["-t2", f"-c{SOAK_CONNECTIONS}", f"-d{m.soak_seconds}s", "--latency", "-s", str(SOAK_LUA), url, *tail]
         rss_start, fds_start = s.rss_kb(), s.fds()
         log(f"soak: idle run (-c1, {m.idle_seconds} s)")
         idle = run_wrk(ctx, idle_args, m.idle_seconds)
@@ -963,7 +981,7 @@ def section_soak(ctx: Ctx, state: dict) -> str:
         rss_end, fds_end = s.rss_kb(), s.fds()
         # The same 256 connections offering half the rate the saturated run reached: the p99
         # target is about a server that is busy, not about the queue of one that is saturated.
-        pause_ms = max(1, round(256 / (max(soak.rps, 1.0) / 2) * 1000))
+        pause_ms = half_rate_pause_ms(soak.rps)
         paced_args = [*soak_args, str(pause_ms)]
         paced_args[2] = f"-d{m.paced_seconds}s"
         log(f"soak: paced run, -t2 -c256 pausing {pause_ms} ms per connection, {m.paced_seconds} s")
@@ -973,20 +991,18 @@ def section_soak(ctx: Ctx, state: dict) -> str:
         rc, stop_secs = s.stop()
     # The same three runs against bare hyper answering every request with an Everruns detail:
     # what this machine and wrk give a server that does no work, under the same protocol.
-    body_file = ctx.next_name("body.json")
-    body_file.write_bytes(detail)
-    bare = Bare(ctx, body_file)
+    bare = Bare.serving(ctx, detail)
+    bare_seconds = min(m.soak_seconds, 2 * m.idle_seconds)
     try:
         def at_bare(args: list[str]) -> list[str]:
             return [f"http://127.0.0.1:{bare.port}" if a == url else a for a in args]
 
-        bare_seconds = min(m.soak_seconds, 2 * m.idle_seconds)
         log(f"soak: bare hyper, idle ({m.idle_seconds} s), saturated ({bare_seconds} s) and paced")
         b_idle = run_wrk(ctx, at_bare(idle_args), m.idle_seconds)
         b_sat_args = at_bare(soak_args)
         b_sat_args[2] = f"-d{bare_seconds}s"
         b_sat = run_wrk(ctx, b_sat_args, bare_seconds)
-        b_pause_ms = max(1, round(256 / (max(b_sat.rps, 1.0) / 2) * 1000))
+        b_pause_ms = half_rate_pause_ms(b_sat.rps)
         b_paced_args = [*at_bare(paced_args)[:-1], str(b_pause_ms)]
         b_paced = run_wrk(ctx, b_paced_args, m.paced_seconds)
     finally:
@@ -1045,7 +1061,7 @@ def section_soak(ctx: Ctx, state: dict) -> str:
         "measured by the paced run after it: the same 256 connections, each pausing after an "
         "answer so that together they offer about half the saturated rate. The same three runs "
         "against bare hyper (answering every request with an Everruns detail, saturated for "
-        f"{min(m.soak_seconds, 2 * m.idle_seconds)} s) show what the protocol gives a server that "
+        f"{bare_seconds} s) show what the protocol gives a server that "
         "does no work: the ratio that the target can be read against.",
         "",
         table(["measure", "value", "target"], rows),
@@ -1061,16 +1077,13 @@ def section_soak(ctx: Ctx, state: dict) -> str:
             *(f"curl -s -X POST -H 'Content-Type: application/json' -H 'X-Understudy-Session: soak-{i}' "
               f"http://127.0.0.1:{s.port}/__understudy/scenarios/{SCENARIO}/start"
               for i in range(1, sessions // 2 + 1)),
-            show(["wrk", *[rel(Path(a)) if a == str(SOAK_LUA) else a for a in idle_args]]),
-            show(["wrk", *[rel(Path(a)) if a == str(SOAK_LUA) else a for a in soak_args]])
-            + "   # meanwhile every 2 s: VmRSS from /proc/PID/status, ls /proc/PID/fd | wc -l",
-            show(["wrk", *[rel(Path(a)) if a == str(SOAK_LUA) else a for a in paced_args]])
-            + "   # pause: 256 / (saturated req/s / 2), in ms",
+            wrk_cmd(idle_args),
+            wrk_cmd(soak_args) + "   # meanwhile every 2 s: VmRSS from /proc/PID/status, ls /proc/PID/fd | wc -l",
+            wrk_cmd(paced_args) + f"   # pause: {SOAK_CONNECTIONS} / (saturated req/s / 2), in ms",
             bare.cmd + "   # BODY_FILE: the Everruns detail",
-            *(show(["wrk", *[rel(Path(a)) if a == str(SOAK_LUA) else a for a in args]])
-              for args in (at_bare(idle_args), b_sat_args)),
-            show(["wrk", *[rel(Path(a)) if a == str(SOAK_LUA) else a for a in b_paced_args]])
-            + "   # pause: 256 / (bare's saturated req/s / 2), in ms",
+            wrk_cmd(at_bare(idle_args)),
+            wrk_cmd(b_sat_args),
+            wrk_cmd(b_paced_args) + f"   # pause: {SOAK_CONNECTIONS} / (bare's saturated req/s / 2), in ms",
         ]),
     ]
     text = "\n".join(out)

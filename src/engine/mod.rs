@@ -118,8 +118,6 @@ pub struct Mount {
 /// A variant of a mounted API: its shapes and, with `--strict`, their validators.
 pub struct MountVariant {
     pub variant: Arc<spec::Variant>,
-    /// Its name, shared by every answer made in it.
-    name: Arc<str>,
     contract: Option<Contract>,
     /// Mixed into render-cache keys, so variants never share cached items.
     tag: u64,
@@ -320,7 +318,6 @@ impl Engine {
                     vname.clone(),
                     MountVariant {
                         variant: v.clone(),
-                        name: vname.as_str().into(),
                         contract,
                         tag: h.finish(),
                     },
@@ -624,7 +621,8 @@ impl Engine {
 
     /// With `--strict`: the response of the operation that answered, checked against its
     /// contract (body, and documented required headers). `None` when it keeps the contract
-    /// (or nothing is checked); otherwise the 500 that replaces it, the violation logged.
+    /// (or nothing is checked); otherwise the 500 that replaces it (still naming the operation
+    /// that answered), the violation logged.
     pub fn enforce(
         &self,
         req: &Request,
@@ -683,6 +681,7 @@ impl Engine {
         if !request_id.is_empty() {
             r.add_header(REQUEST_ID_HEADER, request_id);
         }
+        r.answered = Some(answered.clone());
         Some(r)
     }
 
@@ -887,12 +886,10 @@ impl Engine {
         let has = |h: &str| resp.has_header(h);
         let request_id = resp.header(REQUEST_ID_HEADER).unwrap_or("");
         match self.enforce(req, resp.status, &has, &resp.body, answered, request_id) {
-            // The replacement keeps the scenario's delay or dropped connection, and which
-            // operation answered (as the server's `--strict` layer does).
+            // The replacement keeps the scenario's delay or dropped connection.
             Some(r) => Response {
                 delay: resp.delay,
                 drop: resp.drop,
-                answered: resp.answered,
                 ..r
             },
             None => resp,
@@ -1141,7 +1138,7 @@ impl Engine {
                 resp.answered = Some(Answered {
                     mount: r.mount_index,
                     op: r.op_index,
-                    variant: r.variant.map(|v| v.name.clone()),
+                    variant: r.variant.map(|v| v.variant.name.clone()),
                     scripted,
                     refused: false,
                 });
@@ -1190,9 +1187,9 @@ impl Engine {
                     "base_path": m.prefix,
                     "title": m.api.doc.pointer("/info/title"),
                     "variants": m.variants.values().map(|v| json!({
-                        "name": v.variant.name,
+                        "name": &*v.variant.name,
                         "description": v.variant.description,
-                        "default": m.default_variant.as_deref() == Some(v.variant.name.as_str()),
+                        "default": m.default_variant.as_deref() == Some(&*v.variant.name),
                     })).collect::<Vec<_>>(),
                     "operations": m.api.operations.iter()
                         .map(|o| format!("{} {}{}", o.method, m.prefix, o.path))

@@ -165,7 +165,7 @@ fn route_segments<'a, S: AsRef<str>>(
     // ((score), mount index, operation index, segments consumed before the template)
     let mut best: Option<((usize, usize), usize, usize, usize)> = None;
     for p in &points.0 {
-        let Some(m) = mounts.get(p.mount) else {
+        let (Some(m), Some(tree)) = (mounts.get(p.mount), points.1.get(p.mount)) else {
             continue;
         };
         let Some(rest) = under(path, &p.at) else {
@@ -178,9 +178,6 @@ fn route_segments<'a, S: AsRef<str>>(
         ];
         for consumed in readings.into_iter().flatten() {
             let Some(tail) = segs.get(consumed..) else {
-                continue;
-            };
-            let Some(tree) = points.1.get(p.mount) else {
                 continue;
             };
             match route_in(m, tree, tail, method) {
@@ -223,16 +220,19 @@ fn route_segments<'a, S: AsRef<str>>(
 /// Route `segs` (the path below a mount point) within one API.
 fn route_in<S: AsRef<str>>(mount: &Mount, tree: &tree::Tree, segs: &[S], method: &str) -> Within {
     let ops = &mount.api.operations;
-    let mut candidates = tree.matches(segs);
+    let candidates = tree.matches(segs);
     if candidates.is_empty() {
         return Within::NotFound;
     }
     // The most specific template wins; if it lacks the method, a less specific one that has
     // it answers (as path routers do), and only then is the method not allowed. Among as
     // specific ones, the first in the document.
-    candidates.sort_by_key(|c| std::cmp::Reverse(c.1));
     let has = |i: usize| ops.get(i).is_some_and(|op| op.method == method);
-    match candidates.iter().find(|c| has(c.0)) {
+    let chosen = candidates
+        .iter()
+        .filter(|c| has(c.0))
+        .min_by_key(|c| (std::cmp::Reverse(c.1), c.0));
+    match chosen {
         Some(&(op_index, lits)) => Within::Found(op_index, lits),
         None => {
             let mut allow: Vec<String> = candidates

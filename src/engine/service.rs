@@ -8,7 +8,7 @@
 //!   operation's contract is logged and replaced by a 500.
 //!
 //! Checks and records that hold for every answer are layers, not code inside the handler
-//! (the journal, metrics and access log: [`super::observe`]). A response's body is a [`Reply`]:
+//! (the journal, metrics and access log: [`super::observe`]). A response's body is a [`ReplyBody`]:
 //! its bytes, with what the layers and the server need beside them, typed: [`Answered`] (which
 //! operation answered) and [`Pacing`] (a scenario's delay or dropped connection). (The
 //! response's `http::Extensions` would carry them as well, at two allocations per answer.)
@@ -30,12 +30,12 @@ use super::{Answered, Engine, Request, Response};
 /// A request as the services take it.
 pub type HttpRequest = http::Request<Bytes>;
 /// A response as the services give it.
-pub type HttpResponse = http::Response<Reply>;
+pub type HttpResponse = http::Response<ReplyBody>;
 
 /// A response's body as the services give it: the bytes sent, and what the layers around the
 /// handler and the server read about the answer.
-#[derive(Debug, Clone, Default)]
-pub struct Reply {
+#[derive(Debug)]
+pub struct ReplyBody {
     pub bytes: Bytes,
     /// Which operation answered, when one did.
     pub answered: Option<Answered>,
@@ -72,9 +72,9 @@ pub struct Pacing {
     pub drop: bool,
 }
 
-/// An `http` response from the engine's, its body a [`Reply`].
+/// An `http` response from the engine's, its body a [`ReplyBody`].
 pub fn response_of(r: Response) -> HttpResponse {
-    let reply = Reply {
+    let reply = ReplyBody {
         bytes: r.body,
         answered: r.answered,
         pacing: Pacing {
@@ -233,12 +233,9 @@ where
             Ok(match checked {
                 None => resp,
                 Some(r) => {
-                    // The replacement keeps the scenario's delay or dropped connection, and
-                    // which operation answered.
+                    // The replacement keeps the scenario's delay or dropped connection.
                     let mut out = response_of(r);
-                    let was = resp.into_body();
-                    out.body_mut().pacing = was.pacing;
-                    out.body_mut().answered = was.answered;
+                    out.body_mut().pacing = resp.body().pacing;
                     out
                 }
             })

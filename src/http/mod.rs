@@ -304,6 +304,11 @@ fn refuse(shared: &Shared, req: &hyper::Request<Incoming>) -> Answer {
     );
     r.add_header("retry-after", "1");
     r.add_header("connection", "close");
+    refusal(r)
+}
+
+/// A refusal made before the request reaches the services: sent as it is, at once.
+fn refusal(r: crate::engine::Response) -> Answer {
     (
         service::response_of(r).map(|b| Full::new(b.bytes)),
         None,
@@ -318,11 +323,7 @@ async fn handle(shared: &Arc<Shared>, req: hyper::Request<Incoming>) -> Answer {
             .live
             .engine()
             .error_for_path(parts.uri.path(), status, message);
-        (
-            service::response_of(r).map(|b| Full::new(b.bytes)),
-            None,
-            false,
-        )
+        refusal(r)
     };
     let target = parts.uri.path_and_query().map_or(0, |p| p.as_str().len());
     if target > MAX_TARGET {

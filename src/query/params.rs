@@ -24,18 +24,9 @@ pub fn parse<'a>(
 ) -> Result<Params, ApiError> {
     let mut out = Params::new();
     for p in params {
-        let named = |k: &str| k == p.name;
         let mut raw: Vec<&str> = match p.location {
-            ParamIn::Query => query
-                .iter()
-                .filter(|(k, _)| named(k))
-                .map(|(_, v)| v.as_str())
-                .collect(),
-            ParamIn::Path => path
-                .iter()
-                .filter(|(k, _)| named(k))
-                .map(|(_, v)| v.as_str())
-                .collect(),
+            ParamIn::Query => values(query, &p.name),
+            ParamIn::Path => values(path, &p.name),
             // Header names are case-insensitive; a value that is not text is not sent.
             ParamIn::Header => headers
                 .get_all(p.name.as_str())
@@ -74,6 +65,15 @@ pub fn parse<'a>(
         out.insert(p.name.clone(), v);
     }
     Ok(out)
+}
+
+/// The values of the pairs named `name`, in order.
+fn values<'a, K: AsRef<str>>(pairs: &'a [(K, String)], name: &str) -> Vec<&'a str> {
+    pairs
+        .iter()
+        .filter(|(k, _)| k.as_ref() == name)
+        .map(|(_, v)| v.as_str())
+        .collect()
 }
 
 /// Parse raw value(s) by their rule; a scalar parameter given more than once is refused.

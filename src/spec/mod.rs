@@ -67,7 +67,8 @@ pub struct Api {
 /// the base API's, sharing its collections), and the fields derived for it.
 #[derive(Debug)]
 pub struct Variant {
-    pub name: String,
+    /// Its name (shared by every answer made in it).
+    pub name: Arc<str>,
     pub description: Option<String>,
     pub api: Arc<Api>,
     /// Per collection: (field path, template over the document-shaped entity).
@@ -693,7 +694,7 @@ fn load_variants(base: &Api) -> Result<BTreeMap<String, Arc<Variant>>> {
         out.insert(
             vname.clone(),
             Arc::new(Variant {
-                name: vname.clone(),
+                name: vname.as_str().into(),
                 description: v.description.clone(),
                 api: Arc::new(api),
                 derive,
