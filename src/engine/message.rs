@@ -152,6 +152,15 @@ impl Request {
     }
 }
 
+/// A response header's name and value, if the `http` crate takes them (a value of visible
+/// ASCII only).
+fn header_pair(name: &str, value: &str) -> Option<(http::HeaderName, http::HeaderValue)> {
+    Some((
+        http::HeaderName::from_bytes(name.as_bytes()).ok()?,
+        http::HeaderValue::from_str(value).ok()?,
+    ))
+}
+
 /// A header value as text (every value of a [`Request`] is UTF-8; see [`Request::from_http`]).
 fn text(v: &http::HeaderValue) -> Option<&str> {
     v.to_str()
@@ -203,10 +212,7 @@ impl Response {
     /// Add a header after those of the same name (a name or value the `http` crate refuses is
     /// left out rather than failing the answer).
     pub fn add_header(&mut self, name: &str, value: &str) {
-        if let (Ok(k), Ok(v)) = (
-            http::HeaderName::from_bytes(name.as_bytes()),
-            http::HeaderValue::from_str(value),
-        ) {
+        if let Some((k, v)) = header_pair(name, value) {
             self.headers.append(k, v);
         }
     }
@@ -227,10 +233,7 @@ impl Response {
 
     /// Set a header, replacing those of the same name.
     pub fn set_header(&mut self, name: &str, value: &str) {
-        if let (Ok(k), Ok(v)) = (
-            http::HeaderName::from_bytes(name.as_bytes()),
-            http::HeaderValue::from_str(value),
-        ) {
+        if let Some((k, v)) = header_pair(name, value) {
             self.headers.insert(k, v);
         }
     }
