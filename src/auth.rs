@@ -113,7 +113,7 @@ pub fn check(
             let Some(scheme) = api.schemes.get(name) else {
                 continue 'alts;
             };
-            // Headers are read in place; a query value or cookie is decoded into a copy.
+            // Headers are read in place; a query value (decoded) or a cookie is a copy.
             let raw: Option<Cow<'_, str>> = match &scheme.kind {
                 SchemeKind::Bearer | SchemeKind::Basic => {
                     (presented.header)("authorization").map(Cow::Borrowed)
